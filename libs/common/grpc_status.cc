@@ -1,0 +1,46 @@
+// See grpc_status.h.
+#include "libs/common/grpc_status.h"
+
+#include "absl/strings/cord.h"
+
+namespace paxoskv {
+
+absl::Status NotLeaderError(const std::string& leader_address) {
+  absl::Status status(absl::StatusCode::kFailedPrecondition,
+                      "not the leader; leader is " + leader_address);
+  status.SetPayload(kLeaderHintPayload, absl::Cord(leader_address));
+  return status;
+}
+
+std::optional<std::string> LeaderHint(const absl::Status& status) {
+  auto payload = status.GetPayload(kLeaderHintPayload);
+  if (!payload.has_value()) return std::nullopt;
+  return std::string(*payload);
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context) {
+  if (status.ok()) return grpc::Status::OK;
+  if (context != nullptr) {
+    if (auto hint = LeaderHint(status); hint.has_value()) {
+      context->AddTrailingMetadata(kLeaderHintMetadata, *hint);
+    }
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status, const grpc::ClientContext* context) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status result(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (context != nullptr) {
+    const auto& trailers = context->GetServerTrailingMetadata();
+    auto it = trailers.find(kLeaderHintMetadata);
+    if (it != trailers.end()) {
+      result.SetPayload(kLeaderHintPayload,
+                        absl::Cord(std::string(it->second.data(), it->second.size())));
+    }
+  }
+  return result;
+}
+
+}  // namespace paxoskv

@@ -1,0 +1,28 @@
+// Conversions between absl::Status and grpc::Status at service edges, with the leader hint
+// carried as an absl::Status payload <-> trailing metadata "paxoskv-leader".
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+
+namespace paxoskv {
+
+inline constexpr char kLeaderHintMetadata[] = "paxoskv-leader";
+inline constexpr char kLeaderHintPayload[] = "paxoskv.dev/leader";
+
+// Builds a status (FAILED_PRECONDITION by default) naming the leader's address.
+absl::Status NotLeaderError(const std::string& leader_address);
+// The leader address attached by NotLeaderError, if any.
+std::optional<std::string> LeaderHint(const absl::Status& status);
+
+// Server side: converts and, when the status carries a leader hint, adds trailing metadata.
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context = nullptr);
+// Client side: converts and restores the leader hint from the call's trailing metadata.
+absl::Status FromGrpcStatus(const grpc::Status& status,
+                            const grpc::ClientContext* context = nullptr);
+
+}  // namespace paxoskv

@@ -1,0 +1,141 @@
+// Multi-Paxos for one replica group, written as a deterministic state machine.
+//
+// Inputs: Step(message), Tick(), Propose(command), Compact(slot). Output: Ready, which the
+// owner must act on in this order:
+//   1. make `promised` and `accepted` durable (one synced write batch) -- BEFORE any message
+//      in `messages` is sent, since those messages promise what was just written;
+//   2. send `messages` (best effort, any order, may be lost);
+//   3. if `snapshot` is set, install it into the state machine (and persist it);
+//   4. apply `chosen` in order (consecutive slots, continuing from the last applied slot).
+// No I/O, threads, clocks or global randomness: timeouts count Tick() calls and jitter comes
+// from NodeConfig::seed. Not thread-safe: exactly one owner calls it (services/replica
+// ReplicaLoop, or tests/sim SimCluster).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libs/common/ids.h"
+#include "paxoskv/v1/paxos.pb.h"
+
+namespace paxoskv::paxos {
+
+struct NodeConfig {
+  NodeId id{};
+  std::vector<NodeId> members;          // every member of the group, including `id`; odd size
+  int heartbeat_ticks = 1;              // leader sends a heartbeat Accept every N ticks
+  int election_timeout_ticks = 10;      // follower waits [T, 2T) ticks without a leader
+  uint64_t seed = 1;                    // feeds the election-jitter RNG (std::mt19937_64)
+  size_t batch_commands_max = 512;      // commands packed into one slot
+  size_t batch_bytes_max = 4 << 20;     // bytes packed into one slot (approx.)
+  size_t inflight_slots_max = 64;       // slots proposed but not yet chosen (pipelining)
+  size_t pending_commands_max = 20000;  // Propose() beyond this returns kResourceExhausted
+  size_t learn_entries_max = 256;       // chosen entries per catch-up Learn message
+  std::shared_ptr<spdlog::logger> logger;  // required
+};
+
+// What a restarted node reloads from its AcceptorStore.
+struct DurableState {
+  paxoskv::v1::Ballot promised;
+  std::vector<paxoskv::v1::Entry> entries;  // accepted (or learned-chosen) entries, by slot
+  SlotId chosen_through = 0;    // entries <= this are known chosen (may lag; never leads)
+  SlotId snapshot_slot = 0;     // the state machine snapshot covers slots <= this
+};
+
+// A linearizable-read ticket that became safe to serve: once the state machine has applied
+// every slot <= read_slot, a read registered with `id` may be answered locally.
+struct ReadState {
+  uint64_t id = 0;
+  SlotId read_slot = 0;
+};
+
+enum class Role { kFollower, kCandidate, kLeader };
+
+struct Ready {
+  // Durable state, to be saved with fsync BEFORE `messages` are sent.
+  std::optional<paxoskv::v1::Ballot> promised;
+  std::vector<paxoskv::v1::Entry> accepted;  // upsert by slot
+  // Persist lazily (no fsync needed): every entry <= it is chosen. Only ever grows.
+  std::optional<SlotId> chosen_through;
+  // To send, after the durable state is saved.
+  std::vector<paxoskv::v1::PaxosMessage> messages;
+  // To install before applying `chosen` (a leader's snapshot for a lagging follower).
+  std::optional<paxoskv::v1::InstallSnapshot> snapshot;
+  // Chosen entries to apply, consecutive slots in order. Each command inside is applied in
+  // batch order; an empty value is a no-op.
+  std::vector<paxoskv::v1::Entry> chosen;
+  // Reads that became safe (see ReadState).
+  std::vector<ReadState> reads;
+  // Read requests that can no longer be confirmed (lost leadership): fail them UNAVAILABLE.
+  std::vector<uint64_t> reads_failed;
+};
+
+struct Status {
+  Role role = Role::kFollower;
+  paxoskv::v1::Ballot ballot;      // current promised ballot
+  std::optional<NodeId> leader;    // believed leader (self when leader), if any
+  SlotId chosen_through = 0;       // this node knows every slot <= it is chosen
+  SlotId applied_through = 0;      // handed out in Ready::chosen (or covered by a snapshot)
+  SlotId compacted_through = 0;
+  size_t pending_commands = 0;
+};
+
+class Node {
+ public:
+  // Builds a node from what was durable. REQUIRES: config.members contains config.id.
+  // Returns kInvalidArgument on a bad config or inconsistent durable state.
+  static absl::StatusOr<std::unique_ptr<Node>> Restore(const NodeConfig& config,
+                                                        const DurableState& durable);
+  ~Node();
+
+  // Delivers a peer message. Messages from stale ballots are answered or dropped as the
+  // protocol says. Returns kInvalidArgument for a malformed message (never crashes on input).
+  absl::Status Step(const paxoskv::v1::PaxosMessage& message);
+
+  // Advances logical time by one tick: heartbeats, election timeouts, retransmission.
+  void Tick();
+
+  // Queues a command for the next slot. kFailedPrecondition when not leader (the caller
+  // consults status().leader for a hint); kResourceExhausted when too many are pending.
+  // A queued command is NOT guaranteed to be chosen (leadership may be lost): callers wait
+  // for it to appear in Ready::chosen and time out otherwise.
+  absl::Status Propose(paxoskv::v1::Command command);
+
+  // Starts a linearizable read: the leader confirms with a majority (heartbeat round at its
+  // ballot) that it is still leader, then reports ReadState{id, read_slot} in Ready::reads.
+  // kFailedPrecondition when not leader.
+  absl::Status ReadIndex(uint64_t id);
+
+  // The owner saved a snapshot covering every slot <= through (REQUIRES through <=
+  // applied_through). The node may forget entries <= through; followers that need them
+  // get an InstallSnapshot instead.
+  void Compact(SlotId through);
+
+  // Forces an election at the next Tick (tests, and the replica's "campaign" on start-up).
+  void Campaign();
+
+  bool HasReady() const;
+  Ready TakeReady();
+  Status status() const;
+
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+ private:
+  Node();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Ballot order (round, node_id).
+int CompareBallots(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b);
+bool BallotLess(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b);
+
+}  // namespace paxoskv::paxos

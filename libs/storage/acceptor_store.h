@@ -1,0 +1,71 @@
+// Durable state of one replica: its identity, the acceptor state (promised ballot, accepted
+// entries), the chosen watermark and the latest state-machine snapshot.
+// Implementations: RocksDbStore (real, fsync), MemoryStore (tests), FaultyStore (tests: drops
+// what was not synced on a simulated crash).
+// Thread-safety: implementations are thread-safe for one writer (ReplicaLoop's persist step)
+// plus concurrent readers (snapshot sends).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libs/common/ids.h"
+#include "libs/paxos/node.h"
+#include "paxoskv/v1/paxos.pb.h"
+
+namespace paxoskv::storage {
+
+// Who a data directory belongs to. Written on first start; a mismatch refuses to start.
+struct Identity {
+  uint32_t shard_id = 0;
+  uint32_t replica_id = 0;
+};
+
+// One atomic write. `sync` = fsync before returning (required whenever promised/accepted
+// are set: the caller replies to peers right after).
+struct WriteBatch {
+  std::optional<paxoskv::v1::Ballot> promised;
+  std::vector<paxoskv::v1::Entry> accepted;  // upsert by slot
+  std::optional<SlotId> chosen_through;
+  bool sync = true;
+};
+
+struct Snapshot {
+  SlotId last_slot = 0;
+  std::string data;   // serialized paxoskv.v1.KvSnapshot
+};
+
+class AcceptorStore {
+ public:
+  virtual ~AcceptorStore() = default;
+
+  // First start: records `identity`. Later starts: kFailedPrecondition if the directory
+  // belongs to another shard or replica id (message names both).
+  virtual absl::Status CheckIdentity(const Identity& identity) = 0;
+
+  // Everything a restarted Node needs (entries with slot > snapshot slot, in slot order).
+  virtual absl::StatusOr<paxos::DurableState> Load() = 0;
+
+  // Applies the batch atomically; when batch.sync, it is on disk (fsync) on return.
+  // An I/O error is returned; callers treat it as fatal (PAXOSKV_CHECK_OK).
+  virtual absl::Status Write(const WriteBatch& batch) = 0;
+
+  // Saves a snapshot durably (fsync) and deletes log entries with slot <= snapshot.last_slot.
+  virtual absl::Status SaveSnapshot(const Snapshot& snapshot) = 0;
+
+  // The latest saved snapshot (last_slot 0 and empty data when none).
+  virtual absl::StatusOr<Snapshot> LoadSnapshot() = 0;
+
+  // Bytes on disk (or in memory), for status and tests of bounded growth.
+  virtual uint64_t ApproximateSizeBytes() = 0;
+};
+
+// Opens (creating if needed) a RocksDB store in `directory`; every synced write is fsynced.
+absl::StatusOr<std::unique_ptr<AcceptorStore>> OpenRocksDbStore(const std::string& directory);
+
+}  // namespace paxoskv::storage
