@@ -1,0 +1,157 @@
+// paxoskv-replica: one replica of one shard. Loads its durable state, joins its group's
+// Multi-Paxos, and serves paxoskv.v1.Paxos (peers), paxoskv.v1.Replica (clients, master),
+// gRPC reflection and grpc.health.v1.Health. SIGTERM/SIGINT stop it cleanly.
+// Threads: gRPC's handler threads, the ReplicaLoop's loop and ticker threads, and main,
+// which waits for a signal.
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/limits.h"
+#include "libs/common/logging.h"
+#include "libs/storage/acceptor_store.h"
+#include "services/replica/replica_loop.h"
+#include "services/replica/services.h"
+#include "services/replica/transport.h"
+
+ABSL_FLAG(uint32_t, shard_id, 0, "id of this replica's shard (>= 1)");
+ABSL_FLAG(uint32_t, replica_id, 0, "id of this replica within its shard (>= 1)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7101", "host:port to serve on");
+ABSL_FLAG(std::string, peers, "",
+          "every member of the shard, self included: 1=host:port,2=host:port,3=host:port");
+ABSL_FLAG(std::string, data_dir, "", "directory of this replica's durable state");
+ABSL_FLAG(int, tick_ms, 10, "length of one Paxos tick");
+ABSL_FLAG(int, heartbeat_ticks, 2, "leader heartbeat interval, in ticks");
+ABSL_FLAG(int, election_timeout_ticks, 30,
+          "follower election timeout, in ticks (randomised in [T, 2T))");
+ABSL_FLAG(uint64_t, snapshot_every, 100000, "applied commands between snapshots");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "paxoskv-replica: %s\n", message.c_str());
+  return 1;
+}
+
+// Parses "1=h:p,2=h:p,3=h:p".
+bool ParsePeers(const std::string& text, std::map<uint32_t, std::string>* out,
+                std::string* error) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    uint32_t id = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &id) || id == 0 || parts[1].empty() ||
+        parts[1].find(':') == std::string::npos) {
+      *error = absl::StrCat("bad --peers item '", item, "': want ID=host:port");
+      return false;
+    }
+    if (!out->emplace(id, parts[1]).second) {
+      *error = absl::StrCat("--peers names replica ", id, " twice");
+      return false;
+    }
+  }
+  if (out->empty()) {
+    *error = "--peers is required (1=host:port,2=host:port,3=host:port)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "paxoskv-replica --shard_id=1 --replica_id=1 --listen=127.0.0.1:7101 "
+      "--peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --data_dir=DIR");
+  absl::ParseCommandLine(argc, argv);
+  paxoskv::InitLogging(absl::GetFlag(FLAGS_log_level));
+
+  paxoskv::replica::ReplicaOptions options;
+  options.shard_id = absl::GetFlag(FLAGS_shard_id);
+  options.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (options.shard_id == 0) return Fail("--shard_id is required (>= 1)");
+  if (options.replica_id == 0) return Fail("--replica_id is required (>= 1)");
+  std::string error;
+  if (!ParsePeers(absl::GetFlag(FLAGS_peers), &options.members, &error)) return Fail(error);
+  if (options.members.count(options.replica_id) == 0) {
+    return Fail(absl::StrCat("--peers does not name this replica (id ", options.replica_id, ")"));
+  }
+  if (options.members.size() % 2 == 0) {
+    return Fail("a shard needs an odd number of replicas (--peers)");
+  }
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (data_dir.empty()) return Fail("--data_dir is required");
+  options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+  options.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  options.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
+  options.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
+  if (options.tick_ms <= 0 || options.heartbeat_ticks <= 0 ||
+      options.election_timeout_ticks <= 2 * options.heartbeat_ticks) {
+    return Fail("need --tick_ms > 0, --heartbeat_ticks > 0, "
+                "--election_timeout_ticks > 2 * --heartbeat_ticks");
+  }
+
+  auto logger = paxoskv::GetLogger(
+      absl::StrCat("replica s", options.shard_id, "/n", options.replica_id));
+
+  // Block the stop signals in every thread; main waits for them with sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = paxoskv::storage::OpenRocksDbStore(data_dir);
+  if (!store.ok()) return Fail(absl::StrCat("cannot open ", data_dir, ": ", store.status().ToString()));
+
+  std::map<uint32_t, std::string> others = options.members;
+  others.erase(options.replica_id);
+  auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
+      others, paxoskv::replica::TransportOptions{}, logger);
+
+  auto loop = paxoskv::replica::ReplicaLoop::Create(options, std::move(*store),
+                                                    std::move(transport), logger);
+  if (!loop.ok()) return Fail(std::string(loop.status().message()));
+
+  paxoskv::replica::PaxosService paxos_service(loop->get());
+  paxoskv::replica::ReplicaService replica_service(loop->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(),
+                           &bound_port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  builder.RegisterService(&paxos_service);
+  builder.RegisterService(&replica_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    return Fail(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen)));
+  }
+  (*loop)->Start();
+  server->GetHealthCheckService()->SetServingStatus(true);
+  logger->info("serving on {} (shard {} replica {}, {} members)", absl::GetFlag(FLAGS_listen),
+               options.shard_id, options.replica_id, options.members.size());
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  logger->info("signal {} received: stopping", signal_number);
+  server->GetHealthCheckService()->SetServingStatus(false);
+  (*loop)->Stop();   // fails waiting commands with UNAVAILABLE first
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  logger->info("stopped");
+  return 0;
+}

@@ -1,0 +1,370 @@
+// See replica_loop.h.
+#include "services/replica/replica_loop.h"
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/check.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
+
+namespace paxoskv::replica {
+
+using paxoskv::v1::Command;
+using paxoskv::v1::CommandResult;
+
+namespace {
+
+const char* RoleName(paxos::Role role) {
+  switch (role) {
+    case paxos::Role::kLeader:
+      return "leader";
+    case paxos::Role::kCandidate:
+      return "candidate";
+    case paxos::Role::kFollower:
+      return "follower";
+  }
+  return "unknown";
+}
+
+uint64_t MixSeed(uint64_t seed, uint32_t shard_id, uint32_t replica_id) {
+  if (seed == 0) {
+    seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  return seed ^ (uint64_t{shard_id} << 32) ^ (uint64_t{replica_id} * 0x9E3779B97F4A7C15ULL);
+}
+
+}  // namespace
+
+ReplicaLoop::ReplicaLoop(ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
+                         std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger)
+    : options_(std::move(options)),
+      logger_(std::move(logger)),
+      store_(std::move(store)),
+      sink_(std::move(sink)),
+      local_client_id_(MixSeed(0, options_.shard_id, options_.replica_id) | (1ULL << 63)) {}
+
+absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
+    ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
+    std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger) {
+  if (options.members.count(options.replica_id) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replica id ", options.replica_id, " is not in the member list"));
+  }
+  RETURN_IF_ERROR(store->CheckIdentity(
+      {.shard_id = options.shard_id, .replica_id = options.replica_id}));
+  ASSIGN_OR_RETURN(storage::Snapshot snapshot, store->LoadSnapshot());
+  ASSIGN_OR_RETURN(paxos::DurableState durable, store->Load());
+
+  std::unique_ptr<ReplicaLoop> loop(
+      new ReplicaLoop(options, std::move(store), std::move(sink), logger));
+  if (snapshot.last_slot > 0) {
+    RETURN_IF_ERROR(loop->kv_.Restore(snapshot.data));
+  }
+  PAXOSKV_CHECK(snapshot.last_slot == durable.snapshot_slot)
+      << "snapshot slot " << snapshot.last_slot << " != durable snapshot slot "
+      << durable.snapshot_slot;
+  loop->last_applied_slot_ = snapshot.last_slot;
+  loop->snapshot_slot_ = snapshot.last_slot;
+  loop->snapshot_slot_published_ = snapshot.last_slot;
+  loop->key_count_ = loop->kv_.key_count();
+
+  paxos::NodeConfig config;
+  config.id = NodeId{options.replica_id};
+  for (const auto& [id, address] : options.members) config.members.push_back(NodeId{id});
+  config.heartbeat_ticks = options.heartbeat_ticks;
+  config.election_timeout_ticks = options.election_timeout_ticks;
+  config.seed = MixSeed(options.seed, options.shard_id, options.replica_id);
+  config.logger = logger;
+  ASSIGN_OR_RETURN(auto node, paxos::Node::Restore(config, durable));
+  {
+    absl::MutexLock lock(&loop->mu_);
+    loop->node_ = std::move(node);
+    loop->applied_slot_ = snapshot.last_slot;
+  }
+  logger->info("loaded shard={} replica={} snapshot_slot={} entries={} chosen_through={}",
+               options.shard_id, options.replica_id, snapshot.last_slot, durable.entries.size(),
+               durable.chosen_through);
+  return loop;
+}
+
+ReplicaLoop::~ReplicaLoop() { Stop(); }
+
+void ReplicaLoop::Start() {
+  loop_thread_ = std::thread([this] { RunLoop(); });
+  ticker_thread_ = std::thread([this] { RunTicker(); });
+}
+
+void ReplicaLoop::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !loop_thread_.joinable()) return;
+    stopping_ = true;
+    FailAllWaitersLocked(absl::UnavailableError("replica is shutting down"));
+  }
+  if (ticker_thread_.joinable()) ticker_thread_.join();
+  if (loop_thread_.joinable()) loop_thread_.join();
+}
+
+absl::Status ReplicaLoop::Deliver(const paxoskv::v1::PaxosMessage& message) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("replica is shutting down");
+  return node_->Step(message);
+}
+
+absl::Status ReplicaLoop::NotLeaderLocked() {
+  mu_.AssertHeld();
+  const paxos::Status status = node_->status();
+  if (status.leader.has_value() && ToInt(*status.leader) != options_.replica_id) {
+    auto it = options_.members.find(ToInt(*status.leader));
+    if (it != options_.members.end()) return NotLeaderError(it->second);
+  }
+  return absl::UnavailableError(
+      absl::StrCat("shard ", options_.shard_id, " replica ", options_.replica_id,
+                   " knows no leader yet (role ", RoleName(status.role), "); retry"));
+}
+
+absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time deadline) {
+  RETURN_IF_ERROR(kv::ValidateCommand(command));
+  auto waiter = std::make_shared<Waiter>();
+  CommandKey key{0, 0};
+  uint64_t read_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("replica is shutting down");
+    if (command.op() == paxoskv::v1::OP_GET) {
+      read_id = next_read_id_++;
+      absl::Status status = node_->ReadIndex(read_id);
+      if (!status.ok()) return NotLeaderLocked();
+      reads_.emplace(read_id, PendingRead{.waiter = waiter, .command = std::move(command), .read_slot = std::nullopt});
+    } else {
+      if (command.client_id() == 0) {
+        command.set_client_id(local_client_id_);
+        command.set_seq(next_local_seq_++);
+      }
+      key = {command.client_id(), command.seq()};
+      absl::Status status = node_->Propose(std::move(command));
+      if (absl::IsResourceExhausted(status)) {
+        return absl::UnavailableError("replica overloaded: too many pending commands; retry");
+      }
+      if (!status.ok()) return NotLeaderLocked();
+      waiters_.emplace(key, waiter);
+    }
+  }
+  if (waiter->done.WaitForNotificationWithDeadline(deadline)) return waiter->result;
+
+  absl::MutexLock lock(&mu_);
+  if (waiter->done.HasBeenNotified()) return waiter->result;
+  if (read_id != 0) {
+    reads_.erase(read_id);
+  } else {
+    auto [begin, end] = waiters_.equal_range(key);
+    for (auto it = begin; it != end; ++it) {
+      if (it->second == waiter) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+  }
+  return absl::DeadlineExceededError(
+      "command not chosen before the deadline; outcome unknown, retry with the same id");
+}
+
+bool ReplicaLoop::ShouldWakeLocked() const {
+  return stopping_ || node_->HasReady();
+}
+
+void ReplicaLoop::RunLoop() {
+  while (true) {
+    paxos::Ready ready;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &ReplicaLoop::ShouldWakeLocked),
+                           absl::Milliseconds(options_.tick_ms));
+      if (stopping_) return;
+      if (!node_->HasReady()) continue;
+      ready = node_->TakeReady();
+    }
+    Process(std::move(ready));
+    MaybeSnapshot();
+  }
+}
+
+void ReplicaLoop::RunTicker() {
+  const absl::Duration tick = absl::Milliseconds(options_.tick_ms);
+  absl::Time next = absl::Now() + tick;
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    // Waits for the next tick, waking early only to stop.
+    mu_.AwaitWithDeadline(absl::Condition(&stopping_), next);
+    if (stopping_) return;
+    next += tick;
+    if (next < absl::Now()) next = absl::Now() + tick;   // fell behind: do not burst
+    node_->Tick();
+    const bool leader = node_->status().role == paxos::Role::kLeader;
+    if (was_leader_ && !leader) {
+      FailAllWaitersLocked(absl::UnavailableError(
+          "leadership lost before the command was chosen; outcome unknown, retry"));
+    }
+    if (leader != was_leader_) {
+      logger_->info("role={}", leader ? "leader" : "not-leader");
+    }
+    was_leader_ = leader;
+  }
+}
+
+void ReplicaLoop::Process(paxos::Ready ready) {
+  // 1. Durable state first: the messages below promise what it says.
+  const bool must_sync = ready.promised.has_value() || !ready.accepted.empty();
+  if (must_sync || ready.chosen_through.has_value()) {
+    storage::WriteBatch batch;
+    batch.promised = std::move(ready.promised);
+    batch.accepted = std::move(ready.accepted);
+    batch.chosen_through = ready.chosen_through;
+    batch.sync = must_sync;
+    absl::Status status = store_->Write(batch);
+    // Replying after a lost promise would break safety: crash on purpose.
+    PAXOSKV_CHECK(status.ok()) << "durable write failed: " << status.ToString();
+  }
+
+  // 2. Messages.
+  for (auto& message : ready.messages) {
+    if (message.has_install_snapshot()) {
+      absl::StatusOr<storage::Snapshot> snapshot = store_->LoadSnapshot();
+      if (!snapshot.ok() || snapshot->last_slot == 0) {
+        logger_->warn("cannot send snapshot to {}: {}", message.to(),
+                      snapshot.ok() ? "no snapshot yet" : snapshot.status().ToString());
+        continue;
+      }
+      message.mutable_install_snapshot()->set_last_slot(snapshot->last_slot);
+      message.mutable_install_snapshot()->set_data(std::move(snapshot->data));
+      logger_->info("sending snapshot to={} last_slot={}", message.to(),
+                    message.install_snapshot().last_slot());
+    }
+    sink_->Send(std::move(message));
+  }
+
+  // 3. A snapshot from the leader replaces the state machine.
+  if (ready.snapshot.has_value()) {
+    const auto& snapshot = *ready.snapshot;
+    absl::Status restored = kv_.Restore(snapshot.data());
+    PAXOSKV_CHECK(restored.ok()) << "cannot install snapshot at slot " << snapshot.last_slot()
+                                 << ": " << restored.ToString();
+    PAXOSKV_CHECK_OK(store_->SaveSnapshot({.last_slot = snapshot.last_slot(),
+                                           .data = snapshot.data()}));
+    last_applied_slot_ = snapshot.last_slot();
+    snapshot_slot_ = snapshot.last_slot();
+    snapshot_slot_published_ = snapshot_slot_;
+    commands_since_snapshot_ = 0;
+    logger_->info("installed snapshot last_slot={} keys={}", snapshot.last_slot(),
+                  kv_.key_count());
+  }
+
+  // 4. Apply chosen entries in slot order.
+  std::vector<std::pair<CommandKey, CommandResult>> results;
+  for (const auto& entry : ready.chosen) {
+    PAXOSKV_CHECK(entry.slot() == last_applied_slot_ + 1)
+        << "chosen slot " << entry.slot() << " does not follow applied " << last_applied_slot_;
+    for (const Command& command : entry.value().commands()) {
+      CommandResult result = kv_.Apply(entry.slot(), command);
+      results.emplace_back(CommandKey{command.client_id(), command.seq()}, std::move(result));
+      ++commands_since_snapshot_;
+    }
+    last_applied_slot_ = entry.slot();
+  }
+  key_count_ = kv_.key_count();
+
+  absl::MutexLock lock(&mu_);
+  applied_slot_ = last_applied_slot_;
+  for (auto& [key, result] : results) {
+    auto [begin, end] = waiters_.equal_range(key);
+    for (auto it = begin; it != end; ++it) {
+      it->second->result = result;
+      it->second->done.Notify();
+    }
+    waiters_.erase(begin, end);
+  }
+  for (const paxos::ReadState& read : ready.reads) {
+    auto it = reads_.find(read.id);
+    if (it != reads_.end()) it->second.read_slot = read.read_slot;
+  }
+  for (uint64_t id : ready.reads_failed) {
+    auto it = reads_.find(id);
+    if (it == reads_.end()) continue;
+    it->second.waiter->result = absl::UnavailableError("leadership lost during a read; retry");
+    it->second.waiter->done.Notify();
+    reads_.erase(it);
+  }
+  ServeReadsLocked();
+  const bool leader = node_->status().role == paxos::Role::kLeader;
+  if (was_leader_ && !leader) {
+    FailAllWaitersLocked(absl::UnavailableError(
+        "leadership lost before the command was chosen; outcome unknown, retry"));
+  }
+  was_leader_ = leader;
+}
+
+void ReplicaLoop::ServeReadsLocked() {
+  mu_.AssertHeld();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    auto current = it++;
+    PendingRead& read = current->second;
+    if (!read.read_slot.has_value() || *read.read_slot > last_applied_slot_) continue;
+    read.waiter->result = kv_.Read(read.command);
+    read.waiter->done.Notify();
+    reads_.erase(current);
+  }
+}
+
+void ReplicaLoop::FailAllWaitersLocked(const absl::Status& status) {
+  mu_.AssertHeld();
+  for (auto& [key, waiter] : waiters_) {
+    waiter->result = status;
+    waiter->done.Notify();
+  }
+  waiters_.clear();
+  for (auto& [id, read] : reads_) {
+    read.waiter->result = status;
+    read.waiter->done.Notify();
+  }
+  reads_.clear();
+}
+
+void ReplicaLoop::MaybeSnapshot() {
+  if (commands_since_snapshot_ < options_.snapshot_every_commands) return;
+  if (last_applied_slot_ <= snapshot_slot_) return;
+  const SlotId slot = last_applied_slot_;
+  storage::Snapshot snapshot{.last_slot = slot, .data = kv_.Snapshot()};
+  PAXOSKV_CHECK_OK(store_->SaveSnapshot(snapshot));
+  snapshot_slot_ = slot;
+  snapshot_slot_published_ = slot;
+  commands_since_snapshot_ = 0;
+  logger_->info("saved snapshot last_slot={} bytes={} keys={}", slot, snapshot.data.size(),
+                kv_.key_count());
+  absl::MutexLock lock(&mu_);
+  node_->Compact(slot);
+}
+
+paxoskv::v1::ReplicaStatus ReplicaLoop::GetStatus() {
+  paxoskv::v1::ReplicaStatus out;
+  absl::MutexLock lock(&mu_);
+  const paxos::Status status = node_->status();
+  out.set_shard_id(options_.shard_id);
+  out.set_replica_id(options_.replica_id);
+  out.set_role(RoleName(status.role));
+  if (status.leader.has_value()) {
+    out.set_leader_id(ToInt(*status.leader));
+    auto it = options_.members.find(ToInt(*status.leader));
+    if (it != options_.members.end()) out.set_leader_address(it->second);
+  }
+  out.set_ballot_round(status.ballot.round());
+  out.set_chosen_slot(status.chosen_through);
+  out.set_applied_slot(applied_slot_);
+  out.set_snapshot_slot(snapshot_slot_published_.load());
+  out.set_key_count(key_count_.load());
+  return out;
+}
+
+}  // namespace paxoskv::replica

@@ -1,0 +1,135 @@
+// ReplicaLoop owns one replica's Paxos node, KV state machine and durable store, and drives
+// them: inputs (peer messages, ticks, client commands) go into the node under one mutex; a
+// single loop thread takes each Ready and acts on it in the order node.h prescribes
+// (persist with fsync -> send -> install snapshot -> apply), then completes waiting clients.
+// Persisting outside the mutex lets proposals pile up meanwhile: the next Ready carries them
+// all in one synced write (group commit) and one Accept round (batching).
+// Thread-safe: gRPC handler threads call Deliver/Execute/GetStatus; Start() spawns the loop
+// thread and the ticker thread; Stop() joins them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/logger.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "libs/kv/kv_state_machine.h"
+#include "libs/paxos/node.h"
+#include "libs/storage/acceptor_store.h"
+#include "paxoskv/v1/replica.pb.h"
+#include "services/replica/message_sink.h"
+
+namespace paxoskv::replica {
+
+struct ReplicaOptions {
+  uint32_t shard_id = 0;
+  uint32_t replica_id = 0;
+  std::map<uint32_t, std::string> members;   // every member id -> host:port (self included)
+  int tick_ms = 10;
+  int heartbeat_ticks = 2;
+  int election_timeout_ticks = 30;
+  uint64_t snapshot_every_commands = 100000;  // applied commands between snapshots
+  uint64_t seed = 0;                          // 0 = derive from time and ids
+};
+
+class ReplicaLoop {
+ public:
+  // Loads the durable state (snapshot + acceptor state) and builds the node.
+  // kFailedPrecondition if the store belongs to another shard/replica.
+  static absl::StatusOr<std::unique_ptr<ReplicaLoop>> Create(
+      ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
+      std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger);
+  ~ReplicaLoop();
+
+  void Start();
+  void Stop();
+
+  // A message from a peer. kInvalidArgument if malformed.
+  absl::Status Deliver(const paxoskv::v1::PaxosMessage& message) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Runs a client command to completion or `deadline`:
+  //  - kInvalidArgument: bad input (nothing proposed);
+  //  - kFailedPrecondition + leader hint (NotLeaderError): another replica leads;
+  //  - kUnavailable: no leader known, or leadership lost while waiting (outcome unknown:
+  //    retry with the same client_id/seq);
+  //  - kDeadlineExceeded: not chosen in time (outcome unknown: retry with the same id);
+  //  - OK with the state machine's result (which may itself say NOT_FOUND etc.).
+  // Gets are served by a read-index round, other ops go through the log.
+  absl::StatusOr<paxoskv::v1::CommandResult> Execute(paxoskv::v1::Command command,
+                                                     absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  paxoskv::v1::ReplicaStatus GetStatus() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Waiter {
+    absl::Notification done;
+    absl::StatusOr<paxoskv::v1::CommandResult> result = absl::UnknownError("not completed");
+  };
+  struct PendingRead {
+    std::shared_ptr<Waiter> waiter;
+    paxoskv::v1::Command command;
+    std::optional<SlotId> read_slot;   // set once the leader confirmed its leadership
+  };
+  using CommandKey = std::pair<uint64_t, uint64_t>;   // (client_id, seq)
+  struct CommandKeyHash {
+    size_t operator()(const CommandKey& key) const {
+      return std::hash<uint64_t>()(key.first * 0x9E3779B97F4A7C15ULL ^ key.second);
+    }
+  };
+
+  ReplicaLoop(ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
+              std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger);
+
+  void RunLoop();
+  void RunTicker();
+  bool ShouldWakeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Acts on one Ready; called by the loop thread only, without mu_.
+  void Process(paxos::Ready ready) ABSL_LOCKS_EXCLUDED(mu_);
+  void MaybeSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
+  void FailAllWaitersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ServeReadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status NotLeaderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ReplicaOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<storage::AcceptorStore> store_;   // loop thread writes; thread-safe reads
+  std::unique_ptr<MessageSink> sink_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<paxos::Node> node_ ABSL_GUARDED_BY(mu_);
+  std::unordered_multimap<CommandKey, std::shared_ptr<Waiter>, CommandKeyHash> waiters_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, PendingRead> reads_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_read_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_local_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  bool was_leader_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Applied state, mirrored under mu_ for reads and status (kv_ itself is loop-thread only).
+  SlotId applied_slot_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Loop thread only (reads are served by the loop thread too).
+  kv::KvStateMachine kv_;
+  uint64_t commands_since_snapshot_ = 0;
+  SlotId last_applied_slot_ = 0;
+  SlotId snapshot_slot_ = 0;
+
+  const uint64_t local_client_id_;   // for commands that arrive without a client id
+  std::atomic<uint64_t> key_count_{0};
+  std::atomic<uint64_t> snapshot_slot_published_{0};
+  std::thread loop_thread_;
+  std::thread ticker_thread_;
+};
+
+}  // namespace paxoskv::replica

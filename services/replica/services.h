@@ -1,0 +1,49 @@
+// gRPC adapters of one replica: parse, call ReplicaLoop, reply. They decide nothing.
+//   PaxosService:   peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
+//   ReplicaService: client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute.
+// Thread-safe (stateless besides the loop pointer); run on gRPC's handler threads.
+#pragma once
+
+#include "paxoskv/v1/paxos.grpc.pb.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
+#include "services/replica/replica_loop.h"
+
+namespace paxoskv::replica {
+
+class PaxosService final : public paxoskv::v1::Paxos::Service {
+ public:
+  explicit PaxosService(ReplicaLoop* loop) : loop_(loop) {}
+  grpc::Status Prepare(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                       paxoskv::v1::Ack*) override;
+  grpc::Status Promise(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                       paxoskv::v1::Ack*) override;
+  grpc::Status Accept(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                      paxoskv::v1::Ack*) override;
+  grpc::Status Accepted(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                        paxoskv::v1::Ack*) override;
+  grpc::Status Learn(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                     paxoskv::v1::Ack*) override;
+  grpc::Status InstallSnapshot(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
+                               paxoskv::v1::Ack*) override;
+
+ private:
+  // The RPC name must match the message body (a Prepare RPC carries a prepare).
+  grpc::Status Deliver(const paxoskv::v1::PaxosMessage& message,
+                       paxoskv::v1::PaxosMessage::BodyCase expected);
+  ReplicaLoop* loop_;
+};
+
+class ReplicaService final : public paxoskv::v1::Replica::Service {
+ public:
+  explicit ReplicaService(ReplicaLoop* loop) : loop_(loop) {}
+  grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
+                       paxoskv::v1::CommandResult* result) override;
+  grpc::Status Status(grpc::ServerContext* context,
+                      const paxoskv::v1::ReplicaStatusRequest* request,
+                      paxoskv::v1::ReplicaStatus* status) override;
+
+ private:
+  ReplicaLoop* loop_;
+};
+
+}  // namespace paxoskv::replica

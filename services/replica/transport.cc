@@ -1,0 +1,110 @@
+// See transport.h.
+#include "services/replica/transport.h"
+
+#include <chrono>
+#include <thread>
+
+#include "libs/common/limits.h"
+
+namespace paxoskv::replica {
+
+using paxoskv::v1::Ack;
+using paxoskv::v1::PaxosMessage;
+
+grpc::ChannelArguments PaxoskvChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // A restarted peer must be found again within a fraction of an election timeout.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return args;
+}
+
+PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
+                             TransportOptions options, std::shared_ptr<spdlog::logger> logger)
+    : options_(options), logger_(std::move(logger)) {
+  for (const auto& [id, address] : peers) {
+    auto peer = std::make_unique<Peer>();
+    peer->address = address;
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                             PaxoskvChannelArguments());
+    peer->stub = paxoskv::v1::Paxos::NewStub(channel);
+    peers_.emplace(id, std::move(peer));
+  }
+}
+
+PeerTransport::~PeerTransport() {
+  // Callbacks reference peers_: wait (bounded by the RPC deadline) for calls in flight.
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(options_.rpc_deadline_ms + 500);
+  while (inflight_total_.load() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+namespace {
+
+struct Call {
+  grpc::ClientContext context;
+  PaxosMessage request;
+  Ack response;
+};
+
+}  // namespace
+
+void PeerTransport::Send(PaxosMessage message) {
+  auto it = peers_.find(message.to());
+  if (it == peers_.end()) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    logger_->debug("drop message to unknown peer to={}", message.to());
+    return;
+  }
+  Peer* peer = it->second.get();
+  if (peer->inflight.fetch_add(1) >= options_.inflight_per_peer_max) {
+    peer->inflight.fetch_sub(1);
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    logger_->debug("drop message to={}: too many calls in flight", message.to());
+    return;
+  }
+  inflight_total_.fetch_add(1);
+  auto* call = new Call;
+  call->request = std::move(message);
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(options_.rpc_deadline_ms));
+  auto done = [this, peer, call](grpc::Status status) {
+    if (!status.ok()) {
+      logger_->debug("send to {} failed: {}", peer->address, status.error_message());
+    }
+    delete call;
+    peer->inflight.fetch_sub(1);
+    inflight_total_.fetch_sub(1);
+  };
+  auto* async = peer->stub->async();
+  switch (call->request.body_case()) {
+    case PaxosMessage::kPrepare:
+      async->Prepare(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kPromise:
+      async->Promise(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kAccept:
+      async->Accept(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kAccepted:
+      async->Accepted(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kLearn:
+      async->Learn(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kInstallSnapshot:
+      async->InstallSnapshot(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::BODY_NOT_SET:
+      done(grpc::Status(grpc::StatusCode::INTERNAL, "empty message"));
+      break;
+  }
+}
+
+}  // namespace paxoskv::replica

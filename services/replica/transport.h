@@ -1,0 +1,59 @@
+// Sends Paxos messages to the other replicas of the group over gRPC, asynchronously.
+// Fire-and-forget with the callback API: Send() never blocks on the network; each peer has a
+// bound on calls in flight beyond which messages are dropped (Paxos tolerates loss and the
+// core retransmits). Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/logger.h>
+
+#include "paxoskv/v1/paxos.grpc.pb.h"
+#include "services/replica/message_sink.h"
+
+namespace paxoskv::replica {
+
+struct TransportOptions {
+  int rpc_deadline_ms = 2000;
+  int inflight_per_peer_max = 4096;   // calls in flight to one peer before dropping
+};
+
+class PeerTransport final : public MessageSink {
+ public:
+  // `peers` maps every OTHER member's id to its host:port.
+  PeerTransport(const std::map<uint32_t, std::string>& peers, TransportOptions options,
+                std::shared_ptr<spdlog::logger> logger);
+  ~PeerTransport() override;
+
+  // Queues `message` for message.to(); drops it (debug log) if that peer is unknown or
+  // has too many calls in flight.
+  void Send(paxoskv::v1::PaxosMessage message) override;
+
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+  PeerTransport(const PeerTransport&) = delete;
+  PeerTransport& operator=(const PeerTransport&) = delete;
+
+ private:
+  struct Peer {
+    std::string address;
+    std::unique_ptr<paxoskv::v1::Paxos::Stub> stub;
+    std::atomic<int> inflight{0};
+  };
+  TransportOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::map<uint32_t, std::unique_ptr<Peer>> peers_;   // immutable after construction
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<int> inflight_total_{0};
+};
+
+// Channel arguments shared by every paxoskv client: large messages, fast reconnects.
+grpc::ChannelArguments PaxoskvChannelArguments();
+
+}  // namespace paxoskv::replica
