@@ -28,12 +28,14 @@
 #include "services/replica/replica_loop.h"
 #include "services/replica/services.h"
 #include "services/replica/transport.h"
+#include "tests/replica/shard_router.h"
 
 namespace paxoskv::replica {
 namespace {
 
 using paxoskv::v1::Command;
 using paxoskv::v1::CommandResult;
+using testing::ShardRouter;
 
 int PickFreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -110,68 +112,25 @@ class ReplicaGroupTest : public ::testing::Test {
 
   void Crash(uint32_t id) { replicas_.erase(id); }
 
-  paxoskv::v1::Replica::Stub* Stub(const std::string& address) {
-    auto& stub = stubs_[address];
-    if (!stub) {
-      stub = paxoskv::v1::Replica::NewStub(grpc::CreateCustomChannel(
-          address, grpc::InsecureChannelCredentials(), PaxoskvChannelArguments()));
+  ShardRouter& router() {
+    if (!router_) {
+      std::vector<std::string> addresses;
+      for (const auto& [id, address] : members_) addresses.push_back(address);
+      router_ = std::make_unique<testing::ShardRouter>(addresses);
     }
-    return stub.get();
+    return *router_;
   }
-
-  // Sends `command` to one replica; returns the status (with leader hint) and result.
-  absl::StatusOr<CommandResult> ExecuteAt(const std::string& address, const Command& command,
-                                          absl::Duration timeout = absl::Seconds(2)) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    CommandResult result;
-    grpc::Status status = Stub(address)->Execute(&context, command, &result);
-    if (!status.ok()) return FromGrpcStatus(status, &context);
-    return result;
+  absl::StatusOr<CommandResult> Execute(const Command& command) {
+    return router().Execute(command);
   }
-
-  // The master's routing, in small: follow hints, rotate on UNAVAILABLE, until a deadline.
-  absl::StatusOr<CommandResult> Execute(const Command& command,
-                                        absl::Duration budget = absl::Seconds(15)) {
-    const absl::Time deadline = absl::Now() + budget;
-    std::string target = members_.begin()->second;
-    size_t next = 0;
-    absl::Status last = absl::DeadlineExceededError("no attempt");
-    while (absl::Now() < deadline) {
-      absl::StatusOr<CommandResult> result = ExecuteAt(target, command);
-      if (result.ok() || absl::IsNotFound(result.status()) ||
-          absl::IsInvalidArgument(result.status())) {
-        return result;
-      }
-      last = result.status();
-      if (auto hint = LeaderHint(last); hint.has_value()) {
-        target = *hint;
-        continue;
-      }
-      auto it = members_.begin();
-      std::advance(it, (next++) % members_.size());
-      target = it->second;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return last;
+  absl::StatusOr<CommandResult> ExecuteAt(const std::string& address, const Command& command) {
+    return router().ExecuteAt(address, command);
   }
-
   static Command Put(const std::string& key, const std::string& value, uint64_t client,
                      uint64_t seq) {
-    Command command;
-    command.set_op(paxoskv::v1::OP_PUT);
-    command.set_key(key);
-    command.set_value(value);
-    command.set_client_id(client);
-    command.set_seq(seq);
-    return command;
+    return testing::ShardRouter::Put(key, value, client, seq);
   }
-  static Command Get(const std::string& key) {
-    Command command;
-    command.set_op(paxoskv::v1::OP_GET);
-    command.set_key(key);
-    return command;
-  }
+  static Command Get(const std::string& key) { return testing::ShardRouter::Get(key); }
 
   std::optional<uint32_t> WaitForLeader(absl::Duration budget = absl::Seconds(10)) {
     const absl::Time deadline = absl::Now() + budget;
@@ -187,7 +146,7 @@ class ReplicaGroupTest : public ::testing::Test {
   std::filesystem::path root_;
   std::map<uint32_t, std::string> members_;
   std::map<uint32_t, std::unique_ptr<InProcessReplica>> replicas_;
-  std::map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_;
+  std::unique_ptr<testing::ShardRouter> router_;
   uint64_t snapshot_every_ = 100000;
 };
 

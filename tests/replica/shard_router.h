@@ -1,0 +1,98 @@
+// ShardRouter: test helper that executes commands on one shard the way the master does
+// (follow the "paxoskv-leader" hint, rotate through replicas on UNAVAILABLE or timeouts),
+// against replicas listening on real gRPC addresses. Not thread-safe; one per test.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/grpc_status.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
+
+namespace paxoskv::testing {
+
+class ShardRouter {
+ public:
+  explicit ShardRouter(std::vector<std::string> addresses) : addresses_(std::move(addresses)) {}
+
+  absl::StatusOr<paxoskv::v1::CommandResult> ExecuteAt(
+      const std::string& address, const paxoskv::v1::Command& command,
+      absl::Duration timeout = absl::Seconds(2)) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    paxoskv::v1::CommandResult result;
+    grpc::Status status = Stub(address)->Execute(&context, command, &result);
+    if (!status.ok()) return FromGrpcStatus(status, &context);
+    return result;
+  }
+
+  // Retries until a definitive answer (OK, NOT_FOUND, INVALID_ARGUMENT) or `budget` ends.
+  absl::StatusOr<paxoskv::v1::CommandResult> Execute(const paxoskv::v1::Command& command,
+                                                     absl::Duration budget = absl::Seconds(15)) {
+    const absl::Time deadline = absl::Now() + budget;
+    std::string target = leader_.empty() ? addresses_.front() : leader_;
+    absl::Status last = absl::DeadlineExceededError("no attempt");
+    while (absl::Now() < deadline) {
+      auto result = ExecuteAt(target, command,
+                              std::min(absl::Seconds(1), deadline - absl::Now()));
+      if (result.ok() || absl::IsNotFound(result.status()) ||
+          absl::IsInvalidArgument(result.status())) {
+        leader_ = target;
+        return result;
+      }
+      last = result.status();
+      if (auto hint = LeaderHint(last); hint.has_value() && *hint != target) {
+        target = *hint;
+        continue;
+      }
+      target = addresses_[next_++ % addresses_.size()];
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return last;
+  }
+
+  static paxoskv::v1::Command Put(const std::string& key, const std::string& value,
+                                  uint64_t client, uint64_t seq) {
+    paxoskv::v1::Command command;
+    command.set_op(paxoskv::v1::OP_PUT);
+    command.set_key(key);
+    command.set_value(value);
+    command.set_client_id(client);
+    command.set_seq(seq);
+    return command;
+  }
+  static paxoskv::v1::Command Get(const std::string& key) {
+    paxoskv::v1::Command command;
+    command.set_op(paxoskv::v1::OP_GET);
+    command.set_key(key);
+    return command;
+  }
+
+ private:
+  paxoskv::v1::Replica::Stub* Stub(const std::string& address) {
+    auto& stub = stubs_[address];
+    if (!stub) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+      stub = paxoskv::v1::Replica::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    }
+    return stub.get();
+  }
+
+  std::vector<std::string> addresses_;
+  std::string leader_;
+  size_t next_ = 0;
+  std::map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_;
+};
+
+}  // namespace paxoskv::testing
