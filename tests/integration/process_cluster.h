@@ -1,0 +1,139 @@
+// ProcessCluster: a multi-process test fixture that fork/execs the real paxoskv binaries
+// (paxoskv-replica, paxoskv-master) on 127.0.0.1 with free ports and temporary data dirs,
+// and can kill -9, restart and stop them (LogCabin scripts/smoketest.py, in C++).
+//
+// Binaries come from $PAXOSKV_BIN_DIR (CMake sets it on every test it registers with
+// PaxoskvProcessTest / ENVIRONMENT PAXOSKV_BIN_DIR=${CMAKE_BINARY_DIR}/bin). Each child's
+// stdout and stderr go to <dir>/<name>.log (appended across restarts). When the running
+// GoogleTest test has failed, the destructor prints the tail of every log to stderr and keeps
+// the directory; otherwise the directory is removed (set PAXOSKV_KEEP_TEST_DIR=1 to keep it).
+//
+// Children get PR_SET_PDEATHSIG(SIGKILL), so they die with the thread that started them: call
+// Start*/Restart from the test's main thread (the normal case).
+//
+// Thread-safety: not thread-safe; owned by one test. The accessors return references that
+// stay valid for the fixture's lifetime.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "paxoskv/v1/replica.pb.h"
+
+namespace paxoskv::testing {
+
+// One child process: its command line is fixed at creation, so Restart reuses the same
+// flags, port and data dir.
+struct Process {
+  std::string name;             // "s1r2" (shard 1 replica 2) or "master"
+  std::string binary;           // absolute path
+  std::vector<std::string> args;
+  std::string address;          // 127.0.0.1:PORT it listens on
+  std::string data_dir;
+  std::string log_path;
+  pid_t pid = -1;               // -1 when not running
+  int restarts = 0;
+
+  bool running() const { return pid > 0; }
+};
+
+struct ProcessClusterOptions {
+  int replicas_per_shard = 3;
+  uint32_t virtual_nodes = 128;
+  int tick_ms = 10;
+  int election_timeout_ticks = 30;
+  std::string log_level = "info";
+  // Extra flags appended to every replica / the master command line.
+  std::vector<std::string> replica_flags = {};
+  std::vector<std::string> master_flags = {};
+  // Empty: $PAXOSKV_BIN_DIR. Kept as given otherwise.
+  std::string bin_dir;
+  // How long Stop() waits after SIGTERM before SIGKILL.
+  absl::Duration stop_grace = absl::Seconds(5);
+};
+
+class ProcessCluster {
+ public:
+  explicit ProcessCluster(ProcessClusterOptions options = {});
+  ~ProcessCluster();  // Stop(), print logs if the current test failed, remove the dir.
+
+  ProcessCluster(const ProcessCluster&) = delete;
+  ProcessCluster& operator=(const ProcessCluster&) = delete;
+
+  // Picks ports, creates data dirs and starts replicas_per_shard paxoskv-replica processes
+  // for `shard_id`. Does not wait for a leader (see WaitForLeader). kAlreadyExists when the
+  // shard was started before; kFailedPrecondition when a binary is missing; kInternal when
+  // fork/exec fails.
+  absl::Status StartShard(uint32_t shard_id);
+  // Starts paxoskv-master with --shards naming `initial_shards` (each must have been
+  // started with StartShard), and waits until Admin.ClusterStatus answers (or `deadline`).
+  absl::Status StartMaster(const std::vector<uint32_t>& initial_shards,
+                           absl::Time deadline = absl::Now() + absl::Seconds(20));
+
+  // Sends `signal` to a running process and, for SIGKILL/SIGTERM/SIGINT, reaps it (waiting
+  // up to 10 s). kFailedPrecondition if it is not running.
+  absl::Status Kill(Process& process, int signal = SIGKILL);
+  // Starts a stopped process again with the same flags, port and data dir. Kills it first
+  // (SIGKILL) if it is still running.
+  absl::Status Restart(Process& process);
+  // Stops every process: SIGTERM, then SIGKILL after the grace period. Idempotent.
+  void Stop();
+
+  // Polls Replica.Status on the shard's replicas until one reports role "leader" and a
+  // majority of the replicas that answer name it, and returns its address.
+  // kDeadlineExceeded on timeout (the message lists what each replica said);
+  // kAborted if every replica of the shard has exited.
+  absl::StatusOr<std::string> WaitForLeader(
+      uint32_t shard_id, absl::Time deadline = absl::Now() + absl::Seconds(20));
+  // Waits for the master's Admin.ClusterStatus to answer OK.
+  absl::Status WaitForMaster(absl::Time deadline = absl::Now() + absl::Seconds(20));
+  // Calls Replica.Status on one replica (short deadline).
+  absl::StatusOr<paxoskv::v1::ReplicaStatus> ReplicaStatus(const Process& replica,
+                                                           absl::Duration timeout =
+                                                               absl::Seconds(1));
+
+  // Accessors. REQUIRES: the shard was started / the replica id is in 1..replicas_per_shard /
+  // the master was started (checked: crash otherwise, it is a test bug).
+  Process& Replica(uint32_t shard_id, int replica_id);
+  std::vector<Process*> ShardReplicas(uint32_t shard_id);
+  Process& Master();
+  // Replica addresses of a shard, in replica-id order ("127.0.0.1:p1", ...).
+  std::vector<std::string> ShardAddresses(uint32_t shard_id) const;
+  // The --shards flag value for these shards: "1=a,b,c;2=d,e,f".
+  std::string ShardsFlag(const std::vector<uint32_t>& shard_ids) const;
+  const std::string& master_address() const;
+  const std::string& dir() const { return dir_; }
+  const std::string& bin_dir() const { return bin_dir_; }
+  bool HasMaster() const { return master_ != nullptr; }
+
+  // Reaps children that exited on their own; returns true if `process` is still running.
+  bool IsRunning(Process& process);
+  // The last `max_bytes` of every log, each under a header line (for failure messages).
+  std::string LogTails(size_t max_bytes = 8192) const;
+
+  // A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close), never
+  // one returned before by this process.
+  static int PickFreePort();
+
+ private:
+  absl::Status Spawn(Process& process);
+  absl::Status Reap(Process& process, absl::Duration timeout);
+  std::vector<Process*> AllProcesses();
+
+  ProcessClusterOptions options_;
+  std::string bin_dir_;
+  std::string dir_;
+  std::map<uint32_t, std::vector<std::unique_ptr<Process>>> shards_;
+  std::unique_ptr<Process> master_;
+};
+
+}  // namespace paxoskv::testing
