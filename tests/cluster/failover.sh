@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Container failover scenarios against the docker compose cluster (ctest label "cluster").
+#
+#   tests/cluster/failover.sh replica-faults   1 kill a shard leader, restart it, it catches up
+#                                              2 kill a follower; kill one replica of every shard
+#                                              3 kill two replicas of one shard (quorum lost)
+#   tests/cluster/failover.sh network-faults   4 pause a leader past the election timeout
+#                                              5 disconnect a leader from the network
+#   tests/cluster/failover.sh master-faults    6 kill the master under load; and during AddShard
+#   tests/cluster/failover.sh restart          8 add the spare shard under load
+#                                              7 stop the whole cluster, start it on its volumes
+# Every scenario runs kvbench through the master during the fault, heals, reads every key back,
+# checks the history with paxoskv-lincheck and prints
+#   scenario=<name> unavailable_ms=<n> history_ops=<n> linearizable=yes
+# One compose project per group (paxoskv-test-<group>); see lib.sh for the environment.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FAULT_S=${PAXOSKV_FAULT_S:-4}   # How long each fault lasts.
+LOAD_S=${PAXOSKV_LOAD_S:-10}    # kvbench duration per scenario; the fault starts at 2-3 s.
+
+# 1. Kill the leader of shard 1; a new leader takes over; restart the old one: it catches up.
+scenario_leader_kill() {
+  local leader
+  leader=$(leader_of 1)
+  start_load leader_kill "$LOAD_S"
+  sleep 2  # Load runs before the fault.
+  log "docker kill $leader (leader of shard 1)"
+  compose kill "$leader" >/dev/null 2>&1
+  local new
+  new=$(leader_of 1 "$leader")
+  log "shard 1 elected $new"
+  sleep "$FAULT_S"
+  compose start "$leader" >/dev/null 2>&1
+  wait_load
+  wait_healthy
+  wait_caught_up 1 "$leader"
+  check_history leader_kill
+}
+
+# 2a. Kill a follower of shard 2 for a while. 2b. Kill one replica of every shard at once.
+scenario_follower_kill() {
+  local follower
+  follower=$(follower_of 2)
+  start_load follower_kill "$LOAD_S"
+  sleep 2
+  log "docker kill $follower (follower of shard 2)"
+  compose kill "$follower" >/dev/null 2>&1
+  sleep "$FAULT_S"
+  compose start "$follower" >/dev/null 2>&1
+  wait_load
+  wait_healthy
+  wait_caught_up 2 "$follower"
+  check_history follower_kill
+}
+
+scenario_one_per_shard_kill() {
+  start_load one_per_shard_kill "$LOAD_S"
+  sleep 2
+  log "docker kill s1-r1 s2-r2 s3-r3 (one replica of every shard)"
+  compose kill s1-r1 s2-r2 s3-r3 >/dev/null 2>&1
+  sleep "$FAULT_S"
+  compose start s1-r1 s2-r2 s3-r3 >/dev/null 2>&1
+  wait_load
+  wait_healthy
+  wait_caught_up 1 s1-r1
+  wait_caught_up 2 s2-r2
+  wait_caught_up 3 s3-r3
+  check_history one_per_shard_kill
+}
+
+# 3. Kill two replicas of shard 3: its keys fail fast with UNAVAILABLE/DEADLINE_EXCEEDED (no
+# hang), the other shards keep serving; after the restart nothing is lost.
+scenario_quorum_loss() {
+  local leader victims=() r
+  leader=$(leader_of 3)
+  for r in 1 2 3; do [[ "s3-r$r" != "$leader" ]] && victims+=("s3-r$r"); done
+  # Short per-op deadline and more clients, so blocked clients do not starve the other shards.
+  start_load quorum_loss "$LOAD_S" --clients 16 --op_timeout_ms 1000
+  sleep 2
+  log "docker kill ${victims[*]} (two followers of shard 3; leader $leader stays)"
+  compose kill "${victims[@]}" >/dev/null 2>&1
+  local t_start t_end
+  t_start=$(now_ns)
+  # Direct probes: 24 keys spread over the ring; puts owned by shard 3 must fail within their
+  # deadline (timeout 10 s would mean a hang), the others must succeed.
+  local i pids=() ok=0 failed=0 hung=0 rc
+  for i in $(seq 1 24); do  # In parallel: each failing put waits for its deadline.
+    (
+      rc=0
+      timeout 10 "$KVCTL" --master "$MASTER" --timeout_ms=1500 put "probe-$i" "v$i" \
+        >"$WORK/probe-$i.log" 2>&1 || rc=$?
+      echo "$rc" >"$WORK/probe-$i.rc"
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for i in $(seq 1 24); do
+    rc=$(cat "$WORK/probe-$i.rc")
+    if [[ $rc -eq 0 ]]; then ok=$((ok + 1)); elif [[ $rc -eq 124 ]]; then hung=$((hung + 1));
+    else failed=$((failed + 1)); fi
+  done
+  log "quorum loss probes: ok=$ok failed=$failed hung=$hung"
+  ((hung == 0)) || fail "kvctl put hung past its deadline while shard 3 had no quorum"
+  ((ok > 0)) || fail "no probe succeeded: the other shards stopped serving"
+  ((failed > 0)) || fail "no probe failed: shard 3 kept serving without a quorum?"
+  grep -l -E "UNAVAILABLE|DEADLINE_EXCEEDED" "$WORK"/probe-*.log >/dev/null \
+    || fail "failed probes did not report UNAVAILABLE or DEADLINE_EXCEEDED"
+  cat "$WORK"/probe-*.log | sort | uniq -c | sed 's/^/  probe output: /' | head -5
+  sleep 1
+  t_end=$(now_ns)
+  compose start "${victims[@]}" >/dev/null 2>&1
+  wait_load
+  wait_healthy
+  for r in "${victims[@]}"; do wait_caught_up 3 "$r"; done
+  check_history quorum_loss --window_start_ns "$t_start" --window_end_ns "$t_end"
+  local max_latency ok_in
+  max_latency=$(sed -n 's/.*max_latency_ms=\([0-9]*\).*/\1/p' <<<"$STATS")
+  ok_in=$(sed -n 's/.*ok_in_window=\(-\{0,1\}[0-9]*\).*/\1/p' <<<"$STATS")
+  ((max_latency <= 1000 + 2000)) \
+    || fail "an operation took ${max_latency} ms with a 1000 ms deadline (hang)"
+  ((ok_in != 0)) || fail "no operation succeeded while shard 3 was down"
+}
+
+# 4. Pause the leader of shard 1 longer than the election timeout, then unpause it: the old
+# leader must not serve stale reads (the history stays linearizable).
+scenario_leader_pause() {
+  local leader
+  leader=$(leader_of 1)
+  start_load leader_pause "$LOAD_S" --read_percent 60
+  sleep 2
+  log "docker pause $leader (leader of shard 1)"
+  compose pause "$leader" >/dev/null 2>&1
+  local new
+  new=$(leader_of 1 "$leader")
+  log "shard 1 elected $new"
+  sleep "$FAULT_S"
+  compose unpause "$leader" >/dev/null 2>&1
+  wait_load
+  wait_healthy
+  wait_caught_up 1 "$leader"
+  check_history leader_pause
+}
+
+# 5. Disconnect the leader of shard 2 from the network, reconnect it.
+scenario_leader_partition() {
+  local leader cid
+  leader=$(leader_of 2)
+  cid=$(container_of "$leader")
+  start_load leader_partition "$LOAD_S" --read_percent 60
+  sleep 2
+  log "docker network disconnect $NETWORK $leader (leader of shard 2)"
+  docker network disconnect "$NETWORK" "$cid"
+  local new
+  new=$(leader_of 2 "$leader")
+  log "shard 2 elected $new"
+  sleep "$FAULT_S"
+  docker network connect --alias "$leader" "$NETWORK" "$cid"
+  wait_load
+  wait_healthy
+  wait_caught_up 2 "$leader"
+  check_history leader_partition
+}
+
+# 6a. Kill the master under load and start it again.
+scenario_master_kill() {
+  start_load master_kill "$LOAD_S" --clients 4 --keys 1000
+  sleep 2
+  log "docker kill master"
+  compose kill master >/dev/null 2>&1
+  sleep "$FAULT_S"
+  compose start master >/dev/null 2>&1
+  wait_healthy
+  wait_load
+  check_history master_kill
+}
+
+# 6b. Kill the master while it adds the spare shard; after the restart it finishes the
+# migration (durable plan) with nothing lost.
+scenario_master_kill_during_add_shard() {
+  compose_spare up -d s4-r1 s4-r2 s4-r3 >/dev/null 2>&1
+  wait_healthy
+  start_load master_kill_add_shard "$LOAD_S" --clients 4 --keys 1000
+  sleep 2
+  log "kvctl add-shard 4 (background), then docker kill master during the migration"
+  timeout 120 "$KVCTL" --master "$MASTER" add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000 \
+    >"$WORK/add-shard.log" 2>&1 &
+  local add_pid=$! state="" deadline=$((SECONDS + 15))
+  while ((SECONDS < deadline)); do
+    state=$(cluster_status | "${TOOL[@]}" shards || true)
+    [[ "$state" == *" running "* || "$state" == 1,2,3,4\ * ]] && break
+    sleep 0.05
+  done
+  log "ring before the kill: ${state:-unknown} (shards migration epoch)"
+  compose kill master >/dev/null 2>&1
+  wait "$add_pid" || true  # Its master died: failing is expected.
+  sleep 1
+  compose start master >/dev/null 2>&1
+  wait_healthy
+  deadline=$((SECONDS + 120))
+  while ((SECONDS < deadline)); do
+    state=$(cluster_status | "${TOOL[@]}" shards || true)
+    [[ "$state" == "1,2,3,4 idle "* ]] && break
+    sleep 0.5
+  done
+  [[ "$state" == "1,2,3,4 idle "* ]] \
+    || fail "after the master restart the migration did not finish (state: ${state:-none})"
+  log "migration finished after the master restart: $state"
+  wait_load
+  check_history master_kill_add_shard
+}
+
+# 8. Add the spare shard under load: the migration moves keys while clients run.
+scenario_add_shard() {
+  compose_spare up -d s4-r1 s4-r2 s4-r3 >/dev/null 2>&1
+  wait_healthy
+  start_load add_shard "$LOAD_S" --clients 4 --keys 500
+  sleep 2
+  log "kvctl add-shard 4 under load"
+  timeout 120 "$KVCTL" --master "$MASTER" add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000 \
+    >"$WORK/add-shard.log" 2>&1 || { cat "$WORK/add-shard.log" >&2; fail "add-shard failed"; }
+  local state
+  state=$(cluster_status | "${TOOL[@]}" shards || true)
+  [[ "$state" == "1,2,3,4 "* ]] || fail "ring after add-shard: ${state:-none}"
+  wait_load
+  check_history add_shard
+}
+
+# 7. Stop the whole cluster (containers and network removed, volumes kept) and start it again:
+# every acknowledged write of this and the previous scenario is still there.
+scenario_full_restart() {
+  start_load full_restart 5
+  wait_load
+  log "compose down (volumes kept), then up again"
+  local t0=$SECONDS
+  compose_spare down -t 10 >/dev/null 2>&1
+  compose_spare up -d >/dev/null 2>&1
+  wait_healthy
+  log "cluster back after $((SECONDS - t0))s"
+  check_history full_restart
+  [[ -s "$WORK/add_shard.jsonl" ]] && check_history add_shard >/dev/null \
+    && log "every write of add_shard is still there after the restart"
+}
+
+group=${1:-}
+case "$group" in
+  replica-faults)
+    cluster_init replica-faults; cluster_up
+    scenario_leader_kill; scenario_follower_kill; scenario_one_per_shard_kill
+    scenario_quorum_loss ;;
+  network-faults)
+    cluster_init network-faults; cluster_up
+    scenario_leader_pause; scenario_leader_partition ;;
+  master-faults)
+    cluster_init master-faults; cluster_up
+    scenario_master_kill; scenario_master_kill_during_add_shard ;;
+  restart)
+    cluster_init restart; cluster_up
+    scenario_add_shard; scenario_full_restart ;;
+  *) echo "usage: $0 replica-faults|network-faults|master-faults|restart" >&2; exit 2 ;;
+esac
+log "group $group passed"

@@ -1,0 +1,204 @@
+# Shared harness of the container failover tests (sourced by tests/cluster/*.sh).
+#
+# Each test owns one compose project (paxoskv-test-<name>) with the master published on a free
+# 127.0.0.1 port, and an EXIT trap that tears the project down (volumes too) whatever happens.
+# Without Docker the tests print why and exit 77 (ctest SKIP_RETURN_CODE), except in CI
+# (CI=true) where that is a failure.
+# Env: PAXOSKV_BIN_DIR (host binaries: kvctl, kvbench, paxoskv-lincheck; set by ctest),
+#      PAXOSKV_TEST_IMAGE (use this image instead of building paxoskv:test from PAXOSKV_BIN_DIR),
+#      PAXOSKV_KEEP_WORKDIR=1 (keep histories and logs).
+set -euo pipefail
+
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
+# shellcheck source=deploy/lib.sh
+source "$REPO/deploy/lib.sh"
+BIN_DIR=${PAXOSKV_BIN_DIR:-$REPO/build/bin}
+TOOL=(python3 "$CLUSTER_DIR/clustertool.py")
+SKIP=77
+
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Exits 77 (or fails in CI) when Docker or Compose is missing; fails when host tools are.
+cluster_require() {
+  local why=""
+  if ! paxoskv_have_docker; then
+    why="Docker daemon not available"
+  elif ! paxoskv_find_compose; then
+    why="neither 'docker compose' nor 'docker-compose' found"
+  fi
+  if [[ -n "$why" ]]; then
+    if [[ "${CI:-}" == true ]]; then fail "$why (CI=true: cluster tests must run)"; fi
+    echo "SKIP: $why"
+    exit $SKIP
+  fi
+  local b
+  for b in kvctl kvbench paxoskv-lincheck paxoskv-replica paxoskv-master paxoskv-health-probe; do
+    [[ -x "$BIN_DIR/$b" ]] || fail "$BIN_DIR/$b missing (build it, or set PAXOSKV_BIN_DIR)"
+  done
+  command -v python3 >/dev/null || fail "python3 missing"
+  KVCTL=$BIN_DIR/kvctl
+  KVBENCH=$BIN_DIR/kvbench
+  LINCHECK=$BIN_DIR/paxoskv-lincheck
+}
+
+# Makes sure the image exists: PAXOSKV_TEST_IMAGE as given, else paxoskv:test from the host
+# binaries (fast path of deploy/build-image.sh; cached layers make repeats take seconds).
+cluster_image() {
+  if [[ -n "${PAXOSKV_TEST_IMAGE:-}" ]]; then
+    docker image inspect "$PAXOSKV_TEST_IMAGE" >/dev/null || fail "no image $PAXOSKV_TEST_IMAGE"
+    export PAXOSKV_IMAGE=$PAXOSKV_TEST_IMAGE
+  else
+    export PAXOSKV_IMAGE=paxoskv:test
+    "$REPO/deploy/build-image.sh" --prebuilt "$BIN_DIR" --image "$PAXOSKV_IMAGE" --quiet \
+      >/dev/null || fail "building $PAXOSKV_IMAGE failed"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+compose() { "${COMPOSE[@]}" -f "$REPO/docker-compose.yml" -p "$PROJECT" "$@"; }
+# The same with the spare shard's profile enabled (s4-r1..s4-r3).
+compose_spare() { compose --profile spare "$@"; }
+
+cluster_teardown() {
+  local rc=$?
+  set +e
+  if [[ $rc -ne 0 && $rc -ne $SKIP && -n "${PROJECT:-}" ]]; then
+    echo "---- container logs (last 30 lines each) ----" >&2
+    compose_spare logs --no-color --tail=30 >&2 2>&1
+  fi
+  if [[ -n "${PROJECT:-}" ]]; then
+    local paused
+    paused=$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" \
+      --filter status=paused)
+    [[ -n "$paused" ]] && docker unpause $paused >/dev/null
+    compose_spare down -v --remove-orphans -t 2 >/dev/null 2>&1
+  fi
+  if [[ -n "${WORK:-}" ]]; then
+    if [[ $rc -ne 0 || "${PAXOSKV_KEEP_WORKDIR:-}" == 1 ]]; then
+      echo "histories and logs kept in $WORK" >&2
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  exit $rc
+}
+
+# cluster_init NAME: project paxoskv-test-NAME, work dir, free master port, teardown trap.
+cluster_init() {
+  cluster_require
+  PROJECT=paxoskv-test-$1
+  WORK=$(mktemp -d "/tmp/paxoskv-cluster-$1.XXXXXX")
+  PORT=$(free_port)
+  MASTER=127.0.0.1:$PORT
+  export PAXOSKV_MASTER_PORT=$PORT
+  NETWORK=${PROJECT}_paxoskv
+  trap cluster_teardown EXIT
+  trap 'exit 130' INT TERM
+  compose_spare down -v --remove-orphans -t 1 >/dev/null 2>&1 || true  # Leftovers of a crashed run.
+  cluster_image
+}
+
+# cluster_up [SERVICE...]: starts the project (all of it by default) and waits until healthy.
+cluster_up() {
+  local t0=$SECONDS
+  compose up -d "$@" >"$WORK/compose-up.log" 2>&1 || { cat "$WORK/compose-up.log" >&2; fail "compose up"; }
+  wait_healthy
+  log "cluster $PROJECT up (${*:-all services}) in $((SECONDS - t0))s, master $MASTER"
+}
+
+wait_healthy() { paxoskv_wait_healthy "${1:-180}" compose_spare || fail "cluster not healthy"; }
+
+cluster_status() {
+  grpcurl -plaintext -max-time 5 "$MASTER" paxoskv.v1.Admin/ClusterStatus 2>/dev/null
+}
+
+# leader_of SHARD [NOT_HOST]: waits (<= 30 s) for a leader of SHARD other than NOT_HOST and
+# prints its service name.
+leader_of() {
+  local shard=$1 not=${2:-} deadline=$((SECONDS + 30)) leader
+  while ((SECONDS < deadline)); do
+    leader=$(cluster_status | "${TOOL[@]}" leader "$shard" || true)
+    if [[ -n "$leader" && "$leader" != "$not" ]]; then echo "$leader"; return 0; fi
+    sleep 0.2
+  done
+  fail "shard $shard has no leader${not:+ other than $not} after 30s"
+}
+
+# follower_of SHARD: a replica of SHARD that is not its leader.
+follower_of() {
+  local shard=$1 leader r
+  leader=$(leader_of "$shard")
+  for r in 1 2 3; do
+    if [[ "s$shard-r$r" != "$leader" ]]; then echo "s$shard-r$r"; return 0; fi
+  done
+}
+
+# wait_caught_up SHARD HOST: waits (<= 60 s) until HOST is healthy and has applied as far as
+# the shard's leader.
+wait_caught_up() {
+  local shard=$1 host=$2 deadline=$((SECONDS + 60)) line
+  while ((SECONDS < deadline)); do
+    line=$(cluster_status | "${TOOL[@]}" replica "$shard" "$host" || true)
+    read -r healthy applied leader_applied <<<"${line:-no 0 -1}"
+    if [[ "$healthy" == yes && "$leader_applied" -ge 0 && "$applied" -ge "$leader_applied" ]]; then
+      log "$host caught up: applied slot $applied, leader's $leader_applied"
+      return 0
+    fi
+    sleep 0.5
+  done
+  fail "$host did not catch up with its leader in 60s (last: ${line:-no status})"
+}
+
+container_of() { compose ps -q "$1"; }
+
+# start_load NAME SECONDS [kvbench flags...]: closed-loop load through the master in the
+# background, history in $WORK/NAME.jsonl. kvbench stops by itself; `timeout` guards a hang.
+start_load() {
+  local name=$1 seconds=$2; shift 2
+  LOAD_NAME=$name
+  LOAD_HISTORY=$WORK/$name.jsonl
+  timeout $((seconds + 60)) "$KVBENCH" --target master --addr "$MASTER" \
+    --duration_s "$seconds" --clients 8 --keys 200 --read_percent 40 --value_size 64 \
+    --prefix "$name-" --seed "$RANDOM" --history "$LOAD_HISTORY" "$@" \
+    >"$WORK/$name.kvbench.log" 2>&1 &
+  LOAD_PID=$!
+  log "load $name: kvbench for ${seconds}s (pid $LOAD_PID)"
+}
+
+wait_load() {
+  local rc=0
+  wait "$LOAD_PID" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    cat "$WORK/$LOAD_NAME.kvbench.log" >&2
+    fail "kvbench for $LOAD_NAME exited with $rc"
+  fi
+  [[ -s "$LOAD_HISTORY" ]] || fail "kvbench wrote no history for $LOAD_NAME"
+}
+
+# check_history NAME: reads every key of $WORK/NAME.jsonl back through the master, checks the
+# history plus those reads with paxoskv-lincheck, and prints the scenario's result line.
+# Extra args go to `clustertool.py stats` (e.g. a fault window).
+check_history() {
+  local name=$1; shift
+  local hist=$WORK/$name.jsonl full=$WORK/$name.readback.jsonl stats
+  "${TOOL[@]}" readback "$hist" "$full" --kvctl "$KVCTL" --master "$MASTER" \
+    || fail "$name: some keys could not be read back"
+  if ! timeout 300 "$LINCHECK" "$full" >"$WORK/$name.lincheck.log" 2>&1; then
+    tail -n 40 "$WORK/$name.lincheck.log" >&2
+    fail "$name: history is not linearizable (or the checker failed)"
+  fi
+  stats=$("${TOOL[@]}" stats "$hist" "$@")
+  STATS=$stats
+  local unavailable ops
+  unavailable=$(sed -n 's/.*unavailable_ms=\([0-9]*\).*/\1/p' <<<"$stats")
+  ops=$(sed -n 's/.*history_ops=\([0-9]*\).*/\1/p' <<<"$stats")
+  log "$name: $stats"
+  echo "scenario=$name unavailable_ms=$unavailable history_ops=$ops linearizable=yes"
+}
+
+now_ns() { "${TOOL[@]}" now_ns; }
