@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make bench`: paxoskv vs etcd vs a raw gRPC echo, side by side on this machine.
+#
+# Checks the tools it needs (installs nothing: run scripts/setup.sh), builds the binaries
+# (Release) into build-bench unless --bin DIR is given, creates one temp work dir and hands
+# over to bench/bench.py. The EXIT trap kills every process the run started (by the pids
+# bench.py recorded) and removes the work dir. See bench/README.md.
+#
+# Usage: bench/run.sh [--quick] [--resources|--no-resources] [--write-md] [--md-only]
+#                     [--bin DIR] [--keep] [--only etcd,paxoskv-1x3,...] [bench.py flags]
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=""
+KEEP=0
+PASS=()
+while (($#)); do
+  case "$1" in
+    --bin) BIN=$(cd "$2" && pwd); shift 2 ;;
+    --bin=*) BIN=$(cd "${1#--bin=}" && pwd); shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; python3 "$REPO/bench/bench.py" --help; exit 0 ;;
+    *) PASS+=("$1"); shift ;;
+  esac
+done
+MD_ONLY=0
+for a in "${PASS[@]+"${PASS[@]}"}"; do [[ $a == --md-only ]] && MD_ONLY=1; done
+
+missing=()
+for tool in python3 gnuplot; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((!MD_ONLY)); then
+  for tool in etcd etcdctl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [[ -n $BIN ]] || for tool in cmake ninja; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+fi
+if ((${#missing[@]})); then
+  echo "bench: missing ${missing[*]}; install them with: sudo bash scripts/setup.sh" >&2
+  exit 2
+fi
+
+if ((!MD_ONLY)) && [[ -z $BIN ]]; then
+  BUILD="$REPO/build-bench"
+  echo "bench: building Release binaries in $BUILD"
+  cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j2 --target paxoskv-replica paxoskv-master kvbench kvctl paxoskv-echo
+  BIN="$BUILD/bin"
+fi
+if ((!MD_ONLY)); then
+  for b in paxoskv-replica paxoskv-master kvbench kvctl paxoskv-echo; do
+    [[ -x $BIN/$b ]] || { echo "bench: $BIN/$b not found" >&2; exit 2; }
+  done
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/paxoskv-bench.XXXXXX")
+PY=""
+cleanup() {
+  local rc=$?
+  trap - INT TERM
+  # bench.py stops its children itself; if it is still running (we were signalled), ask it
+  # to, then kill by pid whatever it left (only pids whose command line names our work or bin dir).
+  if [[ -n $PY ]] && kill -0 "$PY" 2>/dev/null; then
+    kill -TERM "$PY" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$PY" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PY" 2>/dev/null || true
+  fi
+  if [[ -f $WORK/pids ]]; then
+    while read -r pid; do
+      if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -e "$WORK" -e "${BIN:-$WORK}"; then
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    done <"$WORK/pids"
+  fi
+  if ((KEEP)) || ((rc != 0)); then
+    echo "bench: work dir (logs, data) kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+CMD="bench/run.sh${PASS[*]+ ${PASS[*]}}"
+# In the background so that a signal to this script runs the trap at once.
+python3 "$REPO/bench/bench.py" --bin "${BIN:-/nonexistent}" --workdir "$WORK" \
+  --command "$CMD" "${PASS[@]+"${PASS[@]}"}" &
+PY=$!
+wait "$PY"
