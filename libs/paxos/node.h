@@ -38,6 +38,8 @@ struct NodeConfig {
   size_t inflight_slots_max = 64;       // slots proposed but not yet chosen (pipelining)
   size_t pending_commands_max = 20000;  // Propose() beyond this returns kResourceExhausted
   size_t learn_entries_max = 256;       // chosen entries per catch-up Learn message
+  // (Addition) unacknowledged Accepts, Prepares and catch-up Learns are re-sent after N ticks.
+  int retransmit_ticks = 4;
   std::shared_ptr<spdlog::logger> logger;  // required
 };
 
@@ -129,6 +131,7 @@ class Node {
   Node& operator=(const Node&) = delete;
 
  private:
+  friend class Invariants;  // (Addition) reads internal state to check safety invariants.
   Node();
   struct Impl;
   std::unique_ptr<Impl> impl_;

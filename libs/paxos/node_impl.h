@@ -1,0 +1,163 @@
+// Internal state of paxos::Node, shared by the files that implement its roles:
+//   acceptor.cc (Prepare/Accept/Learn/InstallSnapshot handling, durable state),
+//   proposer.cc (elections, recovery, batching/pipelining, heartbeats, read-index),
+//   learner.cc  (chosen tracking, catch-up, execution order), node.cc (API and Ready).
+// Not part of the public API. Not thread-safe: owned by exactly one Node.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "libs/paxos/ballot.h"
+#include "libs/paxos/node.h"
+#include "paxoskv/v1/paxos.pb.h"
+
+namespace paxoskv::paxos {
+
+class Invariants;
+
+// One slot of the local log: the acceptor's entry (slot, ballot, value) and whether this node
+// knows the value is chosen.
+struct LogSlot {
+  paxoskv::v1::Entry entry;
+  bool chosen = false;
+};
+
+// A slot the leader proposed at its ballot and has not yet seen chosen.
+struct Proposal {
+  std::vector<bool> acked;  // by member index; the leader's own acceptance included
+  size_t ack_count = 0;
+  int64_t sent_tick = 0;
+};
+
+// What the leader knows about one follower.
+struct PeerProgress {
+  SlotId chosen_through = 0;        // last reported by the follower
+  uint64_t acked_heartbeat_id = 0;  // highest heartbeat id echoed with ok at our ballot
+  int64_t learn_sent_tick = -1'000'000;
+  SlotId learn_sent_through = 0;    // last slot covered by the latest Learn/InstallSnapshot
+};
+
+// A read registered at the leader, waiting for a majority to echo a heartbeat sent after it.
+struct PendingRead {
+  uint64_t id = 0;
+  SlotId read_slot = 0;
+  uint64_t registered_after_heartbeat_id = 0;  // confirmed by heartbeat ids > this
+};
+
+struct Node::Impl {
+  Impl(const NodeConfig& c);
+  ~Impl();
+
+  // ---- configuration ----
+  NodeConfig config;
+  std::shared_ptr<spdlog::logger> log;
+  std::mt19937_64 rng;
+  uint32_t self = 0;
+  std::vector<uint32_t> members;  // sorted
+  size_t self_index = 0;
+
+  // ---- acceptor (durable: promised, log entries) ----
+  paxoskv::v1::Ballot promised;
+  uint64_t max_round_seen = 0;
+  std::map<SlotId, LogSlot> log_slots;
+
+  // ---- learner ----
+  SlotId chosen_through = 0;
+  SlotId applied_through = 0;
+  SlotId compacted_through = 0;
+
+  // ---- role and timers ----
+  Role role = Role::kFollower;
+  std::optional<NodeId> leader;
+  int64_t now_tick = 0;
+  int election_elapsed = 0;
+  int election_timeout = 0;
+  bool campaign_requested = false;
+  int64_t help_sent_tick = -1'000'000;  // follower -> leader catch-up rate limit
+
+  // ---- candidate / leader ----
+  paxoskv::v1::Ballot my_ballot;                       // ballot we campaign or lead with
+  std::map<uint32_t, paxoskv::v1::Promise> promises;   // candidate: ok promises by node
+  SlotId prepare_from_slot = 0;
+  int64_t prepare_sent_tick = 0;
+  SlotId next_slot = 1;                                // leader: next fresh slot
+  std::map<SlotId, Proposal> proposals;                // leader: in flight
+  std::deque<paxoskv::v1::Command> pending;            // leader: not yet in a slot
+  std::map<uint32_t, PeerProgress> peers;              // leader: per follower
+  int heartbeat_elapsed = 0;
+  uint64_t heartbeat_counter = 0;
+  std::deque<PendingRead> reads_waiting;
+
+  // ---- accumulated Ready ----
+  std::optional<paxoskv::v1::Ballot> ready_promised;
+  std::map<SlotId, paxoskv::v1::Entry> ready_accepted;
+  SlotId reported_chosen_through = 0;
+  std::vector<paxoskv::v1::PaxosMessage> ready_messages;
+  std::optional<paxoskv::v1::InstallSnapshot> ready_snapshot;
+  std::vector<ReadState> ready_reads;
+  std::vector<uint64_t> ready_reads_failed;
+
+  std::unique_ptr<Invariants> debug_invariants;  // debug builds only
+
+  // ---- node.cc ----
+  bool IsMember(uint32_t id) const;
+  size_t MemberIndex(uint32_t id) const;
+  size_t Majority() const;
+  int RetransmitTicks() const;
+  void Send(uint32_t to, paxoskv::v1::PaxosMessage message);
+  void NoteRound(uint64_t round);
+  void ResetElectionTimer();
+  absl::Status Validate(const paxoskv::v1::PaxosMessage& m) const;
+  void DebugCheck();
+
+  // ---- acceptor.cc ----
+  void SetPromised(const paxoskv::v1::Ballot& b);
+  // Stores (slot, b, value) unless compacted; `chosen` marks it known chosen.
+  void StoreEntry(SlotId slot, const paxoskv::v1::Ballot& b, const paxoskv::v1::Value& value,
+                  bool chosen);
+  void OnPrepare(uint32_t from, const paxoskv::v1::Prepare& m);
+  void OnAccept(uint32_t from, const paxoskv::v1::Accept& m);
+  void OnLearn(uint32_t from, const paxoskv::v1::Learn& m);
+  void OnInstallSnapshot(uint32_t from, const paxoskv::v1::InstallSnapshot& m);
+  // A valid message from the leader of ballot b (>= promised): follow it.
+  void FollowLeader(const paxoskv::v1::Ballot& b);
+
+  // ---- proposer.cc ----
+  void StartCampaign();
+  void SendPrepare(uint32_t to);
+  void OnPromise(uint32_t from, const paxoskv::v1::Promise& m);
+  void BecomeLeader();
+  void OnAccepted(uint32_t from, const paxoskv::v1::Accepted& m);
+  // Leaves candidate/leader role: drops pending commands and proposals, fails reads.
+  void StepDown(const char* reason);
+  bool CanFlushProposals() const;
+  void FlushProposals();
+  void SendAccept(uint32_t to, std::vector<paxoskv::v1::Entry> entries);
+  void SendHeartbeats();
+  void RetransmitAccepts();
+  void AckProposal(SlotId slot, uint32_t from);
+  void CheckReads();
+  void TickLeader();
+  void TickCandidate();
+
+  // ---- learner.cc ----
+  // Marks slots in (chosen_through, through] chosen where the stored entry has ballot b.
+  void MarkChosenAtBallot(const paxoskv::v1::Ballot& b, SlotId through);
+  void AdvanceChosenThrough();
+  void MaybeSendLearn(uint32_t peer);
+  void MaybeHelpLeader(uint32_t leader_id, const paxoskv::v1::Ballot& b, SlotId leader_chosen);
+  // Fills `learn` with chosen entries (from, ...] or returns false when compacted.
+  bool BuildLearn(SlotId after, paxoskv::v1::Learn* learn) const;
+  void InstallSnapshotLocal(SlotId last_slot);
+  std::vector<paxoskv::v1::Entry> TakeChosen();
+};
+
+}  // namespace paxoskv::paxos
