@@ -34,7 +34,10 @@ cluster_require() {
     exit $SKIP
   fi
   local b
-  for b in kvctl kvbench paxoskv-lincheck paxoskv-replica paxoskv-master paxoskv-health-probe; do
+  local needed=(kvctl kvbench paxoskv-lincheck)
+  # Building paxoskv:test also needs the server binaries.
+  [[ -z "${PAXOSKV_TEST_IMAGE:-}" ]] && needed+=(paxoskv-replica paxoskv-master paxoskv-health-probe)
+  for b in "${needed[@]}"; do
     [[ -x "$BIN_DIR/$b" ]] || fail "$BIN_DIR/$b missing (build it, or set PAXOSKV_BIN_DIR)"
   done
   command -v python3 >/dev/null || fail "python3 missing"
