@@ -1,0 +1,40 @@
+// MemoryStore: AcceptorStore semantics in memory.
+#include "libs/storage/memory_store.h"
+
+namespace paxoskv::storage {
+
+MemoryStore::MemoryStore(std::string name) : state_(std::move(name)) {}
+
+absl::Status MemoryStore::CheckIdentity(const Identity& identity) {
+  absl::MutexLock lock(&mu_);
+  return state_.CheckIdentity(identity);
+}
+
+absl::StatusOr<paxos::DurableState> MemoryStore::Load() {
+  absl::MutexLock lock(&mu_);
+  return state_.Load();
+}
+
+absl::Status MemoryStore::Write(const WriteBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  state_.Apply(batch);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStore::SaveSnapshot(const Snapshot& snapshot) {
+  absl::MutexLock lock(&mu_);
+  state_.SaveSnapshot(snapshot);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Snapshot> MemoryStore::LoadSnapshot() {
+  absl::MutexLock lock(&mu_);
+  return state_.snapshot();
+}
+
+uint64_t MemoryStore::ApproximateSizeBytes() {
+  absl::MutexLock lock(&mu_);
+  return state_.ApproximateSizeBytes();
+}
+
+}  // namespace paxoskv::storage

@@ -1,0 +1,33 @@
+// MemoryStore: an AcceptorStore kept in memory, with the same semantics as RocksDbStore
+// (identity check, invariant checks, snapshot truncation) but nothing survives the process.
+// For unit and simulation tests. Thread-safe (one mutex around every call).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/storage/acceptor_store.h"
+#include "libs/storage/memory_state.h"
+
+namespace paxoskv::storage {
+
+class MemoryStore : public AcceptorStore {
+ public:
+  // `name` appears in identity mismatch messages in place of a directory.
+  explicit MemoryStore(std::string name = "(memory)");
+
+  absl::Status CheckIdentity(const Identity& identity) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<paxos::DurableState> Load() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Write(const WriteBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status SaveSnapshot(const Snapshot& snapshot) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Snapshot> LoadSnapshot() override ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t ApproximateSizeBytes() override ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::Mutex mu_;
+  MemoryState state_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace paxoskv::storage

@@ -1,0 +1,38 @@
+// RocksDbStore: the durable AcceptorStore of a replica, in one data directory:
+//   <dir>/rocksdb/                 RocksDB (WAL on, every synced Write fsyncs the WAL)
+//     "I"                -> identity: shard_id, replica_id (2 x 4 bytes big-endian)
+//     "P"                -> promised ballot (serialized paxoskv.v1.Ballot)
+//     "C"                -> chosen_through (8 bytes big-endian)
+//     "S"                -> snapshot meta: last_slot, size, XXH64 of the data (3 x 8 bytes BE)
+//     "E" + slot (8 B BE)-> serialized paxoskv.v1.Entry; big-endian keys iterate in slot order
+//   <dir>/snapshots/snapshot-<slot>.bin   snapshot data (written with write + fsync + rename +
+//                                         directory fsync, then made current by the "S" record)
+// Thread-safe for one writer (Write/SaveSnapshot/CheckIdentity) plus concurrent readers
+// (LoadSnapshot, ApproximateSizeBytes, Load).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/storage/acceptor_store.h"
+
+namespace paxoskv::storage {
+
+// Small-footprint defaults: a replica holds little besides its log tail.
+struct RocksDbStoreOptions {
+  size_t write_buffer_bytes = 16 << 20;    // memtable size before a flush
+  size_t block_cache_bytes = 8 << 20;
+  uint64_t max_total_wal_bytes = 64 << 20; // forces flushes so old WAL files go away
+  // Every N snapshots, compact the deleted log range so its space is really reclaimed.
+  int compact_every_snapshots = 4;
+};
+
+// Opens (creating if needed) the store in `directory`. Errors: kInternal/kDataLoss from
+// RocksDB (e.g. the directory is locked by another process, or is corrupt).
+absl::StatusOr<std::unique_ptr<AcceptorStore>> OpenRocksDbStore(
+    const std::string& directory, const RocksDbStoreOptions& options);
+
+}  // namespace paxoskv::storage
