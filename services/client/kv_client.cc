@@ -1,0 +1,278 @@
+// See kv_client.h.
+#include "services/client/kv_client.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/limits.h"
+
+namespace paxoskv::client {
+namespace {
+
+namespace pb = paxoskv::v1;
+
+// Runs `attempt(context)` until it succeeds, fails with a non-retryable code, or the deadline
+// leaves no room for another attempt. Retryable: UNAVAILABLE, and DEADLINE_EXCEEDED of an
+// attempt that ended before the call's deadline.
+template <typename Attempt>
+absl::Status CallWithRetry(bool retry, absl::Duration attempt_timeout,
+                           absl::Duration backoff_initial, absl::Duration backoff_max,
+                           absl::Time deadline, Attempt attempt) {
+  absl::Duration backoff = backoff_initial;
+  while (true) {
+    absl::Time attempt_deadline = deadline;
+    if (attempt_timeout > absl::ZeroDuration()) {
+      attempt_deadline = std::min(deadline, absl::Now() + attempt_timeout);
+    }
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(attempt_deadline));
+    grpc::Status grpc_status = attempt(&context);
+    absl::Status status = FromGrpcStatus(grpc_status, &context);
+    if (status.ok() || !retry) return status;
+    const absl::Time now = absl::Now();
+    const bool retryable =
+        status.code() == absl::StatusCode::kUnavailable ||
+        (status.code() == absl::StatusCode::kDeadlineExceeded && now < deadline);
+    if (!retryable || now + backoff >= deadline) return status;
+    absl::SleepFor(backoff);  // Retry backoff, not synchronisation.
+    backoff = std::min(backoff * 2, backoff_max);
+  }
+}
+
+}  // namespace
+
+uint64_t RandomClientId() {
+  std::random_device device;
+  uint64_t id = 0;
+  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
+  return id;
+}
+
+std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+grpc::ChannelArguments DefaultChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
+  args.SetMaxSendMessageSize(kGrpcMessageSizeMax);
+  return args;
+}
+
+// ---------------------------------------------------------------------------------------------
+// KvClient
+
+KvClient::KvClient(const std::string& master_address, KvClientOptions options)
+    : KvClient(grpc::CreateCustomChannel(master_address, grpc::InsecureChannelCredentials(),
+                                         DefaultChannelArguments()),
+               options) {}
+
+KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options)
+    : options_(options),
+      channel_(std::move(channel)),
+      kv_(pb::KV::NewStub(channel_)),
+      admin_(pb::Admin::NewStub(channel_)),
+      client_id_(options.client_id != 0 ? options.client_id : RandomClientId()) {}
+
+absl::Time KvClient::Deadline(const CallOptions& call) const {
+  return absl::Now() +
+         (call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout);
+}
+
+absl::StatusOr<std::string> KvClient::Get(const std::string& key, CallOptions call) {
+  pb::GetRequest request;
+  request.set_key(key);
+  pb::GetResponse response;
+  absl::Status status =
+      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
+                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                      return kv_->Get(context, request, &response);
+                    });
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_value());
+}
+
+absl::Status KvClient::Put(const std::string& key, const std::string& value, CallOptions call) {
+  pb::PutRequest request;
+  request.set_key(key);
+  request.set_value(value);
+  request.set_client_id(client_id_);
+  request.set_seq(next_seq_.fetch_add(1));  // Same seq on every retry below.
+  pb::PutResponse response;
+  return CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
+                       options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                         return kv_->Put(context, request, &response);
+                       });
+}
+
+absl::StatusOr<bool> KvClient::Delete(const std::string& key, CallOptions call) {
+  pb::DeleteRequest request;
+  request.set_key(key);
+  request.set_client_id(client_id_);
+  request.set_seq(next_seq_.fetch_add(1));
+  pb::DeleteResponse response;
+  absl::Status status =
+      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
+                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                      return kv_->Delete(context, request, &response);
+                    });
+  if (!status.ok()) return status;
+  return response.deleted();
+}
+
+absl::StatusOr<pb::AddShardResponse> KvClient::AddShard(uint32_t shard_id,
+                                                        const std::vector<std::string>& replicas,
+                                                        CallOptions call) {
+  pb::AddShardRequest request;
+  request.set_shard_id(shard_id);
+  for (const auto& address : replicas) request.add_replicas(address);
+  pb::AddShardResponse response;
+  absl::Status status =
+      CallWithRetry(/*retry=*/false, absl::ZeroDuration(), options_.backoff_initial,
+                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                      return admin_->AddShard(context, request, &response);
+                    });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions call) {
+  pb::ClusterStatusRequest request;
+  pb::ClusterStatusResponse response;
+  absl::Status status =
+      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
+                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                      return admin_->ClusterStatus(context, request, &response);
+                    });
+  if (!status.ok()) return status;
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ReplicaClient
+
+ReplicaClient::ReplicaClient(std::vector<std::string> replicas, ReplicaClientOptions options)
+    : replicas_(std::move(replicas)),
+      options_(options),
+      client_id_(options.client_id != 0 ? options.client_id : RandomClientId()) {
+  if (!replicas_.empty()) leader_ = replicas_.front();
+}
+
+std::string ReplicaClient::leader() const {
+  absl::MutexLock lock(&mu_);
+  return leader_;
+}
+
+pb::Replica::Stub* ReplicaClient::StubFor(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto& stub = stubs_[address];
+  if (stub == nullptr) {
+    stub = pb::Replica::NewStub(grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), DefaultChannelArguments()));
+  }
+  return stub.get();
+}
+
+absl::StatusOr<pb::CommandResult> ReplicaClient::Execute(const pb::Command& command,
+                                                         CallOptions call) {
+  if (replicas_.empty()) return absl::InvalidArgumentError("no replica addresses");
+  const absl::Time deadline =
+      absl::Now() +
+      (call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout);
+  std::string target = leader();
+  size_t next_index = 0;       // round-robin cursor for "try another replica"
+  size_t tried_in_round = 0;   // attempts since the last backoff
+  absl::Duration backoff = options_.backoff_initial;
+  absl::Status last = absl::UnavailableError("no attempt made");
+  while (true) {
+    const absl::Time attempt_deadline = std::min(deadline, absl::Now() + options_.attempt_timeout);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(attempt_deadline));
+    pb::CommandResult result;
+    grpc::Status grpc_status = StubFor(target)->Execute(&context, command, &result);
+    absl::Status status = FromGrpcStatus(grpc_status, &context);
+    if (status.ok()) {
+      absl::MutexLock lock(&mu_);
+      leader_ = target;
+      return result;
+    }
+    last = absl::Status(status.code(), absl::StrCat(target, ": ", status.message()));
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::Status(status.code() == absl::StatusCode::kUnavailable
+                              ? absl::StatusCode::kUnavailable
+                              : absl::StatusCode::kDeadlineExceeded,
+                          last.message());
+    }
+    std::optional<std::string> hint = LeaderHint(status);
+    if (status.code() == absl::StatusCode::kFailedPrecondition && hint.has_value() &&
+        !hint->empty() && *hint != target) {
+      target = *hint;  // Follow the hint at once.
+      continue;
+    }
+    const bool try_another = status.code() == absl::StatusCode::kUnavailable ||
+                             status.code() == absl::StatusCode::kDeadlineExceeded ||
+                             (status.code() == absl::StatusCode::kFailedPrecondition &&
+                              hint.has_value());
+    if (!try_another) return status;
+    // Next replica, round-robin; back off once every replica has been tried.
+    if (++tried_in_round >= replicas_.size()) {
+      tried_in_round = 0;
+      if (now + backoff >= deadline) return last;
+      absl::SleepFor(backoff);  // Retry backoff, not synchronisation.
+      backoff = std::min(backoff * 2, options_.backoff_max);
+    }
+    target = replicas_[next_index++ % replicas_.size()];
+  }
+}
+
+absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptions call) {
+  pb::Command command;
+  command.set_op(pb::OP_GET);
+  command.set_key(key);  // client_id 0: reads bypass the dedup table.
+  auto result = Execute(command, call);
+  if (!result.ok()) return result.status();
+  if (result->code() == pb::RESULT_CODE_NOT_FOUND) return absl::NotFoundError(key);
+  return std::move(*result->mutable_value());
+}
+
+absl::Status ReplicaClient::Put(const std::string& key, const std::string& value,
+                                CallOptions call) {
+  pb::Command command;
+  command.set_op(pb::OP_PUT);
+  command.set_key(key);
+  command.set_value(value);
+  command.set_client_id(client_id_);
+  command.set_seq(NextSeq());
+  auto result = Execute(command, call);
+  if (!result.ok()) return result.status();
+  if (result->code() != pb::RESULT_CODE_OK) {
+    return absl::InvalidArgumentError(result->message());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions call) {
+  pb::Command command;
+  command.set_op(pb::OP_DELETE);
+  command.set_key(key);
+  command.set_client_id(client_id_);
+  command.set_seq(NextSeq());
+  auto result = Execute(command, call);
+  if (!result.ok()) return result.status();
+  return result->existed();
+}
+
+absl::StatusOr<pb::ReplicaStatus> ReplicaClient::Status(const std::string& address,
+                                                        absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  pb::ReplicaStatusRequest request;
+  pb::ReplicaStatus response;
+  grpc::Status status = StubFor(address)->Status(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, &context);
+  return response;
+}
+
+}  // namespace paxoskv::client

@@ -1,0 +1,149 @@
+// Client library for paxoskv, shared by kvctl, kvbench and the tests.
+//
+// KvClient talks to the master gateway (services KV and Admin). ReplicaClient talks to one
+// replica group directly (service Replica), following leader hints; tests of a replica
+// group, migration checks and `kvbench --target replica` use it.
+//
+// Exactly once: each KvClient picks a random 64-bit client id; every Put/Delete gets the next
+// seq, and a retry after UNAVAILABLE or DEADLINE_EXCEEDED re-sends the same (client_id, seq),
+// so the replicas' dedup table applies it once and returns the first result.
+//
+// Both classes are thread-safe: any number of threads may call them concurrently (each call
+// is independent; seqs come from an atomic counter).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "paxoskv/v1/admin.grpc.pb.h"
+#include "paxoskv/v1/command.pb.h"
+#include "paxoskv/v1/kv.grpc.pb.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
+
+namespace paxoskv::client {
+
+// Per-call options.
+struct CallOptions {
+  // Overall budget of the call, retries included. Zero: the client's default_timeout.
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
+struct KvClientOptions {
+  absl::Duration default_timeout = absl::Seconds(5);
+  // Retry UNAVAILABLE (and an attempt's DEADLINE_EXCEEDED, when attempt_timeout is shorter
+  // than the call's timeout) until the call's deadline. Off: one attempt.
+  bool retry = true;
+  // Budget of one attempt; zero = the whole remaining deadline.
+  absl::Duration attempt_timeout = absl::ZeroDuration();
+  absl::Duration backoff_initial = absl::Milliseconds(10);
+  absl::Duration backoff_max = absl::Milliseconds(200);
+  // 0: random (never 0).
+  uint64_t client_id = 0;
+};
+
+// Client of the master gateway.
+class KvClient {
+ public:
+  explicit KvClient(const std::string& master_address, KvClientOptions options = {});
+  KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options = {});
+
+  // The value of `key`. kNotFound when absent; kInvalidArgument for a bad key; kUnavailable /
+  // kDeadlineExceeded when the cluster did not answer in time.
+  absl::StatusOr<std::string> Get(const std::string& key, CallOptions call = {});
+  // Sets `key` to `value`. On kUnavailable / kDeadlineExceeded the write may or may not have
+  // been applied (it is applied at most once).
+  absl::Status Put(const std::string& key, const std::string& value, CallOptions call = {});
+  // Removes `key`; true if it was present. Same failure contract as Put.
+  absl::StatusOr<bool> Delete(const std::string& key, CallOptions call = {});
+  // Adds a shard online (blocks until its keys have moved). Not retried: a second attempt
+  // after an unknown outcome would answer kAlreadyExists.
+  absl::StatusOr<paxoskv::v1::AddShardResponse> AddShard(uint32_t shard_id,
+                                                          const std::vector<std::string>& replicas,
+                                                          CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::ClusterStatusResponse> ClusterStatus(CallOptions call = {});
+
+  uint64_t client_id() const { return client_id_; }
+  // The seq the next Put/Delete will use (for tests).
+  uint64_t next_seq() const { return next_seq_.load(); }
+
+ private:
+  absl::Time Deadline(const CallOptions& call) const;
+
+  KvClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<paxoskv::v1::KV::Stub> kv_;
+  std::unique_ptr<paxoskv::v1::Admin::Stub> admin_;
+  const uint64_t client_id_;
+  std::atomic<uint64_t> next_seq_{1};
+};
+
+struct ReplicaClientOptions {
+  absl::Duration default_timeout = absl::Seconds(5);
+  // Budget of one attempt on one replica, so a hung replica does not eat the whole deadline.
+  absl::Duration attempt_timeout = absl::Seconds(1);
+  absl::Duration backoff_initial = absl::Milliseconds(10);
+  absl::Duration backoff_max = absl::Milliseconds(200);
+  uint64_t client_id = 0;  // 0: random
+};
+
+// Client of one replica group. Execute sends a Command to the last known leader; on
+// FAILED_PRECONDITION with a "paxoskv-leader" hint it goes to the hinted replica; on
+// UNAVAILABLE or an attempt timeout it tries the next replica (backing off after each full
+// round), until the deadline. The command is re-sent unchanged, so set (client_id, seq)
+// for writes (the Get/Put/Delete helpers do).
+class ReplicaClient {
+ public:
+  explicit ReplicaClient(std::vector<std::string> replicas, ReplicaClientOptions options = {});
+
+  // The replica's CommandResult (code OK). Errors: kNotFound (get of a missing key),
+  // kInvalidArgument, kFailedPrecondition (without a leader hint), kUnavailable /
+  // kDeadlineExceeded (no leader answered in time; the last error is in the message).
+  absl::StatusOr<paxoskv::v1::CommandResult> Execute(const paxoskv::v1::Command& command,
+                                                     CallOptions call = {});
+  absl::StatusOr<std::string> Get(const std::string& key, CallOptions call = {});
+  absl::Status Put(const std::string& key, const std::string& value, CallOptions call = {});
+  absl::StatusOr<bool> Delete(const std::string& key, CallOptions call = {});
+  // Replica.Status of one replica (no retries).
+  absl::StatusOr<paxoskv::v1::ReplicaStatus> Status(const std::string& address,
+                                                    absl::Duration timeout = absl::Seconds(1));
+
+  // The replica that answered last (or the first replica).
+  std::string leader() const ABSL_LOCKS_EXCLUDED(mu_);
+  const std::vector<std::string>& replicas() const { return replicas_; }
+  uint64_t client_id() const { return client_id_; }
+  uint64_t NextSeq() { return next_seq_.fetch_add(1); }
+
+ private:
+  paxoskv::v1::Replica::Stub* StubFor(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::vector<std::string> replicas_;
+  const ReplicaClientOptions options_;
+  const uint64_t client_id_;
+  std::atomic<uint64_t> next_seq_{1};
+  mutable absl::Mutex mu_;
+  std::string leader_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// A random non-zero 64-bit client id (from std::random_device).
+uint64_t RandomClientId();
+
+// The gRPC code name of a status code, e.g. "DEADLINE_EXCEEDED" (as in the history files).
+std::string StatusCodeName(absl::StatusCode code);
+
+// Channel arguments every paxoskv client uses (message size limits for 1 MiB values).
+grpc::ChannelArguments DefaultChannelArguments();
+
+}  // namespace paxoskv::client

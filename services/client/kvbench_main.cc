@@ -1,0 +1,542 @@
+// kvbench: closed-loop load generator for paxoskv (through the master or straight to one
+// replica group), etcd (wire-compatible subset of its KV API) and a raw gRPC echo server.
+//
+//   kvbench --target=master --addr=127.0.0.1:50051 --clients=64 --duration_s=10
+//           --read_percent=50 --value_size=256 --keys=10000 --key_dist=uniform [--json]
+//           [--history=FILE] [--ops=N] [--warmup_s=1] [--preload]
+//
+// Each client is a thread issuing one operation at a time. Figures (ops/s, latency
+// percentiles, errors by status code) count only operations that start after the warm-up.
+// --history writes every operation (warm-up included) as one JSON line for paxoskv-lincheck;
+// every put writes a unique value "c<client>-<n>-" padded to --value_size.
+// Exit codes: 0 done (errors are reported, not fatal unless --stop_on_error), 1 stopped on an
+// error, 2 bad flags, 3 could not write the history.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "etcd/etcdserverpb.grpc.pb.h"
+#include "libs/common/grpc_status.h"
+#include "paxoskv/v1/echo.grpc.pb.h"
+#include "services/client/kv_client.h"
+#include "services/client/lincheck/history.h"
+
+ABSL_FLAG(std::string, target, "master", "master | replica | etcd | echo");
+ABSL_FLAG(std::string, addr, "127.0.0.1:50051",
+          "host:port (master, etcd, echo) or a comma list of replicas (replica)");
+ABSL_FLAG(int, clients, 16, "concurrent closed-loop clients (threads)");
+ABSL_FLAG(double, duration_s, 10, "measured run time in seconds (ignored when --ops is set)");
+ABSL_FLAG(int64_t, ops, 0, "stop after this many measured operations (0: use --duration_s)");
+ABSL_FLAG(double, warmup_s, 0, "seconds of load before measuring (excluded from figures)");
+ABSL_FLAG(int, read_percent, 50, "percentage of gets");
+ABSL_FLAG(int, delete_percent, 0, "percentage of deletes (the rest are puts)");
+ABSL_FLAG(int, value_size, 256, "bytes per value");
+ABSL_FLAG(int64_t, keys, 1000, "number of distinct keys");
+ABSL_FLAG(std::string, key_dist, "uniform", "uniform | zipfian (theta 0.99)");
+ABSL_FLAG(uint64_t, seed, 1, "random seed (client i uses seed + i)");
+ABSL_FLAG(std::string, prefix, "kvbench-", "key prefix");
+ABSL_FLAG(bool, json, false, "print the figures as one JSON object");
+ABSL_FLAG(std::string, history, "", "write every operation as a JSON line to this file");
+ABSL_FLAG(bool, stop_on_error, false, "stop all clients at the first failed operation");
+ABSL_FLAG(int64_t, op_timeout_ms, 5000, "deadline of each operation");
+ABSL_FLAG(bool, preload, false, "put every key once before the run (so gets find values)");
+ABSL_FLAG(int, connections, 8, "gRPC connections shared by the clients (at most --clients)");
+
+namespace {
+
+namespace pb = paxoskv::v1;
+using paxoskv::lincheck::OpKind;
+using paxoskv::lincheck::Operation;
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- targets --------------------------------------------------------------------------------
+
+// What one benchmark operation does against a system. Implementations are thread-safe.
+class Target {
+ public:
+  virtual ~Target() = default;
+  // The value, or nullopt when absent.
+  virtual absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
+                                                         absl::Duration timeout) = 0;
+  virtual absl::Status Put(const std::string& key, const std::string& value,
+                           absl::Duration timeout) = 0;
+  // Whether the key existed.
+  virtual absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) = 0;
+};
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
+  grpc::ChannelArguments args = paxoskv::client::DefaultChannelArguments();
+  // Distinct args and a local pool give each channel its own TCP connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("paxoskv.kvbench_connection", index);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+class MasterTarget final : public Target {
+ public:
+  MasterTarget(const std::string& address, int index)
+      : client_(MakeChannel(address, index), paxoskv::client::KvClientOptions{}) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
+                                                 absl::Duration timeout) override {
+    auto value = client_.Get(key, {.timeout = timeout});
+    if (value.ok()) return std::optional<std::string>(*std::move(value));
+    if (value.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+    return value.status();
+  }
+  absl::Status Put(const std::string& key, const std::string& value,
+                   absl::Duration timeout) override {
+    return client_.Put(key, value, {.timeout = timeout});
+  }
+  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
+    return client_.Delete(key, {.timeout = timeout});
+  }
+
+ private:
+  paxoskv::client::KvClient client_;
+};
+
+class ReplicaTarget final : public Target {
+ public:
+  explicit ReplicaTarget(std::vector<std::string> replicas) : client_(std::move(replicas)) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
+                                                 absl::Duration timeout) override {
+    auto value = client_.Get(key, {.timeout = timeout});
+    if (value.ok()) return std::optional<std::string>(*std::move(value));
+    if (value.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+    return value.status();
+  }
+  absl::Status Put(const std::string& key, const std::string& value,
+                   absl::Duration timeout) override {
+    return client_.Put(key, value, {.timeout = timeout});
+  }
+  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
+    return client_.Delete(key, {.timeout = timeout});
+  }
+
+ private:
+  paxoskv::client::ReplicaClient client_;
+};
+
+class EtcdTarget final : public Target {
+ public:
+  EtcdTarget(const std::string& address, int index)
+      : stub_(etcdserverpb::KV::NewStub(MakeChannel(address, index))) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
+                                                 absl::Duration timeout) override {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    etcdserverpb::RangeRequest request;
+    request.set_key(key);  // serializable=false: a linearizable read
+    etcdserverpb::RangeResponse response;
+    grpc::Status status = stub_->Range(&context, request, &response);
+    if (!status.ok()) return paxoskv::FromGrpcStatus(status);
+    if (response.kvs_size() == 0) return std::nullopt;
+    return std::optional<std::string>(response.kvs(0).value());
+  }
+  absl::Status Put(const std::string& key, const std::string& value,
+                   absl::Duration timeout) override {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    etcdserverpb::PutRequest request;
+    request.set_key(key);
+    request.set_value(value);
+    etcdserverpb::PutResponse response;
+    return paxoskv::FromGrpcStatus(stub_->Put(&context, request, &response));
+  }
+  absl::StatusOr<bool> Delete(const std::string&, absl::Duration) override {
+    return absl::UnimplementedError("kvbench's etcd target has no delete");
+  }
+
+ private:
+  std::unique_ptr<etcdserverpb::KV::Stub> stub_;
+};
+
+// One unary round trip per operation: the ceiling any gRPC service on this machine can reach.
+class EchoTarget final : public Target {
+ public:
+  EchoTarget(const std::string& address, int index)
+      : stub_(pb::Echo::NewStub(MakeChannel(address, index))) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
+                                                 absl::Duration timeout) override {
+    auto reply = Call(key, timeout);
+    if (!reply.ok()) return reply.status();
+    return std::optional<std::string>(*std::move(reply));
+  }
+  absl::Status Put(const std::string&, const std::string& value,
+                   absl::Duration timeout) override {
+    return Call(value, timeout).status();
+  }
+  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
+    auto reply = Call(key, timeout);
+    if (!reply.ok()) return reply.status();
+    return true;
+  }
+
+ private:
+  absl::StatusOr<std::string> Call(const std::string& payload, absl::Duration timeout) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    pb::EchoRequest request;
+    request.set_payload(payload);
+    pb::EchoReply reply;
+    grpc::Status status = stub_->Echo(&context, request, &reply);
+    if (!status.ok()) return paxoskv::FromGrpcStatus(status);
+    return std::move(*reply.mutable_payload());
+  }
+  std::unique_ptr<pb::Echo::Stub> stub_;
+};
+
+// ---- key choice -----------------------------------------------------------------------------
+
+// YCSB's Zipfian generator (Gray et al., "Quickly generating billion-record synthetic
+// databases"): item 0 is the most popular. Immutable after construction; callers bring RNGs.
+class Zipfian {
+ public:
+  Zipfian(uint64_t items, double theta) : items_(items), theta_(theta) {
+    for (uint64_t i = 1; i <= items; ++i) zeta_n_ += 1.0 / std::pow(static_cast<double>(i), theta);
+    const double zeta2 = 1.0 + 1.0 / std::pow(2.0, theta);
+    alpha_ = 1.0 / (1.0 - theta);
+    eta_ = (1.0 - std::pow(2.0 / static_cast<double>(items), 1.0 - theta)) /
+           (1.0 - zeta2 / zeta_n_);
+  }
+  uint64_t Next(std::mt19937_64& rng) const {
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const double uz = u * zeta_n_;
+    if (uz < 1.0) return 0;
+    if (uz < 1.0 + std::pow(0.5, theta_)) return std::min<uint64_t>(1, items_ - 1);
+    const auto item = static_cast<uint64_t>(static_cast<double>(items_) *
+                                            std::pow(eta_ * u - eta_ + 1.0, alpha_));
+    return std::min(item, items_ - 1);
+  }
+
+ private:
+  uint64_t items_;
+  double theta_;
+  double zeta_n_ = 0;
+  double alpha_ = 0;
+  double eta_ = 0;
+};
+
+// ---- the run --------------------------------------------------------------------------------
+
+struct ClientStats {
+  std::vector<int64_t> latency_ns;               // measured ops only
+  std::map<OpKind, std::vector<int64_t>> by_op;  // measured ops only
+  std::map<std::string, int64_t> errors;         // measured ops only, by code name
+  int64_t measured_ops = 0;
+  int64_t last_return_ns = 0;
+  std::vector<Operation> history;
+};
+
+struct Config {
+  int clients;
+  int read_percent;
+  int delete_percent;
+  size_t value_size;
+  uint64_t keys;
+  bool zipfian;
+  uint64_t seed;
+  std::string prefix;
+  bool record_history;
+  bool stop_on_error;
+  absl::Duration op_timeout;
+  int64_t ops_limit;
+};
+
+// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
+double Percentile(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return static_cast<double>(sorted[rank - 1]) / 1e6;
+}
+
+nlohmann::ordered_json LatencyJson(std::vector<int64_t>& values) {
+  std::sort(values.begin(), values.end());
+  double sum = 0;
+  for (int64_t v : values) sum += static_cast<double>(v);
+  return {{"p50", Percentile(values, 50)},
+          {"p90", Percentile(values, 90)},
+          {"p99", Percentile(values, 99)},
+          {"p99.9", Percentile(values, 99.9)},
+          {"max", values.empty() ? 0.0 : static_cast<double>(values.back()) / 1e6},
+          {"mean", values.empty() ? 0.0 : sum / static_cast<double>(values.size()) / 1e6}};
+}
+
+int Usage(const std::string& problem) {
+  std::cerr << "kvbench: " << problem << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "closed-loop load generator: kvbench --target=master|replica|etcd|echo --addr=... "
+      "[--clients=N --duration_s=S | --ops=N] [--json] [--history=FILE]");
+  absl::ParseCommandLine(argc, argv);
+
+  const std::string target_name = absl::GetFlag(FLAGS_target);
+  const std::string addr = absl::GetFlag(FLAGS_addr);
+  Config config{
+      .clients = absl::GetFlag(FLAGS_clients),
+      .read_percent = absl::GetFlag(FLAGS_read_percent),
+      .delete_percent = absl::GetFlag(FLAGS_delete_percent),
+      .value_size = static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_value_size))),
+      .keys = static_cast<uint64_t>(std::max<int64_t>(1, absl::GetFlag(FLAGS_keys))),
+      .zipfian = absl::GetFlag(FLAGS_key_dist) == "zipfian",
+      .seed = absl::GetFlag(FLAGS_seed),
+      .prefix = absl::GetFlag(FLAGS_prefix),
+      .record_history = !absl::GetFlag(FLAGS_history).empty(),
+      .stop_on_error = absl::GetFlag(FLAGS_stop_on_error),
+      .op_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_op_timeout_ms)),
+      .ops_limit = absl::GetFlag(FLAGS_ops),
+  };
+  if (config.clients < 1) return Usage("--clients must be >= 1");
+  if (config.read_percent < 0 || config.delete_percent < 0 ||
+      config.read_percent + config.delete_percent > 100) {
+    return Usage("--read_percent and --delete_percent must be >= 0 and sum to <= 100");
+  }
+  if (absl::GetFlag(FLAGS_key_dist) != "uniform" && !config.zipfian) {
+    return Usage("--key_dist must be uniform or zipfian");
+  }
+  if (absl::GetFlag(FLAGS_keys) < 1) return Usage("--keys must be >= 1");
+  if (absl::GetFlag(FLAGS_op_timeout_ms) <= 0) return Usage("--op_timeout_ms must be > 0");
+  if (config.ops_limit <= 0 && absl::GetFlag(FLAGS_duration_s) <= 0) {
+    return Usage("give --duration_s > 0 or --ops > 0");
+  }
+  if (target_name == "etcd" && config.delete_percent > 0) {
+    return Usage("the etcd target does not support deletes");
+  }
+
+  // Targets: one per connection, clients share them round-robin.
+  const int connections = std::max(1, std::min(absl::GetFlag(FLAGS_connections), config.clients));
+  std::vector<std::unique_ptr<Target>> targets;
+  for (int i = 0; i < connections; ++i) {
+    if (target_name == "master") {
+      targets.push_back(std::make_unique<MasterTarget>(addr, i));
+    } else if (target_name == "replica") {
+      targets.push_back(std::make_unique<ReplicaTarget>(
+          std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace()))));
+    } else if (target_name == "etcd") {
+      targets.push_back(std::make_unique<EtcdTarget>(addr, i));
+    } else if (target_name == "echo") {
+      targets.push_back(std::make_unique<EchoTarget>(addr, i));
+    } else {
+      return Usage("--target must be master, replica, etcd or echo");
+    }
+  }
+  auto key_name = [&](uint64_t k) { return absl::StrCat(config.prefix, k); };
+
+  if (absl::GetFlag(FLAGS_preload)) {
+    std::atomic<uint64_t> next{0};
+    std::atomic<int64_t> failures{0};
+    std::vector<std::thread> loaders;
+    for (int c = 0; c < config.clients; ++c) {
+      loaders.emplace_back([&, c] {
+        Target& target = *targets[static_cast<size_t>(c % connections)];
+        for (uint64_t k = next++; k < config.keys; k = next++) {
+          std::string value = absl::StrCat("preload-", k, "-");
+          value.resize(std::max(value.size(), config.value_size), 'x');
+          if (!target.Put(key_name(k), value, config.op_timeout).ok()) ++failures;
+        }
+      });
+    }
+    for (auto& t : loaders) t.join();
+    if (failures > 0) std::cerr << "kvbench: preload: " << failures << " puts failed\n";
+  }
+
+  std::unique_ptr<Zipfian> zipf;
+  if (config.zipfian) zipf = std::make_unique<Zipfian>(config.keys, 0.99);
+
+  const int64_t start_ns = NowNs();
+  const int64_t warmup_end_ns =
+      start_ns + static_cast<int64_t>(absl::GetFlag(FLAGS_warmup_s) * 1e9);
+  const int64_t end_ns =
+      config.ops_limit > 0
+          ? std::numeric_limits<int64_t>::max()
+          : warmup_end_ns + static_cast<int64_t>(absl::GetFlag(FLAGS_duration_s) * 1e9);
+  std::atomic<int64_t> measured_budget{config.ops_limit};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> stopped_on_error{false};
+  std::vector<ClientStats> stats(static_cast<size_t>(config.clients));
+
+  std::vector<std::thread> threads;
+  for (int c = 0; c < config.clients; ++c) {
+    threads.emplace_back([&, c] {
+      ClientStats& mine = stats[static_cast<size_t>(c)];
+      Target& target = *targets[static_cast<size_t>(c % connections)];
+      std::mt19937_64 rng(config.seed + static_cast<uint64_t>(c));
+      std::uniform_int_distribution<uint64_t> uniform_key(0, config.keys - 1);
+      std::uniform_int_distribution<int> percent(0, 99);
+      int64_t put_count = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const int64_t call_ns = NowNs();
+        if (call_ns >= end_ns) break;
+        const bool measured = call_ns >= warmup_end_ns;
+        if (measured && config.ops_limit > 0 && measured_budget.fetch_sub(1) <= 0) break;
+        Operation op;
+        op.client = c;
+        op.key = key_name(config.zipfian ? zipf->Next(rng) : uniform_key(rng));
+        const int dice = percent(rng);
+        op.kind = dice < config.read_percent ? OpKind::kGet
+                  : dice < config.read_percent + config.delete_percent ? OpKind::kDelete
+                                                                      : OpKind::kPut;
+        absl::Status status;
+        op.call_ns = NowNs();
+        switch (op.kind) {
+          case OpKind::kGet: {
+            auto value = target.Get(op.key, config.op_timeout);
+            if (value.ok()) {
+              op.output = *value;
+              status = value->has_value() ? absl::OkStatus() : absl::NotFoundError(op.key);
+            } else {
+              status = value.status();
+            }
+            break;
+          }
+          case OpKind::kPut:
+            op.value = absl::StrCat("c", c, "-", ++put_count, "-");
+            if (op.value.size() < config.value_size) op.value.resize(config.value_size, 'x');
+            status = target.Put(op.key, op.value, config.op_timeout);
+            break;
+          case OpKind::kDelete: {
+            auto deleted = target.Delete(op.key, config.op_timeout);
+            status = deleted.status();
+            break;
+          }
+        }
+        op.return_ns = NowNs();
+        op.status = paxoskv::client::StatusCodeName(status.code());
+        // A get of an absent key is a success of the benchmark, not an error.
+        const bool failed = !status.ok() && status.code() != absl::StatusCode::kNotFound;
+        if (measured) {
+          const int64_t latency = op.return_ns - op.call_ns;
+          mine.latency_ns.push_back(latency);
+          mine.by_op[op.kind].push_back(latency);
+          ++mine.measured_ops;
+          mine.last_return_ns = std::max(mine.last_return_ns, op.return_ns);
+          if (failed) ++mine.errors[op.status];
+        }
+        if (config.record_history) mine.history.push_back(std::move(op));
+        if (failed && config.stop_on_error) {
+          stopped_on_error = true;
+          stop = true;
+          std::cerr << "kvbench: client " << c << ": " << status << "\n";
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  // Figures.
+  std::vector<int64_t> all;
+  std::map<OpKind, std::vector<int64_t>> by_op;
+  std::map<std::string, int64_t> errors;
+  int64_t measured_ops = 0;
+  int64_t last_ns = warmup_end_ns;
+  for (ClientStats& s : stats) {
+    all.insert(all.end(), s.latency_ns.begin(), s.latency_ns.end());
+    for (auto& [kind, values] : s.by_op) {
+      by_op[kind].insert(by_op[kind].end(), values.begin(), values.end());
+    }
+    for (auto& [code, count] : s.errors) errors[code] += count;
+    measured_ops += s.measured_ops;
+    last_ns = std::max(last_ns, s.last_return_ns);
+  }
+  const double seconds = std::max(1e-9, static_cast<double>(last_ns - warmup_end_ns) / 1e9);
+  const double ops_per_s = static_cast<double>(measured_ops) / seconds;
+  int64_t error_total = 0;
+  for (auto& [code, count] : errors) error_total += count;
+
+  nlohmann::ordered_json report;
+  report["target"] = target_name;
+  report["addr"] = addr;
+  report["clients"] = config.clients;
+  report["read_percent"] = config.read_percent;
+  report["delete_percent"] = config.delete_percent;
+  report["value_size"] = config.value_size;
+  report["keys"] = config.keys;
+  report["key_dist"] = config.zipfian ? "zipfian" : "uniform";
+  report["ops"] = measured_ops;
+  report["duration_s"] = seconds;
+  report["ops_per_s"] = ops_per_s;
+  report["errors_total"] = error_total;
+  report["errors"] = nlohmann::ordered_json::object();
+  for (auto& [code, count] : errors) report["errors"][code] = count;
+  report["latency_ms"] = LatencyJson(all);
+  report["by_op"] = nlohmann::ordered_json::object();
+  for (auto& [kind, values] : by_op) {
+    nlohmann::ordered_json entry = LatencyJson(values);
+    entry["ops"] = values.size();
+    report["by_op"][paxoskv::lincheck::OpKindName(kind)] = entry;
+  }
+
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << report.dump() << std::endl;
+  } else {
+    const auto& l = report["latency_ms"];
+    std::cout << absl::StrFormat(
+        "kvbench: target=%s addr=%s clients=%d read=%d%% delete=%d%% value=%dB keys=%d dist=%s\n",
+        target_name, addr, config.clients, config.read_percent, config.delete_percent,
+        config.value_size, config.keys, config.zipfian ? "zipfian" : "uniform");
+    std::cout << absl::StrFormat("throughput: %d ops in %.2f s = %.1f ops/s, %d errors\n",
+                                 measured_ops, seconds, ops_per_s, error_total);
+    std::cout << absl::StrFormat(
+        "latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f\n",
+        l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(),
+        l["p99.9"].get<double>(), l["max"].get<double>(), l["mean"].get<double>());
+    for (auto& [name, entry] : report["by_op"].items()) {
+      std::cout << absl::StrFormat("  %-6s %8d ops  p50 %.3f  p99 %.3f ms\n", name,
+                                   entry["ops"].get<int64_t>(), entry["p50"].get<double>(),
+                                   entry["p99"].get<double>());
+    }
+    for (auto& [code, count] : errors) {
+      std::cout << absl::StrFormat("  error %-18s %d\n", code, count);
+    }
+  }
+
+  if (config.record_history) {
+    std::vector<const Operation*> ordered;
+    for (ClientStats& s : stats) {
+      for (const Operation& op : s.history) ordered.push_back(&op);
+    }
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Operation* a, const Operation* b) { return a->call_ns < b->call_ns; });
+    std::ofstream out(absl::GetFlag(FLAGS_history), std::ios::trunc);
+    for (const Operation* op : ordered) out << paxoskv::lincheck::ToJsonLine(*op) << "\n";
+    out.close();
+    if (!out) {
+      std::cerr << "kvbench: cannot write " << absl::GetFlag(FLAGS_history) << "\n";
+      return 3;
+    }
+  }
+  return stopped_on_error ? 1 : 0;
+}

@@ -1,0 +1,318 @@
+// kvctl: command-line client of the paxoskv master.
+//
+//   kvctl [--master HOST:PORT] [--timeout_ms N] put KEY VALUE
+//   kvctl [--master HOST:PORT] get KEY
+//   kvctl [--master HOST:PORT] delete KEY
+//   kvctl [--master HOST:PORT] add-shard ID ADDR,ADDR,ADDR
+//   kvctl [--master HOST:PORT] status [--json]
+//
+// The master defaults to $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
+// 1 key not found (get, delete), 2 usage error, 3 any other failure. Errors go to stderr as
+// one line: "kvctl: put failed: UNAVAILABLE: ...".
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "services/client/kv_client.h"
+
+namespace {
+
+namespace pb = paxoskv::v1;
+using paxoskv::client::CallOptions;
+using paxoskv::client::KvClient;
+
+constexpr int kExitOk = 0;
+constexpr int kExitNotFound = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 3;
+
+constexpr char kUsageLine[] =
+    "usage: kvctl [--master HOST:PORT] [--timeout_ms N] "
+    "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json]";
+
+int Usage(const std::string& problem) {
+  std::cerr << "kvctl: " << problem << "\n" << kUsageLine << "\n";
+  return kExitUsage;
+}
+
+int Fail(const std::string& what, const absl::Status& status) {
+  std::cerr << "kvctl: " << what << " failed: " << absl::StatusCodeToString(status.code())
+            << ": " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kNotFound ? kExitNotFound : kExitFailure;
+}
+
+struct Args {
+  std::string master;
+  std::optional<int64_t> timeout_ms;
+  bool json = false;
+  bool help = false;
+  std::vector<std::string> positional;
+};
+
+// Flags may appear anywhere; both "--flag value" and "--flag=value" work.
+std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto take_value = [&](const std::string& name, std::string* out) -> bool {
+      const std::string prefix = "--" + name;
+      if (arg == prefix || arg == "-" + prefix) {
+        if (i + 1 >= argc) return false;
+        *out = argv[++i];
+        return true;
+      }
+      for (const std::string& p : {prefix + "=", "-" + prefix + "="}) {
+        if (absl::StartsWith(arg, p)) {
+          *out = arg.substr(p.size());
+          return true;
+        }
+      }
+      return false;
+    };
+    std::string value;
+    if (arg == "--") {
+      for (++i; i < argc; ++i) args->positional.push_back(argv[i]);
+      break;
+    } else if (take_value("master", &value)) {
+      args->master = value;
+    } else if (take_value("timeout_ms", &value)) {
+      int64_t ms = 0;
+      if (!absl::SimpleAtoi(value, &ms) || ms <= 0) return "--timeout_ms needs a positive integer";
+      args->timeout_ms = ms;
+    } else if (arg == "--json") {
+      args->json = true;
+    } else if (arg == "--help" || arg == "-h") {
+      args->help = true;
+    } else if (absl::StartsWith(arg, "-") && arg.size() > 1) {
+      if (arg == "--master" || arg == "--timeout_ms") return arg + " needs a value";
+      return "unknown flag " + arg;
+    } else {
+      args->positional.push_back(arg);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Percent(uint64_t done, uint64_t total) {
+  if (total == 0) return "?";
+  return absl::StrFormat("%.0f%%", 100.0 * static_cast<double>(std::min(done, total)) /
+                                       static_cast<double>(total));
+}
+
+// ---- status ---------------------------------------------------------------------------------
+
+nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
+  nlohmann::ordered_json out;
+  out["epoch"] = status.epoch();
+  out["virtual_nodes"] = status.virtual_nodes();
+  out["shards"] = nlohmann::ordered_json::array();
+  for (const pb::ShardInfo& shard : status.shards()) {
+    nlohmann::ordered_json s;
+    s["shard_id"] = shard.shard_id();
+    s["leader"] = shard.leader();
+    s["replicas"] = nlohmann::ordered_json::array();
+    for (const pb::ReplicaInfo& replica : shard.replicas()) {
+      nlohmann::ordered_json r;
+      r["address"] = replica.address();
+      r["healthy"] = replica.healthy();
+      r["role"] = replica.role();
+      r["chosen_slot"] = replica.chosen_slot();
+      r["applied_slot"] = replica.applied_slot();
+      r["error"] = replica.error();
+      s["replicas"].push_back(std::move(r));
+    }
+    out["shards"].push_back(std::move(s));
+  }
+  const pb::MigrationInfo& m = status.migration();
+  out["migration"] = {{"running", m.running()},     {"shard_id", m.shard_id()},
+                      {"phase", m.phase()},         {"keys_moved", m.keys_moved()},
+                      {"keys_to_move", m.keys_to_move()}};
+  return out;
+}
+
+std::string StatusTable(const pb::ClusterStatusResponse& status) {
+  std::string out = absl::StrFormat("ring epoch %d, %d virtual nodes per shard, %d shards\n",
+                                    status.epoch(), status.virtual_nodes(), status.shards_size());
+  for (const pb::ShardInfo& shard : status.shards()) {
+    absl::StrAppendFormat(&out, "\nshard %d  leader %s\n", shard.shard_id(),
+                          shard.leader().empty() ? "(none)" : shard.leader());
+    absl::StrAppendFormat(&out, "  %-22s %-10s %-8s %10s %10s  %s\n", "REPLICA", "ROLE", "HEALTH",
+                          "CHOSEN", "APPLIED", "ERROR");
+    for (const pb::ReplicaInfo& r : shard.replicas()) {
+      absl::StrAppendFormat(&out, "  %-22s %-10s %-8s %10d %10d  %s\n", r.address(),
+                            r.role().empty() ? "-" : r.role(), r.healthy() ? "ok" : "DOWN",
+                            r.chosen_slot(), r.applied_slot(), r.error());
+    }
+  }
+  const pb::MigrationInfo& m = status.migration();
+  if (m.running()) {
+    absl::StrAppendFormat(&out, "\nmigration: adding shard %d, phase %s, %d/%d keys moved (%s)\n",
+                          m.shard_id(), m.phase(), m.keys_moved(), m.keys_to_move(),
+                          Percent(m.keys_moved(), m.keys_to_move()));
+  } else {
+    absl::StrAppend(&out, "\nmigration: none running\n");
+  }
+  return out;
+}
+
+int RunStatus(KvClient& client, const CallOptions& call, bool json) {
+  auto status = client.ClusterStatus(call);
+  if (!status.ok()) return Fail("status", status.status());
+  if (json) {
+    std::cout << StatusJson(*status).dump(2) << "\n";
+  } else {
+    std::cout << StatusTable(*status);
+  }
+  return kExitOk;
+}
+
+// ---- add-shard ------------------------------------------------------------------------------
+
+// Shows migration progress while AddShard runs: a bar redrawn in place on a terminal,
+// otherwise a plain line every few seconds (logs, pipes).
+class ProgressReporter {
+ public:
+  ProgressReporter(const std::string& master, uint32_t shard_id)
+      : client_(master, paxoskv::client::KvClientOptions{.retry = false}),
+        shard_id_(shard_id),
+        tty_(isatty(STDOUT_FILENO) == 1) {}
+
+  void Run(absl::Notification* done) {
+    const absl::Duration period = tty_ ? absl::Milliseconds(200) : absl::Seconds(2);
+    std::string last_line;
+    while (!done->WaitForNotificationWithTimeout(period)) {
+      auto status = client_.ClusterStatus(CallOptions{.timeout = absl::Seconds(1)});
+      if (!status.ok()) continue;  // The master may be busy; the final answer tells.
+      const pb::MigrationInfo& m = status->migration();
+      if (!m.running() || m.shard_id() != shard_id_) continue;
+      if (tty_) {
+        constexpr int kWidth = 30;
+        const double fraction =
+            m.keys_to_move() == 0
+                ? 0.0
+                : std::min(1.0, static_cast<double>(m.keys_moved()) /
+                                    static_cast<double>(m.keys_to_move()));
+        const int filled = static_cast<int>(fraction * kWidth);
+        std::string line = absl::StrFormat(
+            "\r[%s%s] %4s %d/%d keys (%s)", std::string(static_cast<size_t>(filled), '#'),
+            std::string(static_cast<size_t>(kWidth - filled), '.'),
+            Percent(m.keys_moved(), m.keys_to_move()), m.keys_moved(), m.keys_to_move(),
+            m.phase());
+        std::cout << line << std::flush;
+        drew_ = true;
+      } else {
+        std::string line = absl::StrFormat("add-shard %d: phase %s, %d/%d keys moved", shard_id_,
+                                           m.phase(), m.keys_moved(), m.keys_to_move());
+        if (line != last_line) std::cout << line << std::endl;
+        last_line = line;
+      }
+    }
+    if (drew_) std::cout << "\n" << std::flush;
+  }
+
+ private:
+  KvClient client_;
+  const uint32_t shard_id_;
+  const bool tty_;
+  bool drew_ = false;
+};
+
+int RunAddShard(const std::string& master, KvClient& client, const Args& args) {
+  if (args.positional.size() != 3) return Usage("add-shard takes ID ADDR,ADDR,ADDR");
+  uint32_t shard_id = 0;
+  if (!absl::SimpleAtoi(args.positional[1], &shard_id) || shard_id == 0) {
+    return Usage("shard id must be a positive integer");
+  }
+  std::vector<std::string> replicas =
+      absl::StrSplit(args.positional[2], ',', absl::SkipWhitespace());
+  if (replicas.empty()) return Usage("add-shard needs replica addresses ADDR,ADDR,ADDR");
+  // Moving keys can take long: without --timeout_ms, allow an hour.
+  CallOptions call{.timeout = args.timeout_ms.has_value() ? absl::Milliseconds(*args.timeout_ms)
+                                                          : absl::Hours(1)};
+  absl::Notification done;
+  ProgressReporter reporter(master, shard_id);
+  std::thread progress([&] { reporter.Run(&done); });
+  auto response = client.AddShard(shard_id, replicas, call);
+  done.Notify();
+  progress.join();
+  if (!response.ok()) return Fail("add-shard", response.status());
+  std::cout << "shard " << shard_id << " added: ring epoch " << response->epoch() << ", "
+            << response->keys_moved() << " keys moved\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (auto problem = ParseArgs(argc, argv, &args); problem.has_value()) return Usage(*problem);
+  if (args.help) {
+    std::cout << kUsageLine << "\n";
+    return kExitOk;
+  }
+  if (args.positional.empty()) return Usage("missing command");
+  if (args.master.empty()) {
+    const char* env = std::getenv("PAXOSKV_MASTER");
+    args.master = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
+  }
+  const std::string& command = args.positional[0];
+  const size_t n = args.positional.size();
+  if (args.json && command != "status") return Usage("--json only applies to status");
+
+  KvClient client(args.master);
+  CallOptions call;
+  if (args.timeout_ms.has_value()) call.timeout = absl::Milliseconds(*args.timeout_ms);
+
+  if (command == "put") {
+    if (n != 3) return Usage("put takes KEY VALUE");
+    absl::Status status = client.Put(args.positional[1], args.positional[2], call);
+    if (!status.ok()) return Fail("put", status);
+    std::cout << "OK\n";
+    return kExitOk;
+  }
+  if (command == "get") {
+    if (n != 2) return Usage("get takes KEY");
+    auto value = client.Get(args.positional[1], call);
+    if (!value.ok()) {
+      if (value.status().code() == absl::StatusCode::kNotFound) {
+        std::cerr << "kvctl: get: key not found: " << args.positional[1] << "\n";
+        return kExitNotFound;
+      }
+      return Fail("get", value.status());
+    }
+    std::cout << *value << "\n";
+    return kExitOk;
+  }
+  if (command == "delete") {
+    if (n != 2) return Usage("delete takes KEY");
+    auto deleted = client.Delete(args.positional[1], call);
+    if (!deleted.ok()) return Fail("delete", deleted.status());
+    if (!*deleted) {
+      std::cerr << "kvctl: delete: key not found: " << args.positional[1] << "\n";
+      return kExitNotFound;
+    }
+    std::cout << "deleted\n";
+    return kExitOk;
+  }
+  if (command == "add-shard") return RunAddShard(args.master, client, args);
+  if (command == "status") {
+    if (n != 1) return Usage("status takes no arguments");
+    return RunStatus(client, call, args.json);
+  }
+  return Usage("unknown command \"" + command + "\"");
+}
