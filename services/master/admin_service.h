@@ -1,0 +1,25 @@
+// gRPC adapter of service paxoskv.v1.Admin (AddShard, ClusterStatus); decisions live in
+// Master. Thread-safe (Master is).
+#pragma once
+
+#include "paxoskv/v1/admin.grpc.pb.h"
+#include "services/master/master.h"
+
+namespace paxoskv::master {
+
+class AdminService final : public paxoskv::v1::Admin::Service {
+ public:
+  explicit AdminService(Master* master) : master_(master) {}
+
+  // Blocks until the ring has switched (or the caller's deadline; the migration continues).
+  grpc::Status AddShard(grpc::ServerContext* context, const paxoskv::v1::AddShardRequest* request,
+                        paxoskv::v1::AddShardResponse* response) override;
+  grpc::Status ClusterStatus(grpc::ServerContext* context,
+                             const paxoskv::v1::ClusterStatusRequest* request,
+                             paxoskv::v1::ClusterStatusResponse* response) override;
+
+ private:
+  Master* const master_;
+};
+
+}  // namespace paxoskv::master

@@ -1,0 +1,615 @@
+// See master.h.
+#include "services/master/master.h"
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <random>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "libs/common/check.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/limits.h"
+#include "libs/common/logging.h"
+#include "libs/common/status_macros.h"
+#include "libs/ring/stable_hash.h"
+
+namespace paxoskv::master {
+namespace {
+
+using paxoskv::v1::Command;
+using paxoskv::v1::CommandResult;
+
+absl::StatusOr<ring::HashRing> RingFromConfig(const paxoskv::v1::RingConfig& config) {
+  std::vector<uint32_t> ids;
+  for (const auto& shard : config.shards()) ids.push_back(shard.shard_id());
+  return ring::HashRing::Create(config.epoch(), std::move(ids), config.virtual_nodes());
+}
+
+absl::Status ValidateKey(const std::string& key) {
+  if (key.empty()) return absl::InvalidArgumentError("key must not be empty");
+  if (key.size() > kKeySizeMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key is ", key.size(), " bytes; the limit is ", kKeySizeMax));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResultToStatus(const CommandResult& result) {
+  switch (result.code()) {
+    case paxoskv::v1::RESULT_CODE_OK:
+      return absl::OkStatus();
+    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
+      return absl::NotFoundError("key not found");
+    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
+      return absl::InvalidArgumentError(result.message());
+    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
+      return absl::FailedPreconditionError(
+          "request seq is below the replica's dedup window for this client_id; its outcome is "
+          "unknown");
+    default:
+      return absl::InternalError(absl::StrCat("unknown result code ", result.code()));
+  }
+}
+
+uint64_t RandomClientId() {
+  std::random_device device;
+  uint64_t id = 0;
+  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
+  return id;
+}
+
+}  // namespace
+
+Master::Master(MasterOptions options, RingStore store)
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      log_(options_.logger ? options_.logger : GetLogger("master")),
+      router_(&directory_, options_.router, log_),
+      client_id_(RandomClientId()) {}
+
+absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
+  ASSIGN_OR_RETURN(RingStore store, RingStore::Open(options.data_dir));
+  std::unique_ptr<Master> master(new Master(std::move(options), std::move(store)));
+  paxoskv::v1::MasterState state;
+  absl::StatusOr<paxoskv::v1::MasterState> loaded = master->store_.Load();
+  if (loaded.ok()) {
+    state = *std::move(loaded);
+    master->log_->info("loaded ring epoch={} shards={} from {}", state.ring().epoch(),
+                       state.ring().shards_size(), master->store_.path());
+  } else if (loaded.status().code() == absl::StatusCode::kNotFound) {
+    if (master->options_.initial_shards.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no ring in ", master->options_.data_dir, " yet and --shards names no shard"));
+    }
+    state.mutable_ring()->set_epoch(1);
+    state.mutable_ring()->set_virtual_nodes(master->options_.virtual_nodes);
+    for (const auto& shard : master->options_.initial_shards) {
+      *state.mutable_ring()->add_shards() = shard;
+    }
+    RETURN_IF_ERROR(RingFromConfig(state.ring()).status());
+    RETURN_IF_ERROR(master->store_.Save(state));
+    master->log_->info("seeded ring epoch=1 shards={} vnodes={}", state.ring().shards_size(),
+                       state.ring().virtual_nodes());
+  } else {
+    return loaded.status();
+  }
+  ASSIGN_OR_RETURN(ring::HashRing ring, RingFromConfig(state.ring()));
+  for (const auto& shard : state.ring().shards()) {
+    master->directory_.SetShard(shard.shard_id(),
+                                {shard.replicas().begin(), shard.replicas().end()});
+  }
+  {
+    absl::MutexLock lock(&master->mu_);
+    master->ring_config_ = state.ring();
+    master->ring_ = std::make_shared<const ring::HashRing>(std::move(ring));
+  }
+  if (state.has_migration()) {
+    const auto& plan = state.migration();
+    master->log_->info("resuming migration to shard={} ranges={} keys_moved={}",
+                       plan.new_shard().shard_id(), plan.ranges_size(), plan.keys_moved());
+    master->directory_.SetShard(plan.new_shard().shard_id(),
+                                {plan.new_shard().replicas().begin(),
+                                 plan.new_shard().replicas().end()});
+    master->StartMigration(plan);
+  }
+  return master;
+}
+
+void Master::BeginShutdown() {
+  stop_flag_ = true;
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+Master::~Master() {
+  BeginShutdown();
+  if (migration_thread_.joinable()) migration_thread_.join();
+}
+
+std::shared_ptr<const ring::HashRing> Master::ring() const {
+  absl::MutexLock lock(&mu_);
+  return ring_;
+}
+
+int Master::waiting_requests() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_;
+}
+
+bool Master::AwaitWaitingRequests(int count, absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, count]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return waiting_ >= count; };
+  return mu_.AwaitWithDeadline(absl::Condition(&enough), deadline);
+}
+
+bool Master::migration_running() const {
+  absl::MutexLock lock(&mu_);
+  return migrating_;
+}
+
+bool Master::AwaitMigrationIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !migrating_; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+// ---- Admission control ----------------------------------------------------------------------
+
+bool Master::MovingLocked(uint64_t hash) const {
+  for (const auto& range : moving_) {
+    if (ring::HashRing::RangeContains(range, hash)) return true;
+  }
+  return false;
+}
+
+bool Master::InFlightMovingLocked() const {
+  for (uint64_t hash : in_flight_) {
+    if (MovingLocked(hash)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::shared_ptr<const ring::HashRing>> Master::Admit(uint64_t hash,
+                                                                     absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  if (MovingLocked(hash) && !stopping_) {
+    ++waiting_;
+    auto ready = [this, hash]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return stopping_ || !MovingLocked(hash);
+    };
+    const bool admitted = mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    --waiting_;
+    if (!admitted) {
+      return absl::DeadlineExceededError(
+          "deadline exceeded while the key's hash range was being migrated to a new shard");
+    }
+  }
+  if (stopping_) return absl::UnavailableError("master is shutting down");
+  in_flight_.insert(hash);
+  return ring_;
+}
+
+void Master::Release(uint64_t hash) {
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(hash);
+  PAXOSKV_CHECK(it != in_flight_.end()) << "released a request that was not admitted";
+  in_flight_.erase(it);
+}
+
+absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
+  const absl::Time now = absl::Now();
+  if (deadline == absl::InfiniteFuture()) deadline = now + options_.default_deadline;
+  // Answer a little before the caller gives up, so it sees our status, not its own timeout.
+  const absl::Duration margin = std::min(absl::Milliseconds(50), (deadline - now) / 10);
+  return deadline - std::max(margin, absl::ZeroDuration());
+}
+
+absl::StatusOr<CommandResult> Master::Route(const std::string& key, Command command,
+                                            absl::Time deadline) {
+  const uint64_t hash = ring::StableHash(key);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ring::HashRing> ring, Admit(hash, deadline));
+  const uint32_t shard = ring->OwnerOfHash(hash);
+  absl::StatusOr<CommandResult> result = router_.Execute(shard, command, deadline);
+  Release(hash);
+  return result;
+}
+
+void Master::StampWrite(Command* command) {
+  absl::MutexLock lock(&seq_mu_);
+  const uint64_t seq = next_seq_++;
+  seqs_in_flight_.insert(seq);
+  command->set_client_id(client_id_);
+  command->set_seq(seq);
+  command->set_ack_below(*seqs_in_flight_.begin());  // Lowest seq still in flight.
+}
+
+void Master::EndSeq(uint64_t seq) {
+  absl::MutexLock lock(&seq_mu_);
+  seqs_in_flight_.erase(seq);
+}
+
+// ---- KV -------------------------------------------------------------------------------------
+
+absl::StatusOr<std::string> Master::Get(const std::string& key, absl::Time deadline) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  Command command;
+  command.set_op(paxoskv::v1::OP_GET);
+  command.set_key(key);
+  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError("key not found");
+    }
+    return result.status();
+  }
+  RETURN_IF_ERROR(ResultToStatus(*result));
+  return result->value();
+}
+
+absl::Status Master::Put(const std::string& key, const std::string& value, uint64_t client_id,
+                         uint64_t seq, absl::Time deadline) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  if (value.size() > kValueSizeMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value is ", value.size(), " bytes; the limit is ", kValueSizeMax));
+  }
+  Command command;
+  command.set_op(paxoskv::v1::OP_PUT);
+  command.set_key(key);
+  command.set_value(value);
+  const bool own_id = client_id == 0;
+  if (own_id) {
+    StampWrite(&command);
+  } else {
+    command.set_client_id(client_id);
+    command.set_seq(seq);
+  }
+  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
+  if (own_id) EndSeq(command.seq());
+  if (!result.ok()) return result.status();
+  return ResultToStatus(*result);
+}
+
+absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, uint64_t seq,
+                                    absl::Time deadline) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  Command command;
+  command.set_op(paxoskv::v1::OP_DELETE);
+  command.set_key(key);
+  const bool own_id = client_id == 0;
+  if (own_id) {
+    StampWrite(&command);
+  } else {
+    command.set_client_id(client_id);
+    command.set_seq(seq);
+  }
+  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
+  if (own_id) EndSeq(command.seq());
+  if (!result.ok()) {
+    // Some replicas may answer a delete of a missing key with NOT_FOUND: not an error here.
+    if (result.status().code() == absl::StatusCode::kNotFound) return false;
+    return result.status();
+  }
+  if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
+  RETURN_IF_ERROR(ResultToStatus(*result));
+  return result->existed();
+}
+
+// ---- Admin ----------------------------------------------------------------------------------
+
+paxoskv::v1::ReplicaStatus Master::ProbeReplica(const std::string& address, absl::Status* error) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.status_timeout));
+  paxoskv::v1::ReplicaStatus status;
+  grpc::Status rpc =
+      directory_.Stub(address)->Status(&context, paxoskv::v1::ReplicaStatusRequest(), &status);
+  *error = FromGrpcStatus(rpc, &context);
+  return status;
+}
+
+absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& request) {
+  const uint32_t id = request.shard_id();
+  if (id == 0) return absl::InvalidArgumentError("shard_id must be non-zero");
+  if (request.replicas().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("shard ", id, " needs at least one replica"));
+  }
+  std::set<std::string> seen;
+  for (const std::string& address : request.replicas()) {
+    RETURN_IF_ERROR(ValidateAddress(address));
+    if (!seen.insert(address).second) {
+      return absl::InvalidArgumentError(absl::StrCat("replica ", address, " is listed twice"));
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& shard : ring_config_.shards()) {
+      if (shard.shard_id() == id) {
+        return absl::AlreadyExistsError(absl::StrCat("shard ", id, " is already in the ring"));
+      }
+      for (const std::string& address : shard.replicas()) {
+        if (seen.count(address) > 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "replica ", address, " already belongs to shard ", shard.shard_id()));
+        }
+      }
+    }
+    if (migrating_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a migration to shard ", migration_info_.shard_id(),
+                       " is still running; retry when ClusterStatus shows it finished"));
+    }
+  }
+  // Is the group up, and does it have a leader? Probe every replica in parallel.
+  std::vector<std::future<std::pair<paxoskv::v1::ReplicaStatus, absl::Status>>> probes;
+  for (const std::string& address : request.replicas()) {
+    probes.push_back(std::async(std::launch::async, [this, address] {
+      absl::Status error;
+      paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
+      return std::make_pair(status, error);
+    }));
+  }
+  std::vector<std::string> problems;
+  bool any_answer = false;
+  bool leader = false;
+  for (size_t i = 0; i < probes.size(); ++i) {
+    auto [status, error] = probes[i].get();
+    const std::string& address = request.replicas(static_cast<int>(i));
+    if (!error.ok()) {
+      problems.push_back(absl::StrCat(address, ": ", error.message()));
+      continue;
+    }
+    any_answer = true;
+    if (status.shard_id() != 0 && status.shard_id() != id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "replica ", address, " serves shard ", status.shard_id(), ", not shard ", id));
+    }
+    if (status.role() == "leader") leader = true;
+  }
+  if (!any_answer) {
+    return absl::UnavailableError(absl::StrCat("shard ", id, " is unreachable: ",
+                                               absl::StrJoin(problems, "; ")));
+  }
+  if (!leader) {
+    return absl::UnavailableError(
+        absl::StrCat("shard ", id, " has no leader yet; retry in a moment",
+                     problems.empty() ? "" : absl::StrCat(" (", absl::StrJoin(problems, "; "),
+                                                          ")")));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
+    const paxoskv::v1::AddShardRequest& request, absl::Time deadline) {
+  uint64_t finished_target = 0;
+  {
+    absl::MutexLock admin(&admin_mu_);
+    RETURN_IF_ERROR(ValidateAddShard(request));
+    paxoskv::v1::RingConfig current;
+    std::shared_ptr<const ring::HashRing> ring;
+    {
+      absl::MutexLock lock(&mu_);
+      current = ring_config_;
+      ring = ring_;
+      finished_target = migrations_finished_ + 1;
+    }
+    ASSIGN_OR_RETURN(ring::HashRing next, ring->WithShard(request.shard_id()));
+    paxoskv::v1::MigrationPlan plan;
+    plan.mutable_new_shard()->set_shard_id(request.shard_id());
+    *plan.mutable_new_shard()->mutable_replicas() = request.replicas();
+    *plan.mutable_next_ring() = current;
+    plan.mutable_next_ring()->set_epoch(next.epoch());
+    *plan.mutable_next_ring()->add_shards() = plan.new_shard();
+    std::sort(plan.mutable_next_ring()->mutable_shards()->begin(),
+              plan.mutable_next_ring()->mutable_shards()->end(),
+              [](const auto& a, const auto& b) { return a.shard_id() < b.shard_id(); });
+    for (const ring::MovingRange& moving : ring->Diff(next)) {
+      paxoskv::v1::MigrationRange* range = plan.add_ranges();
+      *range->mutable_range() = moving.range;
+      range->set_from_shard(moving.from_shard);
+      range->set_to_shard(moving.to_shard);
+    }
+    plan.set_phase("draining");
+    // Durable before anything changes: a failure here leaves the cluster as it was.
+    RETURN_IF_ERROR(PersistPlan(plan));
+    log_->info("add shard={} replicas={} epoch={}->{} moving_ranges={}", request.shard_id(),
+               absl::StrJoin(request.replicas(), ","), current.epoch(), next.epoch(),
+               plan.ranges_size());
+    directory_.SetShard(request.shard_id(), {request.replicas().begin(), request.replicas().end()});
+    StartMigration(std::move(plan));
+  }
+  absl::MutexLock lock(&mu_);
+  auto finished = [this, finished_target]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return migrations_finished_ >= finished_target || stopping_;
+  };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&finished), deadline)) {
+    return absl::DeadlineExceededError(
+        "the migration is still running (it continues in the background; see ClusterStatus)");
+  }
+  if (migrations_finished_ < finished_target) {
+    return absl::UnavailableError("master is shutting down; the migration resumes on restart");
+  }
+  paxoskv::v1::AddShardResponse response;
+  response.set_epoch(ring_->epoch());
+  response.set_keys_moved(last_keys_moved_);
+  return response;
+}
+
+absl::Status Master::PersistPlan(const paxoskv::v1::MigrationPlan& plan) {
+  paxoskv::v1::MasterState state;
+  {
+    absl::MutexLock lock(&mu_);
+    *state.mutable_ring() = ring_config_;
+  }
+  *state.mutable_migration() = plan;
+  return store_.Save(state);
+}
+
+void Master::StartMigration(paxoskv::v1::MigrationPlan plan) {
+  if (migration_thread_.joinable()) migration_thread_.join();  // A finished earlier one.
+  {
+    absl::MutexLock lock(&mu_);
+    // Pause every range of the plan, finished ones too: until the ring switches they would
+    // route to the old shard, which no longer holds their keys.
+    moving_.clear();
+    for (const auto& range : plan.ranges()) moving_.push_back(range.range());
+    migrating_ = true;
+    migration_info_.Clear();
+    migration_info_.set_running(true);
+    migration_info_.set_shard_id(plan.new_shard().shard_id());
+    migration_info_.set_phase(plan.phase().empty() ? "draining" : plan.phase());
+    migration_info_.set_keys_moved(plan.keys_moved());
+    migration_info_.set_keys_to_move(plan.keys_moved());
+  }
+  migration_thread_ = std::thread([this, plan = std::move(plan)]() mutable {
+    RunMigration(std::move(plan));
+  });
+}
+
+void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
+  const uint32_t new_shard = plan.new_shard().shard_id();
+  // 1. Drain: requests already admitted to a moving range finish first.
+  {
+    absl::MutexLock lock(&mu_);
+    auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return stopping_ || !InFlightMovingLocked();
+    };
+    mu_.Await(absl::Condition(&drained));
+    if (stopping_) return;
+    migration_info_.set_phase("copying");
+  }
+  log_->info("migration drained shard={}; copying", new_shard);
+
+  // Estimate the work from the old shards' key counts and the share of their range that moves.
+  {
+    std::map<uint32_t, long double> moving_share;
+    std::shared_ptr<const ring::HashRing> ring = this->ring();
+    const long double per_shard = 18446744073709551616.0L / ring->shards().size();
+    for (const auto& range : plan.ranges()) {
+      const uint64_t length = range.range().end() - range.range().begin();  // Wraps correctly.
+      moving_share[range.from_shard()] += static_cast<long double>(length) / per_shard;
+    }
+    uint64_t estimate = 0;
+    for (const auto& [shard, share] : moving_share) {
+      for (const std::string& address : directory_.Replicas(shard).value_or(
+               std::vector<std::string>{})) {
+        absl::Status error;
+        paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
+        if (error.ok()) {
+          estimate += static_cast<uint64_t>(static_cast<long double>(status.key_count()) *
+                                            std::min(share, 1.0L));
+          break;
+        }
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    migration_info_.set_keys_to_move(std::max(estimate, plan.keys_moved()));
+  }
+
+  plan.set_phase("copying");
+  Migrator::Hooks hooks;
+  hooks.client_id = RandomClientId();
+  hooks.persist = [this](const paxoskv::v1::MigrationPlan& p) { return PersistPlan(p); };
+  hooks.stopped = [this] { return stop_flag_.load(); };
+  hooks.on_progress = [this](uint64_t keys_moved) {
+    absl::MutexLock lock(&mu_);
+    migration_info_.set_keys_moved(keys_moved);
+    migration_info_.set_keys_to_move(std::max(migration_info_.keys_to_move(), keys_moved));
+  };
+  Migrator migrator(&router_, options_.migrator, std::move(hooks), log_);
+  if (absl::Status status = migrator.Run(&plan); !status.ok()) {
+    log_->warn("migration to shard={} interrupted: {}", new_shard, status.ToString());
+    return;
+  }
+
+  // 2. Switch: the next ring becomes durable first, then routing uses it.
+  {
+    absl::MutexLock lock(&mu_);
+    migration_info_.set_phase("switching");
+  }
+  paxoskv::v1::MasterState state;
+  *state.mutable_ring() = plan.next_ring();
+  while (true) {
+    absl::Status saved = store_.Save(state);
+    if (saved.ok()) break;
+    log_->error("cannot persist ring epoch={}: {}; retrying", plan.next_ring().epoch(),
+                saved.ToString());
+    if (stop_flag_) return;
+    absl::SleepFor(absl::Seconds(1));
+  }
+  absl::StatusOr<ring::HashRing> next = RingFromConfig(plan.next_ring());
+  PAXOSKV_CHECK_OK(next.status());
+  absl::MutexLock lock(&mu_);
+  ring_config_ = plan.next_ring();
+  ring_ = std::make_shared<const ring::HashRing>(*std::move(next));
+  moving_.clear();
+  migrating_ = false;
+  ++migrations_finished_;
+  last_keys_moved_ = plan.keys_moved();
+  migration_info_.set_running(false);
+  migration_info_.set_phase("done");
+  migration_info_.set_keys_moved(plan.keys_moved());
+  migration_info_.set_keys_to_move(plan.keys_moved());
+  log_->info("ring switched epoch={} shard={} keys_moved={}", ring_->epoch(), new_shard,
+             plan.keys_moved());
+}
+
+paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
+  paxoskv::v1::ClusterStatusResponse response;
+  std::vector<paxoskv::v1::ShardConfig> shards;
+  {
+    absl::MutexLock lock(&mu_);
+    response.set_epoch(ring_config_.epoch());
+    response.set_virtual_nodes(ring_config_.virtual_nodes());
+    *response.mutable_migration() = migration_info_;
+    shards.assign(ring_config_.shards().begin(), ring_config_.shards().end());
+    if (migrating_) {
+      // The joining shard is listed too, so its progress can be watched.
+      const uint32_t joining = migration_info_.shard_id();
+      paxoskv::v1::ShardConfig config;
+      config.set_shard_id(joining);
+      for (const std::string& address : directory_.Replicas(joining).value_or(
+               std::vector<std::string>{})) {
+        config.add_replicas(address);
+      }
+      shards.push_back(std::move(config));
+    }
+  }
+  using Probe = std::pair<paxoskv::v1::ReplicaStatus, absl::Status>;
+  std::vector<std::vector<std::future<Probe>>> probes(shards.size());
+  for (size_t s = 0; s < shards.size(); ++s) {
+    for (const std::string& address : shards[s].replicas()) {
+      probes[s].push_back(std::async(std::launch::async, [this, address] {
+        absl::Status error;
+        paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
+        return Probe(status, error);
+      }));
+    }
+  }
+  for (size_t s = 0; s < shards.size(); ++s) {
+    paxoskv::v1::ShardInfo* info = response.add_shards();
+    info->set_shard_id(shards[s].shard_id());
+    for (size_t r = 0; r < probes[s].size(); ++r) {
+      auto [status, error] = probes[s][r].get();
+      paxoskv::v1::ReplicaInfo* replica = info->add_replicas();
+      replica->set_address(shards[s].replicas(static_cast<int>(r)));
+      replica->set_healthy(error.ok());
+      if (!error.ok()) {
+        replica->set_error(std::string(error.message()));
+        continue;
+      }
+      replica->set_role(status.role());
+      replica->set_chosen_slot(status.chosen_slot());
+      replica->set_applied_slot(status.applied_slot());
+      if (status.role() == "leader") info->set_leader(replica->address());
+    }
+    if (info->leader().empty()) info->set_leader(directory_.Leader(shards[s].shard_id()));
+  }
+  return response;
+}
+
+}  // namespace paxoskv::master

@@ -1,0 +1,146 @@
+// Master: the gateway's core, independent of gRPC serving. Routes Get/Put/Delete by the hash
+// ring to shard leaders (through Router), assigns exactly-once ids to anonymous writes, and runs
+// AddShard: validate, persist the plan, pause only the keys whose hash range moves, drain the
+// requests in flight to those ranges, copy (Migrator), persist and switch the ring, release the
+// paused requests. On start it loads the durable ring (the --shards seed only counts the first
+// time) and resumes an unfinished migration before admitting traffic for its moving ranges.
+// Thread-safe: gRPC handler threads call everything concurrently; one background thread runs a
+// migration. The ring is a std::shared_ptr<const HashRing> swapped under mu_; no lock is held
+// across an RPC.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/ring/hash_ring.h"
+#include "paxoskv/v1/admin.pb.h"
+#include "paxoskv/v1/master_state.pb.h"
+#include "services/master/migration.h"
+#include "services/master/ring_store.h"
+#include "services/master/router.h"
+#include "services/master/shard_directory.h"
+
+namespace paxoskv::master {
+
+struct MasterOptions {
+  std::string data_dir;
+  std::vector<paxoskv::v1::ShardConfig> initial_shards;  // used only when data_dir is empty
+  uint32_t virtual_nodes = ring::kDefaultVirtualNodes;
+  absl::Duration default_deadline = absl::Seconds(10);   // when the caller sets none
+  absl::Duration status_timeout = absl::Milliseconds(500);  // Replica.Status probes
+  RouterOptions router;
+  MigratorOptions migrator;
+  std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
+};
+
+class Master {
+ public:
+  // Loads the durable ring or seeds it from options.initial_shards (kInvalidArgument if there
+  // is neither), and resumes an unfinished migration in the background.
+  static absl::StatusOr<std::unique_ptr<Master>> Open(MasterOptions options);
+  ~Master();  // Stops the migration thread (the plan on disk stays resumable).
+  // Fails waiting and new requests with kUnavailable and asks the migration to stop.
+  void BeginShutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  // KV operations. kInvalidArgument for an empty key, a key over 1 KiB or a value over 1 MiB
+  // (nothing is sent); kNotFound "key not found" (Get); otherwise the Router's errors.
+  // `deadline` == absl::InfiniteFuture() means options.default_deadline from now.
+  absl::StatusOr<std::string> Get(const std::string& key, absl::Time deadline);
+  absl::Status Put(const std::string& key, const std::string& value, uint64_t client_id,
+                   uint64_t seq, absl::Time deadline);
+  // The value of `deleted`: whether the key was present.
+  absl::StatusOr<bool> Delete(const std::string& key, uint64_t client_id, uint64_t seq,
+                              absl::Time deadline);
+
+  // Validates (kInvalidArgument, kAlreadyExists, kFailedPrecondition, kUnavailable, nothing
+  // changed on error), persists the plan, and migrates. Returns when the ring has switched, or
+  // kDeadlineExceeded if `deadline` comes first (the migration carries on in the background).
+  absl::StatusOr<paxoskv::v1::AddShardResponse> AddShard(
+      const paxoskv::v1::AddShardRequest& request, absl::Time deadline);
+  paxoskv::v1::ClusterStatusResponse ClusterStatus();
+
+  // For tests and diagnostics.
+  std::shared_ptr<const ring::HashRing> ring() const ABSL_LOCKS_EXCLUDED(mu_);
+  int waiting_requests() const ABSL_LOCKS_EXCLUDED(mu_);
+  // True once at least `count` requests wait for a migrating range; false at `deadline`.
+  bool AwaitWaitingRequests(int count, absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);
+  bool migration_running() const ABSL_LOCKS_EXCLUDED(mu_);
+  // True once no migration runs; false if `deadline` passed first.
+  bool AwaitMigrationIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t client_id() const { return client_id_; }
+
+ private:
+  Master(MasterOptions options, RingStore store);
+
+  // Admission control. Admit waits while `hash` lies in a moving range (until `deadline`,
+  // then kDeadlineExceeded), then registers the request as in flight and returns the ring to
+  // route by. Release ends it.
+  absl::StatusOr<std::shared_ptr<const ring::HashRing>> Admit(uint64_t hash, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
+  bool MovingLocked(uint64_t hash) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool InFlightMovingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Runs `command` for `key` on its owner shard, within admission control.
+  absl::StatusOr<paxoskv::v1::CommandResult> Route(const std::string& key,
+                                                   paxoskv::v1::Command command,
+                                                   absl::Time deadline);
+  absl::Time EffectiveDeadline(absl::Time deadline) const;
+
+  // Master-assigned exactly-once ids: fills client_id/seq/ack_below and tracks the seq in
+  // flight until EndSeq.
+  void StampWrite(paxoskv::v1::Command* command) ABSL_LOCKS_EXCLUDED(seq_mu_);
+  void EndSeq(uint64_t seq) ABSL_LOCKS_EXCLUDED(seq_mu_);
+
+  absl::Status ValidateAddShard(const paxoskv::v1::AddShardRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the migration thread for `plan` (already durable) and pauses its ranges.
+  void StartMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status PersistPlan(const paxoskv::v1::MigrationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
+  paxoskv::v1::ReplicaStatus ProbeReplica(const std::string& address, absl::Status* error);
+
+  const MasterOptions options_;
+  const RingStore store_;
+  std::shared_ptr<spdlog::logger> log_;
+  ShardDirectory directory_;
+  Router router_;
+  const uint64_t client_id_;
+
+  absl::Mutex seq_mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(seq_mu_) = 1;
+  std::set<uint64_t> seqs_in_flight_ ABSL_GUARDED_BY(seq_mu_);
+
+  absl::Mutex admin_mu_;  // Serialises AddShard validation + plan creation.
+
+  mutable absl::Mutex mu_;
+  paxoskv::v1::RingConfig ring_config_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const ring::HashRing> ring_ ABSL_GUARDED_BY(mu_);
+  std::vector<paxoskv::v1::HashRange> moving_ ABSL_GUARDED_BY(mu_);  // paused while migrating
+  std::multiset<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);           // hashes of admitted reqs
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool migrating_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t migrations_finished_ ABSL_GUARDED_BY(mu_) = 0;
+  paxoskv::v1::MigrationInfo migration_info_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_keys_moved_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> stop_flag_{false};
+  std::thread migration_thread_;
+};
+
+}  // namespace paxoskv::master

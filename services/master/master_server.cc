@@ -1,0 +1,52 @@
+// See master_server.h.
+#include "services/master/master_server.h"
+
+#include <chrono>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/limits.h"
+#include "libs/common/status_macros.h"
+
+namespace paxoskv::master {
+
+absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Start(MasterOptions options,
+                                                                   const std::string& listen,
+                                                                   int max_threads) {
+  std::unique_ptr<MasterServer> server(new MasterServer());
+  ASSIGN_OR_RETURN(server->master_, Master::Open(std::move(options)));
+  server->gateway_ = std::make_unique<GatewayService>(server->master_.get());
+  server->admin_ = std::make_unique<AdminService>(server->master_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
+  builder.SetMaxSendMessageSize(kGrpcMessageSizeMax);
+  grpc::ResourceQuota quota("paxoskv-master");
+  quota.SetMaxThreads(max_threads);
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(server->gateway_.get());
+  builder.RegisterService(server->admin_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
+  }
+  return server;
+}
+
+MasterServer::~MasterServer() { Shutdown(); }
+
+void MasterServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  master_->BeginShutdown();
+  // Calls still running after the grace period (waiting on a migrating range) are cancelled.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  master_.reset();
+}
+
+}  // namespace paxoskv::master

@@ -1,0 +1,110 @@
+// See migration.h.
+#include "services/master/migration.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/ring/stable_hash.h"
+
+namespace paxoskv::master {
+
+absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
+  for (int i = 0; i < plan->ranges_size(); ++i) {
+    while (!plan->ranges(i).done()) {
+      if (hooks_.stopped()) return absl::CancelledError("migration stopped");
+      absl::Status status = Step(plan, i);
+      if (status.code() == absl::StatusCode::kCancelled) return status;
+      if (!status.ok()) {
+        // Only forward is safe: keep trying (ClusterStatus shows the phase meanwhile).
+        log_->warn("migration step failed range={} from={} to={} error={}; retrying", i,
+                   plan->ranges(i).from_shard(), plan->ranges(i).to_shard(), status.ToString());
+        absl::SleepFor(options_.retry_backoff);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
+                                                          const paxoskv::v1::Command& command) {
+  if (hooks_.stopped()) return absl::CancelledError("migration stopped");
+  auto result = router_->Execute(shard_id, command, absl::Now() + options_.op_deadline,
+                                 options_.attempt_timeout);
+  if (!result.ok()) return result.status();
+  if (result->code() != paxoskv::v1::RESULT_CODE_OK) {
+    return absl::InternalError(absl::StrCat("shard ", shard_id, " refused op ",
+                                            paxoskv::v1::Op_Name(command.op()), ": code ",
+                                            paxoskv::v1::ResultCode_Name(result->code()), " ",
+                                            result->message()));
+  }
+  return result;
+}
+
+void Migrator::StampWrite(paxoskv::v1::Command* command) {
+  command->set_client_id(hooks_.client_id);
+  command->set_seq(next_seq_);
+  command->set_ack_below(next_seq_);  // Every earlier write has been answered.
+  ++next_seq_;
+}
+
+absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
+  paxoskv::v1::MigrationRange* range = plan->mutable_ranges(range_index);
+  const uint32_t from = range->from_shard();
+  const uint32_t to = range->to_shard();
+
+  paxoskv::v1::Command scan;
+  scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
+  *scan.mutable_range() = range->range();
+  scan.set_scan_started(range->started());
+  scan.set_scan_after_hash(range->after_hash());
+  scan.set_scan_after_key(range->after_key());
+  scan.set_scan_limit(options_.page_size);
+  auto page = Call(from, scan);
+  if (!page.ok()) return page.status();
+
+  const auto& imported = plan->dedup_imported_from();
+  const bool send_dedup =
+      !range->started() && std::find(imported.begin(), imported.end(), from) == imported.end();
+  if (page->entries_size() > 0 || (send_dedup && page->dedup_size() > 0)) {
+    paxoskv::v1::Command import;
+    import.set_op(paxoskv::v1::OP_IMPORT);
+    *import.mutable_import_entries() = page->entries();
+    if (send_dedup) *import.mutable_import_dedup() = page->dedup();
+    StampWrite(&import);
+    auto imported_result = Call(to, import);
+    if (!imported_result.ok()) return imported_result.status();
+  }
+  if (page->entries_size() > 0) {
+    paxoskv::v1::Command remove;
+    remove.set_op(paxoskv::v1::OP_DELETE_KEYS);
+    for (const auto& entry : page->entries()) remove.add_keys(entry.key());
+    StampWrite(&remove);
+    auto removed = Call(from, remove);
+    if (!removed.ok()) return removed.status();
+  }
+
+  // Advance the cursor and make it durable. A crash before this line repeats the page:
+  // the import overwrites the same values and the delete finds nothing left to delete.
+  if (send_dedup) plan->add_dedup_imported_from(from);
+  range->set_started(true);
+  if (page->entries_size() > 0) {
+    const std::string& last_key = page->entries(page->entries_size() - 1).key();
+    range->set_after_hash(ring::StableHash(last_key));
+    range->set_after_key(last_key);
+  }
+  if (page->scan_done() || page->entries_size() == 0) {
+    if (!page->scan_done()) log_->warn("empty scan page without scan_done; ending range");
+    range->set_done(true);
+  }
+  plan->set_keys_moved(plan->keys_moved() + static_cast<uint64_t>(page->entries_size()));
+  absl::Status persisted = hooks_.persist(*plan);
+  if (!persisted.ok()) return persisted;
+  hooks_.on_progress(plan->keys_moved());
+  log_->debug("migrated page from={} to={} keys={} done={}", from, to, page->entries_size(),
+              range->done());
+  return absl::OkStatus();
+}
+
+}  // namespace paxoskv::master

@@ -1,0 +1,50 @@
+// Router: sends one command to the leader of one shard and copes with leadership changes.
+// Starts at the cached leader; on FAILED_PRECONDITION with a leader hint it retries at the
+// hint; on UNAVAILABLE, a connect failure or a per-attempt timeout it tries the other
+// replicas in turn (the seed's broadcast), backing off briefly after each full round, until
+// the caller's deadline. The command (client_id, seq included) is sent unchanged on every
+// attempt, so replicas apply it at most once. Thread-safe; holds no lock across an RPC, so a
+// dead shard only ever occupies the threads of requests routed to it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "paxoskv/v1/command.pb.h"
+#include "services/master/shard_directory.h"
+
+namespace paxoskv::master {
+
+struct RouterOptions {
+  absl::Duration attempt_timeout = absl::Seconds(1);
+  absl::Duration backoff_initial = absl::Milliseconds(10);
+  absl::Duration backoff_max = absl::Milliseconds(200);
+};
+
+class Router {
+ public:
+  Router(ShardDirectory* directory, RouterOptions options, std::shared_ptr<spdlog::logger> log)
+      : directory_(directory), options_(options), log_(std::move(log)) {}
+
+  // The replica's CommandResult on OK. Errors:
+  //  - the replica's own answer for non-retryable codes (NOT_FOUND, INVALID_ARGUMENT, ...);
+  //  - kUnavailable "shard N has no reachable leader: <last error>" when every attempt until
+  //    the deadline failed fast (refused connection, no leader yet);
+  //  - kDeadlineExceeded when the deadline passed with the last attempt timing out;
+  //  - kInternal "unknown shard N" if the directory has no such shard (a bug upstream).
+  // `attempt_timeout` overrides the per-attempt timeout when positive (long migration pages).
+  absl::StatusOr<paxoskv::v1::CommandResult> Execute(
+      uint32_t shard_id, const paxoskv::v1::Command& command, absl::Time deadline,
+      absl::Duration attempt_timeout = absl::ZeroDuration());
+
+ private:
+  ShardDirectory* const directory_;
+  const RouterOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace paxoskv::master

@@ -1,0 +1,83 @@
+// See shard_directory.h.
+#include "services/master/shard_directory.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "libs/common/limits.h"
+
+namespace paxoskv::master {
+
+void ShardDirectory::SetShard(uint32_t shard_id, std::vector<std::string> replicas) {
+  absl::MutexLock lock(&mu_);
+  Shard& shard = shards_[shard_id];
+  if (std::find(replicas.begin(), replicas.end(), shard.leader) == replicas.end()) {
+    shard.leader.clear();
+  }
+  shard.replicas = std::move(replicas);
+}
+
+std::optional<std::vector<std::string>> ShardDirectory::Replicas(uint32_t shard_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = shards_.find(shard_id);
+  if (it == shards_.end()) return std::nullopt;
+  return it->second.replicas;
+}
+
+std::vector<uint32_t> ShardDirectory::ShardIds() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<uint32_t> ids;
+  for (const auto& [id, shard] : shards_) ids.push_back(id);
+  return ids;
+}
+
+std::optional<uint32_t> ShardDirectory::ShardOfAddress(const std::string& address) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, shard] : shards_) {
+    if (std::find(shard.replicas.begin(), shard.replicas.end(), address) !=
+        shard.replicas.end()) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string ShardDirectory::Leader(uint32_t shard_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = shards_.find(shard_id);
+  return it == shards_.end() ? std::string() : it->second.leader;
+}
+
+void ShardDirectory::SetLeader(uint32_t shard_id, const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = shards_.find(shard_id);
+  if (it != shards_.end()) it->second.leader = address;
+}
+
+void ShardDirectory::ForgetLeader(uint32_t shard_id, const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = shards_.find(shard_id);
+  if (it != shards_.end() && it->second.leader == address) it->second.leader.clear();
+}
+
+std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = stubs_.find(address);
+  if (it != stubs_.end()) return it->second;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
+  args.SetMaxSendMessageSize(kGrpcMessageSizeMax);
+  // A restarted replica must be found again within a second, not after gRPC's default
+  // reconnect backoff of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<paxoskv::v1::Replica::Stub> stub = paxoskv::v1::Replica::NewStub(channel);
+  stubs_.emplace(address, stub);
+  return stub;
+}
+
+}  // namespace paxoskv::master

@@ -1,0 +1,51 @@
+// ShardDirectory: what the master knows about each shard group: its replica addresses, the
+// last replica that answered as leader, and one gRPC channel per address (created lazily,
+// reused by every request). Thread-safe: one short internal lock, never held across an RPC.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
+
+namespace paxoskv::master {
+
+class ShardDirectory {
+ public:
+  // Adds or replaces the replica list of `shard_id` (the cached leader is kept if still listed).
+  void SetShard(uint32_t shard_id, std::vector<std::string> replicas) ABSL_LOCKS_EXCLUDED(mu_);
+  // Replica addresses of a shard, or nullopt if the shard is unknown.
+  std::optional<std::vector<std::string>> Replicas(uint32_t shard_id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<uint32_t> ShardIds() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The shard owning `address`, if any.
+  std::optional<uint32_t> ShardOfAddress(const std::string& address) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Last replica that answered as leader ("" when unknown).
+  std::string Leader(uint32_t shard_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  void SetLeader(uint32_t shard_id, const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the cached leader if it is `address` (after it failed).
+  void ForgetLeader(uint32_t shard_id, const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A stub for `address` (any address, including leader hints outside the list).
+  std::shared_ptr<paxoskv::v1::Replica::Stub> Stub(const std::string& address)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Shard {
+    std::vector<std::string> replicas;
+    std::string leader;
+  };
+  mutable absl::Mutex mu_;
+  std::map<uint32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<paxoskv::v1::Replica::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace paxoskv::master

@@ -1,0 +1,79 @@
+// FakeReplica: an in-process gRPC server on 127.0.0.1:0 implementing paxoskv.v1.Replica with a
+// tiny in-memory map, so the master can be tested without the real replica. It honours the
+// command ops (GET/PUT/DELETE, SCAN_RANGE/IMPORT/DELETE_KEYS) with a per-client dedup table,
+// and can be told to act as a follower with a leader hint, to answer UNAVAILABLE, to hang, or
+// to block chosen ops until released. Records every command it receives.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
+
+namespace paxoskv::master::testing {
+
+class FakeReplica final : public paxoskv::v1::Replica::Service {
+ public:
+  enum class Mode { kLeader, kFollower, kUnavailable, kHang };
+
+  explicit FakeReplica(uint32_t shard_id = 0);
+  ~FakeReplica() override;
+
+  const std::string& address() const { return address_; }
+  void Stop();  // Shuts the server down (connections then fail).
+
+  void SetMode(Mode mode, std::string leader_hint = "");
+  // Ops in `ops` wait (inside Execute) until Release() is called.
+  void BlockOps(std::set<paxoskv::v1::Op> ops);
+  void Release();
+  // Number of Execute calls currently waiting in a block or hang.
+  int blocked_calls() const;
+  // Waits until at least `count` calls are blocked; false on timeout.
+  bool AwaitBlocked(int count, absl::Duration timeout) const;
+
+  std::map<std::string, std::string> data() const;
+  void SetData(std::map<std::string, std::string> data);
+  std::vector<paxoskv::v1::Command> commands() const;
+  int execute_calls() const;
+  // (client_id, seq) pairs in the dedup table.
+  std::set<std::pair<uint64_t, uint64_t>> dedup_keys() const;
+
+  grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
+                       paxoskv::v1::CommandResult* result) override;
+  grpc::Status Status(grpc::ServerContext* context,
+                      const paxoskv::v1::ReplicaStatusRequest* request,
+                      paxoskv::v1::ReplicaStatus* response) override;
+
+ private:
+  paxoskv::v1::CommandResult ApplyLocked(const paxoskv::v1::Command& command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const uint32_t shard_id_;
+  std::string address_;
+  std::unique_ptr<grpc::Server> server_;
+
+  mutable absl::Mutex mu_;
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kLeader;
+  std::string hint_ ABSL_GUARDED_BY(mu_);
+  std::set<paxoskv::v1::Op> blocked_ops_ ABSL_GUARDED_BY(mu_);
+  uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int blocked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t slot_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::string> data_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::map<uint64_t, paxoskv::v1::CommandResult>> dedup_ ABSL_GUARDED_BY(mu_);
+  std::vector<paxoskv::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+};
+
+// An address on 127.0.0.1 where nothing listens (bound to port 0, then closed).
+std::string DeadAddress();
+
+}  // namespace paxoskv::master::testing

@@ -1,0 +1,593 @@
+// Tests of services/master against in-process fake replicas (tests/master/fake_replica.h):
+// routing by the ring, leader-hint retry, failover, isolation of a dead shard, deadlines, input
+// validation, exactly-once ids, AddShard validation, migration (exact key placement, dedup
+// tables carried, paused requests), durability of the ring and resume after a crash.
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/logging.h"
+#include "libs/ring/hash_ring.h"
+#include "paxoskv/v1/admin.grpc.pb.h"
+#include "paxoskv/v1/kv.grpc.pb.h"
+#include "services/master/master_server.h"
+#include "services/master/ring_store.h"
+#include "tests/master/fake_replica.h"
+
+namespace paxoskv::master {
+namespace {
+
+using testing::DeadAddress;
+using testing::FakeReplica;
+namespace pb = paxoskv::v1;
+
+std::string MakeTempDir() {
+  std::string pattern = ::testing::TempDir() + "/master_test_XXXXXX";
+  char* dir = ::mkdtemp(pattern.data());
+  EXPECT_NE(dir, nullptr);
+  return pattern;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+pb::ShardConfig Shard(uint32_t id, const std::vector<std::string>& replicas) {
+  pb::ShardConfig shard;
+  shard.set_shard_id(id);
+  for (const auto& r : replicas) shard.add_replicas(r);
+  return shard;
+}
+
+class MasterTest : public ::testing::Test {
+ protected:
+  MasterTest() : dir_(MakeTempDir()) {}
+  ~MasterTest() override {
+    if (server_) server_->Shutdown();
+  }
+
+  MasterOptions Options(std::vector<pb::ShardConfig> shards) {
+    MasterOptions options;
+    options.data_dir = dir_;
+    options.initial_shards = std::move(shards);
+    options.logger = NullLogger();
+    options.router.attempt_timeout = absl::Milliseconds(300);
+    options.migrator.page_size = 16;  // Many pages, so cursors matter.
+    options.migrator.op_deadline = absl::Seconds(5);
+    options.migrator.attempt_timeout = absl::Seconds(2);
+    options.migrator.retry_backoff = absl::Milliseconds(20);
+    return options;
+  }
+
+  void Start(MasterOptions options) {
+    auto server = MasterServer::Start(std::move(options), "127.0.0.1:0");
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    kv_ = pb::KV::NewStub(channel);
+    admin_ = pb::Admin::NewStub(channel);
+  }
+
+  void Restart(MasterOptions options) {
+    server_->Shutdown();
+    server_.reset();
+    Start(std::move(options));
+  }
+
+  static void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+
+  grpc::Status Put(const std::string& key, const std::string& value, uint64_t client_id = 0,
+                   uint64_t seq = 0, absl::Duration timeout = absl::Seconds(10)) {
+    grpc::ClientContext context;
+    SetDeadline(&context, timeout);
+    pb::PutRequest request;
+    request.set_key(key);
+    request.set_value(value);
+    request.set_client_id(client_id);
+    request.set_seq(seq);
+    pb::PutResponse response;
+    return kv_->Put(&context, request, &response);
+  }
+
+  grpc::Status Get(const std::string& key, std::string* value,
+                   absl::Duration timeout = absl::Seconds(10)) {
+    grpc::ClientContext context;
+    SetDeadline(&context, timeout);
+    pb::GetRequest request;
+    request.set_key(key);
+    pb::GetResponse response;
+    grpc::Status status = kv_->Get(&context, request, &response);
+    *value = response.value();
+    return status;
+  }
+
+  grpc::Status Delete(const std::string& key, bool* deleted) {
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Seconds(10));
+    pb::DeleteRequest request;
+    request.set_key(key);
+    pb::DeleteResponse response;
+    grpc::Status status = kv_->Delete(&context, request, &response);
+    *deleted = response.deleted();
+    return status;
+  }
+
+  grpc::Status AddShard(uint32_t id, const std::vector<std::string>& replicas,
+                        pb::AddShardResponse* response,
+                        absl::Duration timeout = absl::Seconds(60)) {
+    grpc::ClientContext context;
+    SetDeadline(&context, timeout);
+    pb::AddShardRequest request;
+    request.set_shard_id(id);
+    for (const auto& r : replicas) request.add_replicas(r);
+    return admin_->AddShard(&context, request, response);
+  }
+
+  pb::ClusterStatusResponse Status() {
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Seconds(10));
+    pb::ClusterStatusResponse response;
+    EXPECT_TRUE(admin_->ClusterStatus(&context, pb::ClusterStatusRequest(), &response).ok());
+    return response;
+  }
+
+  // A key owned by `shard` in `ring` (and, if `moves_from` is set, owned by it before).
+  static std::string KeyOwnedBy(const ring::HashRing& ring, uint32_t shard,
+                                const std::string& prefix = "k") {
+    for (int i = 0;; ++i) {
+      std::string key = absl::StrCat(prefix, i);
+      if (ring.OwnerOf(key) == shard) return key;
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<MasterServer> server_;
+  std::unique_ptr<pb::KV::Stub> kv_;
+  std::unique_ptr<pb::Admin::Stub> admin_;
+};
+
+// ---- Routing and retries --------------------------------------------------------------------
+
+TEST_F(MasterTest, RoutesEachKeyToItsOwnerShard) {
+  FakeReplica s1(1), s2(2);
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const auto ring = server_->master()->ring();
+  std::map<uint32_t, std::set<std::string>> expected;
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = absl::StrCat("key-", i);
+    ASSERT_TRUE(Put(key, absl::StrCat("v", i)).ok());
+    expected[ring->OwnerOf(key)].insert(key);
+  }
+  ASSERT_FALSE(expected[1].empty());
+  ASSERT_FALSE(expected[2].empty());
+  for (auto [fake, id] : {std::pair{&s1, 1u}, std::pair{&s2, 2u}}) {
+    std::set<std::string> keys;
+    for (const auto& [k, v] : fake->data()) keys.insert(k);
+    EXPECT_EQ(keys, expected[id]) << "shard " << id;
+  }
+  std::string value;
+  ASSERT_TRUE(Get("key-7", &value).ok());
+  EXPECT_EQ(value, "v7");
+  bool deleted = false;
+  ASSERT_TRUE(Delete("key-7", &deleted).ok());
+  EXPECT_TRUE(deleted);
+  ASSERT_TRUE(Delete("key-7", &deleted).ok());
+  EXPECT_FALSE(deleted);
+  grpc::Status missing = Get("key-7", &value);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(), "key not found");
+}
+
+TEST_F(MasterTest, RetriesAtTheLeaderHint) {
+  FakeReplica r1(1), r2(1), r3(1);
+  r1.SetMode(FakeReplica::Mode::kFollower, r3.address());
+  r2.SetMode(FakeReplica::Mode::kFollower, r3.address());
+  Start(Options({Shard(1, {r1.address(), r2.address(), r3.address()})}));
+  ASSERT_TRUE(Put("a", "1", /*client_id=*/42, /*seq=*/7).ok());
+  EXPECT_EQ(r1.execute_calls(), 1);  // Asked first, answered with the hint.
+  EXPECT_EQ(r2.execute_calls(), 0);  // Never needed: the hint pointed at r3.
+  EXPECT_EQ(r3.data().at("a"), "1");
+  // The caller's (client_id, seq) travels unchanged on every attempt.
+  for (const FakeReplica* r : {&r1, &r3}) {
+    for (const pb::Command& c : r->commands()) {
+      EXPECT_EQ(c.client_id(), 42u);
+      EXPECT_EQ(c.seq(), 7u);
+      EXPECT_EQ(c.ack_below(), 0u);
+    }
+  }
+  // The leader is cached: the next request goes straight to r3.
+  ASSERT_TRUE(Put("b", "2").ok());
+  EXPECT_EQ(r1.execute_calls(), 1);
+  EXPECT_EQ(r3.execute_calls(), 2);
+}
+
+TEST_F(MasterTest, FailsOverWhenReplicasAreDownOrHaveNoLeader) {
+  FakeReplica unavailable(1), leader(1);
+  unavailable.SetMode(FakeReplica::Mode::kUnavailable);
+  Start(Options({Shard(1, {DeadAddress(), unavailable.address(), leader.address()})}));
+  ASSERT_TRUE(Put("x", "y").ok());
+  EXPECT_EQ(leader.data().at("x"), "y");
+  EXPECT_GE(unavailable.execute_calls(), 1);
+  std::string value;
+  ASSERT_TRUE(Get("x", &value).ok());
+  EXPECT_EQ(value, "y");
+}
+
+TEST_F(MasterTest, RetriedPutWithSameIdsIsAppliedOnce) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  ASSERT_TRUE(Put("k", "first", 9, 1).ok());
+  ASSERT_TRUE(Put("k", "second", 9, 1).ok());  // A client retry of seq 1.
+  EXPECT_EQ(r1.data().at("k"), "first");
+}
+
+TEST_F(MasterTest, AssignsItsOwnClientIdAndSeqWhenCallerHasNone) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  ASSERT_TRUE(Put("a", "1").ok());
+  ASSERT_TRUE(Put("b", "2").ok());
+  bool deleted = false;
+  ASSERT_TRUE(Delete("a", &deleted).ok());
+  std::string value;
+  EXPECT_EQ(Get("a", &value).error_code(), grpc::StatusCode::NOT_FOUND);
+  std::vector<pb::Command> commands = r1.commands();
+  ASSERT_EQ(commands.size(), 4u);
+  std::set<uint64_t> seqs;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(commands[i].client_id(), server_->master()->client_id());
+    EXPECT_NE(commands[i].client_id(), 0u);
+    EXPECT_GE(commands[i].ack_below(), 1u);
+    EXPECT_LE(commands[i].ack_below(), commands[i].seq());
+    seqs.insert(commands[i].seq());
+  }
+  EXPECT_EQ(seqs.size(), 3u);
+  EXPECT_EQ(commands[3].op(), pb::OP_GET);
+  EXPECT_EQ(commands[3].client_id(), 0u);  // Reads need no dedup.
+}
+
+TEST_F(MasterTest, RejectsBadInputWithNothingSent) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  std::string value;
+  bool deleted = false;
+  EXPECT_EQ(Put("", "v").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Put(std::string(1025, 'k'), "v").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status big = Put("k", std::string(1024 * 1024 + 1, 'v'));
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(big.error_message().find("value"), std::string::npos) << big.error_message();
+  EXPECT_EQ(Get("", &value).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Delete(std::string(2000, 'k'), &deleted).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r1.execute_calls(), 0);
+  // The limits themselves are accepted.
+  EXPECT_TRUE(Put(std::string(1024, 'k'), std::string(1024 * 1024, 'v')).ok());
+}
+
+TEST_F(MasterTest, HungShardDoesNotStallAnotherShard) {
+  FakeReplica s1(1), s2(2);
+  s1.SetMode(FakeReplica::Mode::kHang);
+  MasterOptions options = Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})});
+  options.router.attempt_timeout = absl::Seconds(60);  // The shard-1 call stays in flight.
+  Start(std::move(options));
+  const auto ring = server_->master()->ring();
+  auto stalled = std::async(std::launch::async, [&] {
+    return Put(KeyOwnedBy(*ring, 1), "v", 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(s1.AwaitBlocked(1, absl::Seconds(30)));
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = KeyOwnedBy(*ring, 2, absl::StrCat("other", i, "-"));
+    ASSERT_TRUE(Put(key, "w").ok()) << key;
+  }
+  EXPECT_EQ(stalled.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  s1.Release();
+  EXPECT_TRUE(stalled.get().ok());
+}
+
+TEST_F(MasterTest, UnreachableShardFailsUnavailableWithinTheDeadline) {
+  Start(Options({Shard(1, {DeadAddress(), DeadAddress()})}));
+  const absl::Time start = absl::Now();
+  grpc::Status status = Put("k", "v", 0, 0, absl::Milliseconds(800));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("shard 1 has no reachable leader"), std::string::npos)
+      << status.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // Bounded by the 0.8 s deadline.
+}
+
+TEST_F(MasterTest, HungShardFailsWithDeadlineExceeded) {
+  FakeReplica r1(1);
+  r1.SetMode(FakeReplica::Mode::kHang);
+  Start(Options({Shard(1, {r1.address()})}));
+  grpc::Status status = Put("k", "v", 0, 0, absl::Seconds(1));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  r1.Release();
+}
+
+TEST_F(MasterTest, SeedsRingOnceAndKeepsItAcrossRestarts) {
+  FakeReplica s1(1), s2(2);
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  EXPECT_EQ(Status().shards_size(), 2);
+  // A different --shards on restart is ignored: the durable ring wins.
+  Restart(Options({Shard(7, {s1.address()})}));
+  pb::ClusterStatusResponse status = Status();
+  EXPECT_EQ(status.epoch(), 1u);
+  ASSERT_EQ(status.shards_size(), 2);
+  EXPECT_EQ(status.shards(0).shard_id(), 1u);
+  EXPECT_EQ(status.shards(0).leader(), s1.address());
+  EXPECT_TRUE(status.shards(0).replicas(0).healthy());
+  EXPECT_EQ(status.shards(0).replicas(0).role(), "leader");
+  EXPECT_EQ(status.virtual_nodes(), ring::kDefaultVirtualNodes);
+}
+
+// ---- AddShard -------------------------------------------------------------------------------
+
+TEST_F(MasterTest, AddShardValidationErrorsChangeNothing) {
+  FakeReplica s1(1), s2(2);
+  FakeReplica follower(3), wrong_shard(8);
+  follower.SetMode(FakeReplica::Mode::kFollower, "");
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const std::string state_before = ReadFile(dir_ + "/master_state.pb");
+  ASSERT_FALSE(state_before.empty());
+  struct Case {
+    uint32_t id;
+    std::vector<std::string> replicas;
+    grpc::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {0, {follower.address()}, grpc::StatusCode::INVALID_ARGUMENT},
+      {2, {follower.address()}, grpc::StatusCode::ALREADY_EXISTS},
+      {3, {}, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, {"no-port"}, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, {"127.0.0.1:99999"}, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, {follower.address(), follower.address()}, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, {s1.address()}, grpc::StatusCode::INVALID_ARGUMENT},  // Belongs to shard 1.
+      {3, {DeadAddress()}, grpc::StatusCode::UNAVAILABLE},
+      {3, {follower.address()}, grpc::StatusCode::UNAVAILABLE},  // No leader.
+      {3, {wrong_shard.address()}, grpc::StatusCode::FAILED_PRECONDITION},
+  };
+  for (const Case& c : cases) {
+    pb::AddShardResponse response;
+    grpc::Status status = AddShard(c.id, c.replicas, &response);
+    EXPECT_EQ(status.error_code(), c.code)
+        << "shard " << c.id << " first replica "
+        << (c.replicas.empty() ? "-" : c.replicas[0]) << ": " << status.error_message();
+    EXPECT_FALSE(status.error_message().empty());
+  }
+  EXPECT_EQ(ReadFile(dir_ + "/master_state.pb"), state_before);
+  pb::ClusterStatusResponse status = Status();
+  EXPECT_EQ(status.epoch(), 1u);
+  EXPECT_EQ(status.shards_size(), 2);
+  EXPECT_FALSE(status.migration().running());
+  EXPECT_EQ(server_->master()->ring()->shards(), (std::vector<uint32_t>{1, 2}));
+  for (const FakeReplica* r : {&s1, &s2, &follower, &wrong_shard}) {
+    EXPECT_EQ(r->execute_calls(), 0);
+  }
+}
+
+TEST_F(MasterTest, AddShardMovesExactlyTheKeysTheNewRingNames) {
+  FakeReplica s1(1), s2(2), s3(3);
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const auto old_ring = server_->master()->ring();
+  const ring::HashRing next = *old_ring->WithShard(3);
+  std::map<std::string, std::string> all;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = absl::StrCat("key-", i);
+    all[key] = absl::StrCat("value-", i);
+    ASSERT_TRUE(Put(key, all[key]).ok());
+  }
+  // A client write whose key will move: its dedup entry must travel with it.
+  const std::string moving_key = [&] {
+    for (int i = 0;; ++i) {
+      std::string key = absl::StrCat("dedup-", i);
+      if (next.OwnerOf(key) == 3) return key;
+    }
+  }();
+  ASSERT_TRUE(Put(moving_key, "once", 77, 1).ok());
+  all[moving_key] = "once";
+
+  pb::AddShardResponse response;
+  grpc::Status added = AddShard(3, {s3.address()}, &response);
+  ASSERT_TRUE(added.ok()) << added.error_message();
+  EXPECT_EQ(response.epoch(), 2u);
+  uint64_t expected_moved = 0;
+  for (const auto& [key, value] : all) expected_moved += next.OwnerOf(key) == 3 ? 1 : 0;
+  EXPECT_EQ(response.keys_moved(), expected_moved);
+  EXPECT_GT(expected_moved, 0u);
+
+  for (auto [fake, id] : {std::pair{&s1, 1u}, std::pair{&s2, 2u}, std::pair{&s3, 3u}}) {
+    std::map<std::string, std::string> want;
+    for (const auto& [key, value] : all) {
+      if (next.OwnerOf(key) == id) want[key] = value;
+    }
+    EXPECT_EQ(fake->data(), want) << "shard " << id;
+  }
+  EXPECT_EQ(s3.dedup_keys().count({77, 1}), 1u);
+  // A late retry of (77, 1) reaches the new shard and is not applied again.
+  ASSERT_TRUE(Put(moving_key, "twice", 77, 1).ok());
+  EXPECT_EQ(s3.data().at(moving_key), "once");
+  for (const auto& [key, value] : all) {
+    std::string got;
+    ASSERT_TRUE(Get(key, &got).ok()) << key;
+    EXPECT_EQ(got, value);
+  }
+  pb::ClusterStatusResponse status = Status();
+  EXPECT_EQ(status.epoch(), 2u);
+  EXPECT_EQ(status.shards_size(), 3);
+  EXPECT_FALSE(status.migration().running());
+  EXPECT_EQ(status.migration().keys_moved(), expected_moved);
+  // The new ring is durable.
+  Restart(Options({Shard(1, {s1.address()})}));
+  EXPECT_EQ(server_->master()->ring()->epoch(), 2u);
+  EXPECT_EQ(server_->master()->ring()->shards(), (std::vector<uint32_t>{1, 2, 3}));
+}
+
+TEST_F(MasterTest, RequestsToMovingRangesWaitThenSucceed) {
+  FakeReplica s1(1), s2(2), s3(3), s4(4);
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const auto old_ring = server_->master()->ring();
+  const ring::HashRing next = *old_ring->WithShard(3);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(Put(absl::StrCat("key-", i), "old").ok());
+  s3.BlockOps({pb::OP_IMPORT});
+  std::future<grpc::Status> adding = std::async(std::launch::async, [&] {
+    pb::AddShardResponse response;
+    return AddShard(3, {s3.address()}, &response);
+  });
+  ASSERT_TRUE(s3.AwaitBlocked(1, absl::Seconds(30)));  // Migration is copying.
+
+  std::string moving_key, staying_key;
+  for (int i = 0; moving_key.empty() || staying_key.empty(); ++i) {
+    const std::string key = absl::StrCat("fresh-", i);
+    (next.OwnerOf(key) == 3 ? moving_key : staying_key) = key;
+  }
+  std::future<grpc::Status> paused =
+      std::async(std::launch::async, [&] { return Put(moving_key, "new", 0, 0, absl::Seconds(60)); });
+  ASSERT_TRUE(server_->master()->AwaitWaitingRequests(1, absl::Now() + absl::Seconds(30)));
+  // Keys outside the moving ranges are served meanwhile.
+  ASSERT_TRUE(Put(staying_key, "served").ok());
+  // A second AddShard is refused while one runs.
+  pb::AddShardResponse response;
+  EXPECT_EQ(AddShard(4, {s4.address()}, &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Status().migration().running());
+  EXPECT_EQ(paused.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  s3.Release();
+  grpc::Status added = adding.get();
+  ASSERT_TRUE(added.ok()) << added.error_message();
+  ASSERT_TRUE(paused.get().ok());
+  EXPECT_EQ(s3.data().at(moving_key), "new");
+  EXPECT_EQ(s1.data().count(moving_key) + s2.data().count(moving_key), 0u);
+  std::string value;
+  ASSERT_TRUE(Get(moving_key, &value).ok());
+  EXPECT_EQ(value, "new");
+}
+
+// Goal: a master killed mid-migration resumes from its persisted plan and ends with every key
+// exactly once in its new shard. Method: build the on-disk state a crash would leave (one range
+// finished, the next half-copied with a key imported but not yet deleted), then open a master
+// on that directory.
+TEST_F(MasterTest, ResumesHalfDoneMigrationAfterCrash) {
+  FakeReplica s1(1), s2(2), s3(3);
+  const ring::HashRing old_ring = *ring::HashRing::Create(1, {1, 2});
+  const ring::HashRing next = *old_ring.WithShard(3);
+  std::map<uint32_t, FakeReplica*> fakes = {{1, &s1}, {2, &s2}, {3, &s3}};
+  std::map<std::string, std::string> all;
+  std::map<uint32_t, std::map<std::string, std::string>> initial;
+  for (int i = 0; i < 400; ++i) {
+    const std::string key = absl::StrCat("key-", i);
+    all[key] = absl::StrCat("v", i);
+    initial[old_ring.OwnerOf(key)][key] = all[key];
+  }
+  std::vector<ring::MovingRange> moving = old_ring.Diff(next);
+  ASSERT_GE(moving.size(), 2u);
+
+  pb::MasterState state;
+  state.mutable_ring()->set_epoch(1);
+  state.mutable_ring()->set_virtual_nodes(old_ring.virtual_nodes());
+  *state.mutable_ring()->add_shards() = Shard(1, {s1.address()});
+  *state.mutable_ring()->add_shards() = Shard(2, {s2.address()});
+  pb::MigrationPlan* plan = state.mutable_migration();
+  *plan->mutable_new_shard() = Shard(3, {s3.address()});
+  *plan->mutable_next_ring() = state.ring();
+  plan->mutable_next_ring()->set_epoch(2);
+  *plan->mutable_next_ring()->add_shards() = Shard(3, {s3.address()});
+  plan->set_phase("copying");
+  for (const auto& m : moving) {
+    pb::MigrationRange* range = plan->add_ranges();
+    *range->mutable_range() = m.range;
+    range->set_from_shard(m.from_shard);
+    range->set_to_shard(m.to_shard);
+  }
+  // Range 0: finished before the crash.
+  std::map<std::string, std::string> new_shard;
+  auto keys_in = [&](const pb::HashRange& r) {
+    std::vector<std::pair<uint64_t, std::string>> keys;
+    for (const auto& [key, value] : all) {
+      const uint64_t h = ring::StableHash(key);
+      if (ring::HashRing::RangeContains(r, h)) keys.emplace_back(h, key);
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  pb::MigrationRange* done = plan->mutable_ranges(0);
+  for (const auto& [h, key] : keys_in(done->range())) {
+    new_shard[key] = all[key];
+    initial[done->from_shard()].erase(key);
+  }
+  done->set_started(true);
+  done->set_done(true);
+  // The first range with at least two keys after range 0: its first key copied and deleted
+  // (cursor persisted), its second key imported but not yet deleted (crash).
+  int half = -1;
+  for (int i = 1; i < plan->ranges_size() && half < 0; ++i) {
+    if (keys_in(plan->ranges(i).range()).size() >= 2) half = i;
+  }
+  ASSERT_GT(half, 0);
+  pb::MigrationRange* partial = plan->mutable_ranges(half);
+  const auto partial_keys = keys_in(partial->range());
+  new_shard[partial_keys[0].second] = all[partial_keys[0].second];
+  initial[partial->from_shard()].erase(partial_keys[0].second);
+  partial->set_started(true);
+  partial->set_after_hash(partial_keys[0].first);
+  partial->set_after_key(partial_keys[0].second);
+  new_shard[partial_keys[1].second] = all[partial_keys[1].second];  // Imported, not deleted.
+  plan->add_dedup_imported_from(partial->from_shard());
+  plan->set_keys_moved(new_shard.size());
+
+  s1.SetData(initial[1]);
+  s2.SetData(initial[2]);
+  s3.SetData(new_shard);
+  auto store = RingStore::Open(dir_);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(store->Save(state).ok());
+
+  Start(Options({}));  // --shards is ignored: the directory holds a ring.
+  ASSERT_TRUE(server_->master()->AwaitMigrationIdle(absl::Now() + absl::Seconds(60)));
+  EXPECT_EQ(server_->master()->ring()->epoch(), 2u);
+  for (const auto& [id, fake] : fakes) {
+    std::map<std::string, std::string> want;
+    for (const auto& [key, value] : all) {
+      if (next.OwnerOf(key) == id) want[key] = value;
+    }
+    EXPECT_EQ(fake->data(), want) << "shard " << id;
+  }
+  auto saved = store->Load();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_FALSE(saved->has_migration());
+  EXPECT_EQ(saved->ring().epoch(), 2u);
+  EXPECT_EQ(saved->ring().shards_size(), 3);
+  for (const auto& [key, value] : all) {
+    std::string got;
+    ASSERT_TRUE(Get(key, &got).ok()) << key;
+    EXPECT_EQ(got, value);
+  }
+}
+
+TEST(ParseShardsFlagTest, ParsesAndRejects) {
+  auto shards = ParseShardsFlag("2=127.0.0.1:7201,127.0.0.1:7202;1=h:1");
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  ASSERT_EQ(shards->size(), 2u);
+  EXPECT_EQ((*shards)[0].shard_id(), 1u);
+  EXPECT_EQ((*shards)[1].replicas_size(), 2);
+  for (const char* bad : {"", "0=h:1", "1=", "1=h", "1=h:0", "x=h:1", "1=h:1;1=h:2", "1=h:1x"}) {
+    EXPECT_EQ(ParseShardsFlag(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace paxoskv::master
