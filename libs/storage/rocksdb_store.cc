@@ -313,43 +313,14 @@ class RocksDbStore : public AcceptorStore {
     //    it never overwrites the current file with different bytes).
     RETURN_IF_ERROR(WriteFileDurably(snapshot_dir_, meta.FileName(), snapshot.data));
 
+    const std::string end = meta.last_slot == std::numeric_limits<SlotId>::max()
+                                ? std::string(1, kEntryPrefix + 1)
+                                : EntryKey(meta.last_slot + 1);
     bool compact = false;
-    std::string end;
     {
-    absl::MutexLock lock(&mu_);
-    // 2. One synced RocksDB write makes it current and truncates the log behind it.
-    rocksdb::WriteBatch write;
-    RETURN_IF_ERROR(FromRocks(write.Put(kSnapshotKey, meta.Encode()), "batch snapshot"));
-    end = meta.last_slot == std::numeric_limits<SlotId>::max()
-              ? std::string(1, kEntryPrefix + 1)
-              : EntryKey(meta.last_slot + 1);
-    RETURN_IF_ERROR(FromRocks(write.DeleteRange(EntryKey(0), end), "batch truncate"));
-    const SlotId chosen = std::max(chosen_through_, meta.last_slot);
-    if (chosen != chosen_through_) {
-      RETURN_IF_ERROR(FromRocks(write.Put(kChosenKey, EncodeU64(chosen)), "batch chosen"));
+      absl::MutexLock lock(&mu_);
+      RETURN_IF_ERROR(CommitSnapshotLocked(meta, end, &compact));
     }
-    rocksdb::WriteOptions write_options;
-    write_options.sync = true;
-    RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &write), "write snapshot"));
-    chosen_through_ = chosen;
-    snapshot_slot_ = meta.last_slot;
-    SnapshotMeta previous;
-    {
-      absl::MutexLock snapshot_lock(&snapshot_mu_);
-      previous = snapshot_meta_;
-      snapshot_meta_ = meta;
-    }
-    // 3. Reclaim space: the previous file (readers holding it open keep their copy), and
-    //    from time to time the deleted log range.
-    if (previous.present && previous.FileName() != meta.FileName()) {
-      std::error_code error;
-      fs::remove(snapshot_dir_ + "/" + previous.FileName(), error);
-    }
-    if (++snapshots_since_compaction_ >= options_.compact_every_snapshots) {
-      snapshots_since_compaction_ = 0;
-      compact = true;
-    }
-    }  // mu_
     if (compact) {
       // Outside mu_ (RocksDB is thread-safe) so persisting Paxos state is not held up.
       const std::string begin = EntryKey(0);
@@ -402,6 +373,42 @@ class RocksDbStore : public AcceptorStore {
   }
 
  private:
+  // 2. One synced RocksDB write makes the snapshot current, truncates the log behind it and
+  //    raises chosen_through; 3. the previous file goes. Sets *compact when the deleted range
+  //    is due for compaction.
+  absl::Status CommitSnapshotLocked(const SnapshotMeta& meta, const std::string& end,
+                                    bool* compact) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    mu_.AssertHeld();
+    rocksdb::WriteBatch write;
+    RETURN_IF_ERROR(FromRocks(write.Put(kSnapshotKey, meta.Encode()), "batch snapshot"));
+    RETURN_IF_ERROR(FromRocks(write.DeleteRange(EntryKey(0), end), "batch truncate"));
+    const SlotId chosen = std::max(chosen_through_, meta.last_slot);
+    if (chosen != chosen_through_) {
+      RETURN_IF_ERROR(FromRocks(write.Put(kChosenKey, EncodeU64(chosen)), "batch chosen"));
+    }
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &write), "write snapshot"));
+    chosen_through_ = chosen;
+    snapshot_slot_ = meta.last_slot;
+    SnapshotMeta previous;
+    {
+      absl::MutexLock snapshot_lock(&snapshot_mu_);
+      previous = snapshot_meta_;
+      snapshot_meta_ = meta;
+    }
+    // Readers holding the previous file open keep their copy.
+    if (previous.present && previous.FileName() != meta.FileName()) {
+      std::error_code error;
+      fs::remove(snapshot_dir_ + "/" + previous.FileName(), error);
+    }
+    if (++snapshots_since_compaction_ >= options_.compact_every_snapshots) {
+      snapshots_since_compaction_ = 0;
+      *compact = true;
+    }
+    return absl::OkStatus();
+  }
+
   // Deletes snapshot files other than the current one (left by a crash mid-save).
   void RemoveStaleSnapshotFiles(const SnapshotMeta& current) {
     std::error_code error;

@@ -100,6 +100,20 @@ TEST(DedupTest, ClientsBeyondLimitEvictLeastRecentlyActive) {
   EXPECT_EQ(kv.Apply(6, Put("b", "again", 20, 1)).applied_slot(), 6u);
 }
 
+TEST(DedupTest, ScansAreNotRememberedAndRunAgainOnRetry) {
+  KvStateMachine kv;
+  kv.Apply(1, Put("a", "1"));
+  pb::Command scan = Scan(0, 0, 10);
+  scan.set_client_id(4);
+  scan.set_seq(1);
+  EXPECT_EQ(kv.Apply(2, scan).entries_size(), 1);
+  kv.Apply(3, Put("b", "2"));
+  pb::CommandResult retry = kv.Apply(4, scan);
+  EXPECT_EQ(retry.entries_size(), 2);  // a fresh read
+  EXPECT_EQ(retry.applied_slot(), 4u);
+  EXPECT_EQ(retry.dedup_size(), 0);     // client 4 was never recorded
+}
+
 TEST(DedupTest, ClientIdZeroBypassesDedup) {
   KvStateMachine kv;
   kv.Apply(1, Put("k", "1"));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -26,6 +27,9 @@ struct StoreKind {
   std::string name;
   std::function<std::unique_ptr<AcceptorStore>(const std::string& test_name)> make;
 };
+
+// Keeps gtest from printing the std::function bytes in test names and failures.
+void PrintTo(const StoreKind& kind, std::ostream* out) { *out << kind.name; }
 
 class AcceptorStoreConformanceTest : public ::testing::TestWithParam<StoreKind> {
  protected:

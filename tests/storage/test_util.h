@@ -32,7 +32,7 @@ inline paxoskv::v1::Entry MakeEntry(SlotId slot, const paxoskv::v1::Ballot& ball
   uint64_t state = slot * 0x9e3779b97f4a7c15ULL + 1;
   for (char& c : value) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    c = static_cast<char>('a' + (state >> 59));  // 32 letters-ish: valid UTF-8
+    c = static_cast<char>('a' + (state >> 58) % 26);  // letters: valid UTF-8
   }
   command->set_value(std::move(value));
   return entry;
