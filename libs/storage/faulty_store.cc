@@ -1,6 +1,8 @@
 // FaultyStore: separates durable from volatile writes and injects I/O errors.
 #include "libs/storage/faulty_store.h"
 
+#include <algorithm>
+
 namespace paxoskv::storage {
 
 FaultyStore::FaultyStore(std::string name) : durable_(name), live_(name) {}
@@ -67,8 +69,10 @@ uint64_t FaultyStore::ApproximateSizeBytes() {
   return live_.ApproximateSizeBytes();
 }
 
-void FaultyStore::SimulateCrash() {
+void FaultyStore::SimulateCrash(size_t keep_volatile) {
   absl::MutexLock lock(&mu_);
+  const size_t keep = std::min(keep_volatile, pending_.size());
+  for (size_t i = 0; i < keep; ++i) durable_.Apply(pending_[i]);
   live_ = durable_;
   pending_.clear();
 }

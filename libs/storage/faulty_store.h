@@ -31,9 +31,11 @@ class FaultyStore : public AcceptorStore {
   absl::StatusOr<Snapshot> LoadSnapshot() override ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t ApproximateSizeBytes() override ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Drops every write not yet made durable by a synced write. The store stays usable: the
-  // test then restores a Node from Load(), as a restarted replica would.
-  void SimulateCrash() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops every write not yet made durable by a synced write, except the first
+  // `keep_volatile` of them (a real WAL may have reached the disk partly: always a prefix).
+  // The store stays usable: the test then restores a Node from Load(), as a restarted
+  // replica would.
+  void SimulateCrash(size_t keep_volatile = 0) ABSL_LOCKS_EXCLUDED(mu_);
   // The next `count` Write/SaveSnapshot calls return kInternal and change nothing.
   void FailNextWrites(int count) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -37,6 +37,21 @@ TEST(FaultyStoreTest, CrashDropsUnsyncedWritesButKeepsSyncedOnes) {
   EXPECT_EQ(store.volatile_writes(), 0u);
 }
 
+TEST(FaultyStoreTest, CrashMayKeepAPrefixOfUnsyncedWrites) {
+  FaultyStore store;
+  ASSERT_TRUE(store.Write(Batch(MakeBallot(1, 1))).ok());
+  for (SlotId slot = 1; slot <= 3; ++slot) {
+    ASSERT_TRUE(store.Write(Batch(std::nullopt, {MakeEntry(slot, MakeBallot(1, 1), "v")},
+                                  std::nullopt, /*sync=*/false))
+                    .ok());
+  }
+  store.SimulateCrash(/*keep_volatile=*/2);
+  auto state = store.Load();
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ(state->entries.size(), 2u);
+  EXPECT_EQ(state->entries[1].slot(), 2u);
+}
+
 TEST(FaultyStoreTest, SyncedWriteMakesEarlierUnsyncedWritesDurable) {
   FaultyStore store;
   ASSERT_TRUE(store.Write(Batch(std::nullopt, {}, 5, /*sync=*/false)).ok());
