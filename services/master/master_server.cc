@@ -43,9 +43,11 @@ MasterServer::~MasterServer() { Shutdown(); }
 void MasterServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  master_->BeginShutdown();
+  if (master_ != nullptr) master_->BeginShutdown();
   // Calls still running after the grace period (waiting on a migrating range) are cancelled.
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
   master_.reset();
 }
 

@@ -48,9 +48,10 @@ void FakeReplica::SetMode(Mode mode, std::string leader_hint) {
   hint_ = std::move(leader_hint);
 }
 
-void FakeReplica::BlockOps(std::set<paxoskv::v1::Op> ops) {
+void FakeReplica::BlockOps(std::set<paxoskv::v1::Op> ops, int pass) {
   absl::MutexLock lock(&mu_);
   blocked_ops_ = std::move(ops);
+  pass_ = pass;
 }
 
 void FakeReplica::Release() {
@@ -118,7 +119,14 @@ grpc::Status FakeReplica::Execute(grpc::ServerContext* context, const Command* c
                                   CommandResult* result) {
   absl::MutexLock lock(&mu_);
   commands_.push_back(*command);
-  const bool blocked = mode_ == Mode::kHang || blocked_ops_.count(command->op()) > 0;
+  bool blocked = mode_ == Mode::kHang;
+  if (blocked_ops_.count(command->op()) > 0) {
+    if (pass_ > 0) {
+      --pass_;
+    } else {
+      blocked = true;
+    }
+  }
   if (blocked) {
     const uint64_t generation = release_generation_;
     ++blocked_;

@@ -31,8 +31,9 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   void Stop();  // Shuts the server down (connections then fail).
 
   void SetMode(Mode mode, std::string leader_hint = "");
-  // Ops in `ops` wait (inside Execute) until Release() is called.
-  void BlockOps(std::set<paxoskv::v1::Op> ops);
+  // Ops in `ops` wait (inside Execute) until Release() is called; the first `pass` of them
+  // still go through.
+  void BlockOps(std::set<paxoskv::v1::Op> ops, int pass = 0);
   void Release();
   // Number of Execute calls currently waiting in a block or hang.
   int blocked_calls() const;
@@ -64,6 +65,7 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kLeader;
   std::string hint_ ABSL_GUARDED_BY(mu_);
   std::set<paxoskv::v1::Op> blocked_ops_ ABSL_GUARDED_BY(mu_);
+  int pass_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
   int blocked_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
