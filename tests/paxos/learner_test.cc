@@ -1,0 +1,141 @@
+// Learner rules: when a slot is chosen, how followers learn it (piggy-backed chosen_through,
+// Learn, InstallSnapshot), and execution order (never past a hole).
+#include <gtest/gtest.h>
+
+#include "tests/paxos/paxos_test_util.h"
+
+namespace paxoskv::paxos {
+namespace {
+
+using namespace ::paxoskv::paxos::testing;  // NOLINT
+
+// Rule: a value is chosen when a majority (the leader included) accepted it; the leader then
+// hands it out in Ready::chosen and piggy-backs chosen_through on its next Accept.
+TEST(LearnerTest, LeaderLearnsChosenOnMajorityAndPiggyBacksIt) {
+  auto node = MakeNode(1);
+  pb::Ballot b = ElectWithEmptyPromises(*node, 1);
+  ASSERT_TRUE(node->Propose(Cmd(1, 1, "x")).ok());
+  Ready r = node->TakeReady();
+  EXPECT_TRUE(r.chosen.empty());
+  ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {1})).ok());
+  r = node->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].slot(), 1u);
+  EXPECT_EQ(r.chosen[0].value().commands(0).value(), "x");
+  ASSERT_TRUE(r.chosen_through.has_value());
+  EXPECT_EQ(*r.chosen_through, 1u);
+  node->Tick();
+  r = node->TakeReady();
+  auto heartbeats = Of(r, pb::PaxosMessage::kAccept, 2);
+  ASSERT_FALSE(heartbeats.empty());
+  EXPECT_EQ(heartbeats[0].accept().chosen_through(), 1u);
+}
+
+// Rule: a follower marks a slot chosen from the piggy-backed chosen_through only when its
+// entry there carries the leader's current ballot; a stale-ballot entry must be learned.
+TEST(LearnerTest, PiggyBackDoesNotMarkStaleBallotEntryChosen) {
+  auto node = MakeNode(2);
+  const pb::Ballot old_ballot = MakeBallot(1, 1);
+  const pb::Ballot b = MakeBallot(2, 3);
+  ASSERT_TRUE(node->Step(AcceptMsg(1, 2, old_ballot, {Ent(1, old_ballot, Val("stale"))})).ok());
+  node->TakeReady();
+  ASSERT_TRUE(node->Step(AcceptMsg(3, 2, b, {}, /*chosen_through=*/1)).ok());
+  Ready r = node->TakeReady();
+  EXPECT_TRUE(r.chosen.empty());
+  EXPECT_EQ(node->status().chosen_through, 0u);
+  // The leader re-proposes the slot at its ballot: now the piggy-back applies.
+  ASSERT_TRUE(node->Step(AcceptMsg(3, 2, b, {Ent(1, b, Val("real"))}, 1)).ok());
+  r = node->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].value().commands(0).value(), "real");
+}
+
+// Rule (seed rule 3): execution never passes a hole, even when later slots are chosen.
+TEST(LearnerTest, ExecutionNeverPassesAHole) {
+  auto node = MakeNode(2);
+  const pb::Ballot b = MakeBallot(1, 1);
+  ASSERT_TRUE(
+      node->Step(LearnMsg(1, 2, b, {Ent(1, b, Val("a")), Ent(3, b, Val("c"))}, 0)).ok());
+  Ready r = node->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].slot(), 1u);
+  EXPECT_EQ(node->status().applied_through, 1u);
+  ASSERT_TRUE(node->Step(LearnMsg(1, 2, b, {Ent(2, b, Val("b"))}, 0)).ok());
+  r = node->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 2u);
+  EXPECT_EQ(r.chosen[0].slot(), 2u);
+  EXPECT_EQ(r.chosen[1].slot(), 3u);
+}
+
+// Catch-up: a follower that reports a lower chosen_through gets a Learn with the chosen
+// entries it misses, bounded by learn_entries_max.
+TEST(LearnerTest, LeaderSendsLearnToLaggingFollower) {
+  NodeConfig c = Config(1);
+  c.learn_entries_max = 2;
+  c.batch_commands_max = 1;
+  auto node = MakeNode(c);
+  pb::Ballot b = ElectWithEmptyPromises(*node, 1);
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(node->Propose(Cmd(1, i)).ok());
+  node->TakeReady();
+  ASSERT_TRUE(node->Step(AcceptedMsg(2, 1, b, {1, 2, 3}, 0)).ok());
+  node->TakeReady();
+  ASSERT_EQ(node->status().chosen_through, 3u);
+  node->Tick();  // a new tick: the rate limit allows one catch-up message
+  node->TakeReady();
+  ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
+  Ready r = node->TakeReady();
+  auto learns = Of(r, pb::PaxosMessage::kLearn, 3);
+  ASSERT_EQ(learns.size(), 1u);
+  ASSERT_EQ(learns[0].learn().entries_size(), 2);
+  EXPECT_EQ(learns[0].learn().entries(0).slot(), 1u);
+  EXPECT_EQ(learns[0].learn().entries(1).slot(), 2u);
+  EXPECT_EQ(learns[0].learn().chosen_through(), 3u);
+}
+
+// Compaction: once the leader compacted the entries a follower needs, it sends an
+// InstallSnapshot; the follower installs it and continues after its last slot.
+TEST(LearnerTest, CompactedLeaderSendsInstallSnapshotToLaggingFollower) {
+  auto leader = MakeNode(1);
+  pb::Ballot b = ElectWithEmptyPromises(*leader, 1);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(leader->Propose(Cmd(1, i)).ok());
+    leader->TakeReady();
+    ASSERT_TRUE(leader->Step(AcceptedMsg(2, 1, b, {i}, i - 1)).ok());
+    leader->TakeReady();
+  }
+  ASSERT_EQ(leader->status().applied_through, 3u);
+  leader->Compact(3);
+  EXPECT_EQ(leader->status().compacted_through, 3u);
+  leader->Tick();
+  leader->TakeReady();
+  ASSERT_TRUE(leader->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
+  Ready r = leader->TakeReady();
+  auto snaps = Of(r, pb::PaxosMessage::kInstallSnapshot, 3);
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0].install_snapshot().last_slot(), 3u);
+  EXPECT_TRUE(snaps[0].install_snapshot().data().empty());  // the driver fills it
+
+  auto follower = MakeNode(3);
+  pb::PaxosMessage snap = snaps[0];
+  snap.mutable_install_snapshot()->set_data("state");
+  ASSERT_TRUE(follower->Step(snap).ok());
+  r = follower->TakeReady();
+  ASSERT_TRUE(r.snapshot.has_value());
+  EXPECT_EQ(r.snapshot->last_slot(), 3u);
+  EXPECT_EQ(r.snapshot->data(), "state");
+  EXPECT_TRUE(r.chosen.empty());
+  Status s = follower->status();
+  EXPECT_EQ(s.applied_through, 3u);
+  EXPECT_EQ(s.chosen_through, 3u);
+  // It continues from slot 4.
+  ASSERT_TRUE(follower->Step(LearnMsg(1, 3, b, {Ent(4, b, Val("d"))}, 4)).ok());
+  r = follower->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].slot(), 4u);
+  // A stale snapshot (at or below applied) is ignored.
+  ASSERT_TRUE(follower->Step(snap).ok());
+  EXPECT_FALSE(follower->TakeReady().snapshot.has_value());
+}
+
+}  // namespace
+}  // namespace paxoskv::paxos
