@@ -65,7 +65,9 @@ class MasterTest : public ::testing::Test {
     options.data_dir = dir_;
     options.initial_shards = std::move(shards);
     options.logger = NullLogger();
-    options.router.attempt_timeout = absl::Milliseconds(300);
+    // Generous, so a loaded CI machine never turns a slow answer into a failover (tests that
+    // count calls per replica rely on that); tests of timeouts set their own.
+    options.router.attempt_timeout = absl::Seconds(5);
     options.migrator.page_size = 16;  // Many pages, so cursors matter.
     options.migrator.op_deadline = absl::Seconds(5);
     options.migrator.attempt_timeout = absl::Seconds(2);
@@ -310,12 +312,18 @@ TEST_F(MasterTest, UnreachableShardFailsUnavailableWithinTheDeadline) {
 }
 
 TEST_F(MasterTest, HungShardFailsWithDeadlineExceeded) {
-  FakeReplica r1(1);
+  FakeReplica r1(1), r2(1);
   r1.SetMode(FakeReplica::Mode::kHang);
-  Start(Options({Shard(1, {r1.address()})}));
+  r2.SetMode(FakeReplica::Mode::kHang);
+  MasterOptions options = Options({Shard(1, {r1.address(), r2.address()})});
+  options.router.attempt_timeout = absl::Milliseconds(300);  // Several attempts fit.
+  Start(std::move(options));
   grpc::Status status = Put("k", "v", 0, 0, absl::Seconds(1));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_GE(r1.execute_calls(), 1);
+  EXPECT_GE(r2.execute_calls(), 1);  // Timed out on one replica, it tried the other.
   r1.Release();
+  r2.Release();
 }
 
 TEST_F(MasterTest, SeedsRingOnceAndKeepsItAcrossRestarts) {
