@@ -1,0 +1,230 @@
+// Helpers for end-to-end tests against the real binaries (ProcessCluster): a closed-loop load
+// through the master that records a history for the linearizability checker, final reads,
+// and a check that every key lives in exactly the shard the ring names.
+// HistoryLoad is thread-safe; the free functions are called from the test thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "libs/common/check.h"
+#include "libs/ring/hash_ring.h"
+#include "services/client/kv_client.h"
+#include "services/client/lincheck/checker.h"
+#include "services/client/lincheck/history.h"
+#include "tests/integration/process_cluster.h"
+
+namespace paxoskv::testing {
+
+inline int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One Get through `client`, recorded as a history operation.
+inline lincheck::Operation RecordedGet(client::KvClient& client, const std::string& key,
+                                       int64_t client_number, absl::Duration timeout) {
+  lincheck::Operation op{.client = client_number, .kind = lincheck::OpKind::kGet, .key = key};
+  op.call_ns = SteadyNowNs();
+  auto value = client.Get(key, {.timeout = timeout});
+  op.return_ns = SteadyNowNs();
+  op.status = client::StatusCodeName(value.status().code());
+  if (value.ok()) op.output = *value;
+  return op;
+}
+
+inline lincheck::Operation RecordedPut(client::KvClient& client, const std::string& key,
+                                       const std::string& value, int64_t client_number,
+                                       absl::Duration timeout) {
+  lincheck::Operation op{
+      .client = client_number, .kind = lincheck::OpKind::kPut, .key = key, .value = value};
+  op.call_ns = SteadyNowNs();
+  absl::Status status = client.Put(key, value, {.timeout = timeout});
+  op.return_ns = SteadyNowNs();
+  op.status = client::StatusCodeName(status.code());
+  return op;
+}
+
+inline lincheck::Operation RecordedDelete(client::KvClient& client, const std::string& key,
+                                          int64_t client_number, absl::Duration timeout) {
+  lincheck::Operation op{.client = client_number, .kind = lincheck::OpKind::kDelete, .key = key};
+  op.call_ns = SteadyNowNs();
+  auto deleted = client.Delete(key, {.timeout = timeout});
+  op.return_ns = SteadyNowNs();
+  op.status = client::StatusCodeName(deleted.status().code());
+  if (deleted.ok()) op.deleted = *deleted;
+  return op;
+}
+
+// Closed-loop clients through the master, each with its own KvClient (own client id), on a
+// fixed key set; every put writes a unique value. Records every operation.
+class HistoryLoad {
+ public:
+  struct Options {
+    int clients = 2;
+    std::vector<std::string> keys;
+    int read_percent = 40;
+    int delete_percent = 10;
+    absl::Duration op_timeout = absl::Seconds(15);
+    uint64_t seed = 1;
+  };
+
+  HistoryLoad(std::string master, Options options)
+      : master_(std::move(master)), options_(std::move(options)) {}
+  ~HistoryLoad() { Stop(); }
+
+  void Start() {
+    for (int c = 0; c < options_.clients; ++c) {
+      threads_.emplace_back([this, c] { Run(c); });
+    }
+  }
+
+  // Waits until at least `n` operations have completed (any outcome). False on timeout.
+  bool WaitForOps(int64_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return completed_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  }
+
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  int64_t completed() {
+    absl::MutexLock lock(&mu_);
+    return completed_;
+  }
+  std::vector<lincheck::Operation> history() {
+    absl::MutexLock lock(&mu_);
+    return history_;
+  }
+  // Operations that did not succeed (NOT_FOUND of a get and delete excepted).
+  std::vector<lincheck::Operation> failures() {
+    absl::MutexLock lock(&mu_);
+    std::vector<lincheck::Operation> out;
+    for (const auto& op : history_) {
+      if (op.status != "OK" && op.status != "NOT_FOUND") out.push_back(op);
+    }
+    return out;
+  }
+
+ private:
+  void Run(int c) {
+    client::KvClient kv(master_);
+    std::mt19937_64 rng(options_.seed * 1000 + static_cast<uint64_t>(c));
+    std::uniform_int_distribution<size_t> pick(0, options_.keys.size() - 1);
+    std::uniform_int_distribution<int> percent(0, 99);
+    int64_t n = 0;
+    while (!stop_) {
+      const std::string& key = options_.keys[pick(rng)];
+      const int dice = percent(rng);
+      lincheck::Operation op;
+      if (dice < options_.read_percent) {
+        op = RecordedGet(kv, key, c, options_.op_timeout);
+      } else if (dice < options_.read_percent + options_.delete_percent) {
+        op = RecordedDelete(kv, key, c, options_.op_timeout);
+      } else {
+        op = RecordedPut(kv, key, absl::StrCat("c", c, "-", ++n), c, options_.op_timeout);
+      }
+      absl::MutexLock lock(&mu_);
+      history_.push_back(std::move(op));
+      ++completed_;
+    }
+  }
+
+  const std::string master_;
+  const Options options_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::vector<lincheck::Operation> history_ ABSL_GUARDED_BY(mu_);
+  int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Reads every key through the master after the load, appends the reads to `history`, and
+// returns key -> value (nullopt when absent). A failed read fails the test.
+inline std::map<std::string, std::optional<std::string>> FinalReads(
+    const std::string& master, const std::vector<std::string>& keys,
+    std::vector<lincheck::Operation>* history) {
+  client::KvClient kv(master);
+  std::map<std::string, std::optional<std::string>> values;
+  for (const std::string& key : keys) {
+    lincheck::Operation op = RecordedGet(kv, key, /*client_number=*/1000, absl::Seconds(15));
+    EXPECT_TRUE(op.status == "OK" || op.status == "NOT_FOUND")
+        << "final read of " << key << ": " << op.status;
+    values[key] = op.output;
+    history->push_back(std::move(op));
+  }
+  return values;
+}
+
+// Asserts the history is linearizable; prints the checker's report otherwise.
+inline void ExpectLinearizable(const std::vector<lincheck::Operation>& history) {
+  lincheck::CheckResult result = lincheck::Check(history);
+  EXPECT_EQ(result.verdict, lincheck::Verdict::kLinearizable)
+      << lincheck::FormatReport(result, /*verbose=*/false);
+}
+
+// The master's current ring, rebuilt from ClusterStatus with libs/ring.
+inline ring::HashRing CurrentRing(const std::string& master) {
+  client::KvClient kv(master);
+  auto status = kv.ClusterStatus({.timeout = absl::Seconds(10)});
+  PAXOSKV_CHECK(status.ok()) << status.status().ToString();
+  std::vector<uint32_t> ids;
+  for (const auto& shard : status->shards()) ids.push_back(shard.shard_id());
+  auto ring = ring::HashRing::Create(status->epoch(), ids,
+                                     status->virtual_nodes() == 0 ? ring::kDefaultVirtualNodes
+                                                                  : status->virtual_nodes());
+  PAXOSKV_CHECK(ring.ok()) << ring.status().ToString();
+  return *std::move(ring);
+}
+
+// Asks each shard's replicas directly (ReplicaClient, through the shard's log): every key is
+// in the shard the ring names with its expected value, and in no other shard.
+inline void ExpectKeysInOwnerShards(
+    ProcessCluster& cluster, const ring::HashRing& ring,
+    const std::map<std::string, std::optional<std::string>>& expected) {
+  std::map<uint32_t, std::unique_ptr<client::ReplicaClient>> shards;
+  for (uint32_t id : ring.shards()) {
+    shards[id] = std::make_unique<client::ReplicaClient>(cluster.ShardAddresses(id));
+  }
+  for (const auto& [key, value] : expected) {
+    const uint32_t owner = ring.OwnerOf(key);
+    for (auto& [id, replica] : shards) {
+      auto got = replica->Get(key, {.timeout = absl::Seconds(10)});
+      if (id == owner && value.has_value()) {
+        EXPECT_TRUE(got.ok() && *got == *value)
+            << "key " << key << " in owner shard " << id << ": " << got.status() << " "
+            << (got.ok() ? *got : "") << " (want " << *value << ")";
+      } else {
+        EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound)
+            << "key " << key << " found in shard " << id << " (owner " << owner << ")";
+      }
+    }
+  }
+}
+
+inline std::vector<std::string> MakeKeys(const std::string& prefix, int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) keys.push_back(absl::StrCat(prefix, i));
+  return keys;
+}
+
+}  // namespace paxoskv::testing
