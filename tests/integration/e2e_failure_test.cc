@@ -1,0 +1,161 @@
+// End-to-end failure tests with the real binaries: the master killed (-9) in the middle of
+// an addShard migration and restarted, and a shard leader killed under client load.
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/e2e_util.h"
+#include "tests/integration/process_cluster.h"
+
+namespace paxoskv::testing {
+namespace {
+
+void StartShards(ProcessCluster& cluster, const std::vector<uint32_t>& ids) {
+  for (uint32_t id : ids) ASSERT_TRUE(cluster.StartShard(id).ok());
+  for (uint32_t id : ids) {
+    auto leader = cluster.WaitForLeader(id);
+    ASSERT_TRUE(leader.ok()) << leader.status();
+  }
+}
+
+// Writes every key once with `writers` concurrent clients; returns key -> value.
+std::map<std::string, std::optional<std::string>> Preload(const std::string& master,
+                                                          const std::vector<std::string>& keys,
+                                                          int writers) {
+  std::map<std::string, std::optional<std::string>> model;
+  for (const auto& key : keys) model[key] = "pre-" + key;
+  std::atomic<size_t> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&] {
+      client::KvClient kv(master);
+      for (size_t i = next++; i < keys.size(); i = next++) {
+        if (!kv.Put(keys[i], "pre-" + keys[i], {.timeout = absl::Seconds(30)}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  return model;
+}
+
+// Goal: a master killed with SIGKILL in the middle of addShard resumes the durable migration
+// plan on restart and finishes it: every key keeps its value and ends in exactly the shard
+// the new ring names (nothing lost, nothing left behind in the old shard). Method: 1500
+// keys in shard 1; AddShard(2) from a thread; poll ClusterStatus until the migration is
+// running, kill -9 the master, restart it, await the new epoch, check every key.
+TEST(EndToEndFailureTest, MasterKilledMidMigrationResumesOnRestart) {
+  ProcessCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartShards(cluster, {1, 2}));
+  ASSERT_TRUE(cluster.StartMaster({1}).ok());
+  const std::string master = cluster.master_address();
+  const std::vector<std::string> keys = MakeKeys("mig-", 1500);
+  auto model = Preload(master, keys, /*writers=*/16);
+  ASSERT_FALSE(HasFailure());
+
+  std::atomic<bool> add_done{false};
+  absl::Status add_status;
+  std::thread adder([&] {
+    client::KvClient kv(master);
+    add_status = kv.AddShard(2, cluster.ShardAddresses(2), {.timeout = absl::Seconds(120)})
+                     .status();
+    add_done = true;
+  });
+  // Poll (tight loop on an RPC, bounded by the deadline) until the migration runs.
+  client::KvClient watcher(master, {.retry = false});
+  bool observed_running = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!add_done && absl::Now() < deadline) {
+    auto status = watcher.ClusterStatus({.timeout = absl::Milliseconds(500)});
+    if (status.ok() && status->migration().running() && status->migration().shard_id() == 2) {
+      observed_running = true;
+      break;
+    }
+  }
+  absl::Status killed = absl::OkStatus();
+  if (observed_running) killed = cluster.Kill(cluster.Master(), SIGKILL);
+  adder.join();
+  ASSERT_TRUE(observed_running)
+      << "the migration finished before it could be interrupted: " << add_status;
+  ASSERT_TRUE(killed.ok()) << killed;
+  EXPECT_FALSE(add_status.ok()) << "AddShard returned OK although the master was killed";
+
+  ASSERT_TRUE(cluster.Restart(cluster.Master()).ok());
+  ASSERT_TRUE(cluster.WaitForMaster().ok());
+  // Await the resumed migration's end (epoch 2, nothing running).
+  bool finished = false;
+  const absl::Time resume_deadline = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < resume_deadline) {
+    auto status = watcher.ClusterStatus({.timeout = absl::Seconds(1)});
+    if (status.ok() && status->epoch() >= 2 && !status->migration().running()) {
+      finished = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // Polling ClusterStatus.
+  }
+  ASSERT_TRUE(finished) << "the migration did not finish after the master restarted";
+
+  std::vector<lincheck::Operation> history;
+  auto final_values = FinalReads(master, keys, &history);
+  EXPECT_EQ(final_values, model);
+  const ring::HashRing ring = CurrentRing(master);
+  EXPECT_EQ(ring.shards(), (std::vector<uint32_t>{1, 2}));
+  ExpectKeysInOwnerShards(cluster, ring, model);
+  // A second AddShard of the same shard is refused: it is in the ring now.
+  client::KvClient kv(master);
+  EXPECT_EQ(kv.AddShard(2, cluster.ShardAddresses(2)).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+// Goal: killing a shard's leader under load is invisible to clients: the master re-routes to
+// the new leader within the clients' deadline, so no operation fails, and the history stays
+// linearizable. Method: 4 clients on 30 keys over 2 shards; kill -9 shard 1's leader after
+// 100 ops, await 150 more ops, restart the old leader, await 50 more.
+TEST(EndToEndFailureTest, ShardLeaderKilledUnderLoadIsInvisibleToClients) {
+  ProcessCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartShards(cluster, {1, 2}));
+  ASSERT_TRUE(cluster.StartMaster({1, 2}).ok());
+  const std::vector<std::string> keys = MakeKeys("fail-", 30);
+  HistoryLoad load(cluster.master_address(), {.clients = 4, .keys = keys});
+  load.Start();
+  ASSERT_TRUE(load.WaitForOps(100, absl::Seconds(120)));
+
+  auto leader = cluster.WaitForLeader(1);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  Process* victim = nullptr;
+  for (Process* replica : cluster.ShardReplicas(1)) {
+    if (replica->address == *leader) victim = replica;
+  }
+  ASSERT_NE(victim, nullptr);
+  ASSERT_TRUE(cluster.Kill(*victim, SIGKILL).ok());
+  const int64_t at_kill = load.completed();
+  ASSERT_TRUE(load.WaitForOps(at_kill + 150, absl::Seconds(120)))
+      << "no progress after the leader died: " << load.completed() - at_kill << " ops";
+  auto new_leader = cluster.WaitForLeader(1);
+  ASSERT_TRUE(new_leader.ok()) << new_leader.status();
+  EXPECT_NE(*new_leader, *leader);
+
+  ASSERT_TRUE(cluster.Restart(*victim).ok());
+  const int64_t at_restart = load.completed();
+  ASSERT_TRUE(load.WaitForOps(at_restart + 50, absl::Seconds(120)));
+  load.Stop();
+
+  const auto failures = load.failures();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed ops; first: "
+                                << lincheck::Describe(failures.front());
+  std::vector<lincheck::Operation> history = load.history();
+  auto final_values = FinalReads(cluster.master_address(), keys, &history);
+  ExpectLinearizable(history);
+  ExpectKeysInOwnerShards(cluster, CurrentRing(cluster.master_address()), final_values);
+}
+
+}  // namespace
+}  // namespace paxoskv::testing
