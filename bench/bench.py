@@ -574,16 +574,31 @@ def measure_disk(args, procs, bin_dir, workdir, runner):
 
 
 def leader_of(cluster):
-  """Name of the replica of shard 1 whose role is leader (via kvctl status), or None."""
+  """Name of the leader of shard 1 (via kvctl status) when all 3 replicas are healthy and
+  exactly one says it leads; else None."""
   r = subprocess.run([os.path.join(cluster.bin_dir, "kvctl"), f"--master={cluster.master}",
                       "--timeout_ms=2000", "status", "--json"], capture_output=True, text=True)
   if r.returncode != 0:
     return None
-  for shard in json.loads(r.stdout)["shards"]:
-    for rid, rep in enumerate(shard["replicas"], start=1):
-      if rep.get("role") == "leader":
-        return cluster.replica_name(shard["shard_id"], rid)
-  return None
+  shard = json.loads(r.stdout)["shards"][0]
+  reps = shard["replicas"]
+  leaders = [i for i, x in enumerate(reps, start=1) if x.get("role") == "leader"]
+  if len(reps) != 3 or not all(x.get("healthy") for x in reps) or len(leaders) != 1:
+    return None
+  return cluster.replica_name(shard["shard_id"], leaders[0])
+
+
+def stable_leader(cluster, polls=3, interval_s=0.5, timeout_s=30):
+  """The leader once `polls` consecutive status polls agree on it (the master's view of a
+  replica that just restarted can be stale, and killing a follower would measure nothing)."""
+  deadline = time.monotonic() + timeout_s
+  seen = []
+  while time.monotonic() < deadline:
+    seen = (seen + [leader_of(cluster)])[-polls:]
+    if len(seen) == polls and seen[0] is not None and seen.count(seen[0]) == polls:
+      return seen[0]
+    time.sleep(interval_s)
+  raise RuntimeError(f"no stable leader within {timeout_s}s (last views: {seen})")
 
 
 def measure_failover(args, procs, bin_dir, workdir, runner):
@@ -599,8 +614,7 @@ def measure_failover(args, procs, bin_dir, workdir, runner):
   trials = []
   try:
     for trial in range(args.failover_trials):
-      wait_until("a leader", lambda: leader_of(cluster) is not None, 30, 0.3)
-      leader = leader_of(cluster)
+      leader = stable_leader(cluster)
       hist = os.path.join(workdir, f"failover-{trial}.jsonl")
       argv = [runner.kvbench, "--target=master", f"--addr={cluster.master}", "--json",
               "--clients=8", "--read_percent=0", f"--value_size={args.value_size}",
@@ -974,7 +988,9 @@ def machine_info(workdir):
   src = sh(f"findmnt -n -o SOURCE --target {shlex.quote(workdir)}")
   dev = os.path.basename(src)
   rota = sh(f"cat /sys/block/{dev}/queue/rotational 2>/dev/null")
-  kind = {"0": "non-rotational", "1": "rotational"}.get(rota, "unknown type")
+  # A virtual disk's rotational flag says little about the medium behind it.
+  kind = {"0": "kernel flag: non-rotational", "1": "kernel flag: rotational"}.get(
+      rota, "unknown type")
   size = sh(f"lsblk -dn -o SIZE {shlex.quote(src)} 2>/dev/null")
   return {
       "nproc": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem_kib / 2**20, 1),
@@ -1017,7 +1033,8 @@ def main():
   ap.add_argument("--md-only", action="store_true",
                   help="no run: regenerate plots and BENCHMARKS.md from results/latest.json")
   ap.add_argument("--only", default="", help="comma list of systems: etcd,paxoskv-1x3,"
-                  "paxoskv-3x3,paxoskv-1x3-direct,echo (default: all)")
+                  "paxoskv-3x3,paxoskv-1x3-direct,echo, or none (resource figures alone); "
+                  "results go to bench/results/tmp/ (default: all, to bench/results/)")
   ap.add_argument("--duration_s", type=int)
   ap.add_argument("--warmup_s", type=int)
   ap.add_argument("--keys", type=int, default=10000)
@@ -1029,17 +1046,23 @@ def main():
   ap.add_argument("--disk_snapshot_every", type=int, default=10000,
                   help="replica --snapshot_every for the disk figure (0: replica default); "
                   "small enough that the run spans several snapshots")
+  ap.add_argument("--figures", help="exactly these resource figures: failover,disk,rss")
   ap.add_argument("--failover_trials", type=int)
   ap.add_argument("--failover_run_s", type=int, default=6)
   ap.add_argument("--command", default="bench/run.sh", help="how this run was invoked")
   args = ap.parse_args()
 
-  os.makedirs(RESULTS, exist_ok=True)
-  latest = os.path.join(RESULTS, "latest.json")
+  # A partial run (--only) must not replace the full run's figures: it writes to
+  # bench/results/tmp/ (not committed).
+  outdir = os.path.join(RESULTS, "tmp") if args.only else RESULTS
+  if args.only and args.write_md:
+    ap.error("--write-md needs a full run (no --only)")
+  os.makedirs(outdir, exist_ok=True)
+  latest = os.path.join(outdir, "latest.json")
   if args.md_only:
     with open(latest) as f:
       report = json.load(f)
-    write_plots(report, RESULTS, args.workdir)
+    write_plots(report, outdir, args.workdir)
     write_md(report)
     return 0
 
@@ -1055,7 +1078,9 @@ def main():
     args.disk_s = 20 if args.quick else 75
   # Full run: failover and disk figures (~3 min); --resources adds the RSS figure, whose
   # 1 M-key load alone takes as long as paxoskv needs for 1 M puts (minutes at ~1-5 k/s).
-  if args.no_resources:
+  if args.figures is not None:
+    resource_figs = list(filter(None, args.figures.split(",")))
+  elif args.no_resources:
     resource_figs = []
   elif args.resources:
     resource_figs = ["failover", "disk", "rss"]
@@ -1153,8 +1178,8 @@ def main():
   print(render_resources(report.get("resources")))
   print()
   try:
-    write_plots(report, RESULTS, args.workdir)
-    log(f"wrote plots in {RESULTS}")
+    write_plots(report, outdir, args.workdir)
+    log(f"wrote plots in {outdir}")
   except RuntimeError as e:
     log(f"FAILED plots: {e}")
     report["failures"].append(f"plots: {e}")
