@@ -201,7 +201,8 @@ void SimCluster::Apply(SimNode& n, const pb::Entry& e) {
     const auto id = std::make_pair(c.client_id(), c.seq());
     if (n.dedup.insert(id).second) n.kv[c.key()] += c.value();
     for (Client& cl : clients_) {
-      if (cl.id != c.client_id() || cl.seq != c.seq() || !cl.waiting || cl.target != n.id) {
+      if (cl.id != c.client_id() || cl.seq != c.seq() || !cl.waiting || cl.reading ||
+          cl.target != n.id) {
         continue;
       }
       const size_t count = CountOccurrences(n.kv[c.key()], Token(cl.id, cl.seq));
@@ -210,7 +211,7 @@ void SimCluster::Apply(SimNode& n, const pb::Entry& e) {
                                " times at n", n.id));
       }
       cl.waiting = false;
-      ++acked_[id];
+      acked_.emplace(id, now_);
       ++stats_.commands_acked;
     }
   }
@@ -273,6 +274,20 @@ void SimCluster::Drain(SimNode& n) {
     // 4. Apply.
     for (const pb::Entry& e : r.chosen) Apply(n, e);
     if (!violations_.empty()) return;
+    // 5. Reads: confirmed ones wait for applied >= read_slot; failed ones are retried.
+    for (const paxos::ReadState& rs : r.reads) {
+      for (Client& c : clients_) {
+        if (c.reading && c.waiting && c.read_id == rs.id && c.target == n.id) {
+          c.read_slot = rs.read_slot;
+        }
+      }
+    }
+    for (uint64_t id : r.reads_failed) {
+      for (Client& c : clients_) {
+        if (c.reading && c.waiting && c.read_id == id) c.deadline = now_;
+      }
+    }
+    CompleteReads(n);
     // Snapshot + Compact now and then, so lagging replicas need InstallSnapshot.
     if (opt_.snapshot_interval_slots > 0 &&
         n.applied_through >= n.last_snapshot_slot + static_cast<SlotId>(
@@ -288,6 +303,28 @@ void SimCluster::Drain(SimNode& n) {
       n.node->Compact(s->last_slot);
       CheckNode(n);
     }
+  }
+}
+
+void SimCluster::CompleteReads(SimNode& n) {
+  for (Client& c : clients_) {
+    if (!c.reading || !c.waiting || c.target != n.id || !c.read_slot) continue;
+    if (n.applied_through < *c.read_slot) continue;
+    const std::string key = absl::StrCat("k", c.read_key);
+    const std::string& value = n.kv[key];
+    for (const auto& [id, tick] : acked_) {
+      if (id.first % 3 != static_cast<uint64_t>(c.read_key) || tick >= c.read_issued_tick) {
+        continue;
+      }
+      if (CountOccurrences(value, Token(id.first, id.second)) != 1) {
+        Violation(absl::StrCat("stale read at n", n.id, ": read of ", key, " issued at t=",
+                               c.read_issued_tick, " misses c", id.first, ".", id.second,
+                               " acknowledged at t=", tick));
+      }
+    }
+    c.waiting = false;
+    c.read_slot.reset();
+    ++stats_.reads_served;
   }
 }
 
@@ -377,17 +414,34 @@ void SimCluster::TickClients() {
         c.done = true;
         continue;
       }
-      --c.remaining;
-      ++c.seq;
       c.waiting = true;
+      c.reading = Percent(opt_.read_percent);
+      c.read_key = static_cast<int>(Rand(3));
+      c.read_slot.reset();
+      if (!c.reading) {
+        --c.remaining;
+        ++c.seq;
+      }
       // Think a while, so the workload overlaps the fault phase.
       c.deadline = now_ + static_cast<int64_t>(Rand(static_cast<uint64_t>(
                               std::max(1, opt_.think_ticks_max))));
     }
     if (now_ < c.deadline) continue;
+    if (c.submitted) {
+      // Timed out: the target may be a deposed leader; ask another replica (its hint).
+      c.submitted = false;
+      c.target = static_cast<uint32_t>(1 + (c.target + Rand(nodes_.size() - 1)) % nodes_.size());
+    }
     SimNode& n = nodes_[c.target - 1];
     absl::Status s = absl::UnavailableError("down");
-    if (n.node) {
+    if (c.reading) {
+      if (n.node) {
+        c.read_id = next_read_id_++;
+        c.read_issued_tick = now_;
+        c.read_slot.reset();
+        s = n.node->ReadIndex(c.read_id);
+      }
+    } else if (n.node) {
       pb::Command cmd;
       cmd.set_client_id(c.id);
       cmd.set_seq(c.seq);
@@ -397,6 +451,7 @@ void SimCluster::TickClients() {
       s = n.node->Propose(std::move(cmd));
     }
     if (s.ok()) {
+      c.submitted = true;
       c.deadline = now_ + opt_.client_timeout_ticks;
       Drain(n);
       continue;

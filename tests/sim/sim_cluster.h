@@ -13,7 +13,9 @@
 //     at most one value is ever chosen per slot;
 //   - every applied slot carries the oracle's chosen value and every node's applied sequence
 //     is a prefix of one common sequence (a digest chain, carried through snapshots);
-//   - a command acknowledged to a client has been applied exactly once.
+//   - a command acknowledged to a client has been applied exactly once;
+//   - a read confirmed by ReadIndex and served once applied >= read_slot sees every write
+//     acknowledged before the read was issued (linearizable reads, no stale leader reads).
 // After the fault phase, faults stop and every submitted command must complete (liveness).
 // Not thread-safe; single-threaded by design.
 #pragma once
@@ -54,6 +56,7 @@ struct SimOptions {
   int commands = 150;           // total, spread over the clients
   int client_timeout_ticks = 40;
   int think_ticks_max = 60;     // a client waits [0, N) ticks between commands
+  int read_percent = 30;        // share of client operations that are linearizable reads
   // Phases.
   int fault_ticks = 1500;       // faults active
   int heal_ticks = 3000;        // faults stopped; every command must complete within this
@@ -71,6 +74,7 @@ struct SimStats {
   int64_t ticks = 0;
   int64_t messages_delivered = 0;
   int64_t commands_acked = 0;
+  int64_t reads_served = 0;
   int64_t crashes = 0;
   int64_t partitions = 0;
   int64_t snapshots_installed = 0;
@@ -133,7 +137,14 @@ class SimCluster {
     bool waiting = false;      // current command submitted, not acknowledged
     uint32_t target = 1;       // node it believes leads
     int64_t deadline = 0;      // resubmit after this tick
+    bool submitted = false;    // the target took the operation (a deadline is a timeout)
     bool done = false;
+    // Linearizable read (ReadIndex) instead of a command.
+    bool reading = false;
+    uint64_t read_id = 0;          // current attempt (a retry gets a new id)
+    int read_key = 0;              // reads any key, so they race other clients' writes
+    int64_t read_issued_tick = 0;  // writes acknowledged before this must be visible
+    std::optional<SlotId> read_slot;  // confirmed: read once applied >= read_slot
   };
 
   paxos::NodeConfig MakeConfig(uint32_t id) const;
@@ -147,6 +158,7 @@ class SimCluster {
   void TickFaults(bool faults);
   void TickNetwork();
   void TickClients();
+  void CompleteReads(SimNode& n);
   void Violation(const std::string& what);
   uint64_t Rand(uint64_t n) { return rng_() % n; }
   bool Percent(int p) { return p > 0 && static_cast<int>(Rand(100)) < p; }
@@ -173,7 +185,8 @@ class SimCluster {
   std::map<std::pair<SlotId, std::pair<uint64_t, uint32_t>>, Votes> votes_;
   std::map<SlotId, std::string> chosen_;   // oracle: chosen value per slot
   std::map<SlotId, uint64_t> digests_;     // common applied sequence: digest after each slot
-  std::map<std::pair<uint64_t, uint64_t>, int> acked_;  // (client, seq) acknowledged
+  std::map<std::pair<uint64_t, uint64_t>, int64_t> acked_;  // (client, seq) -> ack tick
+  uint64_t next_read_id_ = 1;
 };
 
 }  // namespace paxoskv::sim

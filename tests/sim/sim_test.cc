@@ -34,9 +34,11 @@ SimOptions OptionsForSeed(uint64_t seed) {
   o.delay_ticks_max = 3;
   o.partition_permille = 4;
   o.crash_permille = 4;
-  if (seed > kSeeds3 && seed <= kSeeds5) {
-    o.nodes = 5;
-  } else if (seed > kSeeds5) {
+  // Seeds beyond the ctest range (sweeps, PAXOSKV_SIM_SEEDS) cycle through four mixes.
+  const uint64_t mix = seed <= kSeedsHarsh ? (seed <= kSeeds3 ? 0 : seed <= kSeeds5 ? 1 : 2)
+                                           : seed % 4;
+  if (mix == 1 || mix == 3) o.nodes = 5;
+  if (mix >= 2) {
     o.loss_percent = 25;
     o.duplicate_percent = 10;
     o.delay_ticks_max = 8;
@@ -58,11 +60,12 @@ void RunSeed(uint64_t seed, bool trace) {
   const SimStats& s = cluster.stats();
   if (trace) {
     std::fprintf(stderr,
-                 "seed=%llu ticks=%lld delivered=%lld acked=%lld crashes=%lld partitions=%lld "
+                 "seed=%llu ticks=%lld delivered=%lld acked=%lld reads=%lld crashes=%lld partitions=%lld "
                  "snapshots=%lld leader_changes=%lld max_chosen=%llu\n",
                  static_cast<unsigned long long>(seed), static_cast<long long>(s.ticks),
                  static_cast<long long>(s.messages_delivered),
-                 static_cast<long long>(s.commands_acked), static_cast<long long>(s.crashes),
+                 static_cast<long long>(s.commands_acked),
+                 static_cast<long long>(s.reads_served), static_cast<long long>(s.crashes),
                  static_cast<long long>(s.partitions),
                  static_cast<long long>(s.snapshots_installed),
                  static_cast<long long>(s.leader_changes),
@@ -83,6 +86,17 @@ class HarshSim3Test : public ::testing::TestWithParam<uint64_t> {};
 TEST_P(HarshSim3Test, ChosenAppliedAndAckedAgreeUnderHarshFaults) { RunSeed(GetParam(), false); }
 INSTANTIATE_TEST_SUITE_P(Seeds, HarshSim3Test,
                          ::testing::Range<uint64_t>(kSeeds5 + 1, kSeedsHarsh + 1));
+
+// Sweeps PAXOSKV_SIM_SEEDS=<first>-<last> quietly (for hunting bugs beyond the ctest seeds).
+TEST(SimSweep, FromEnvironment) {
+  const char* env = std::getenv("PAXOSKV_SIM_SEEDS");
+  if (env == nullptr) GTEST_SKIP() << "set PAXOSKV_SIM_SEEDS=<first>-<last> to sweep";
+  const std::string range(env);
+  const size_t dash = range.find('-');
+  const uint64_t first = std::stoull(range.substr(0, dash));
+  const uint64_t last = dash == std::string::npos ? first : std::stoull(range.substr(dash + 1));
+  for (uint64_t seed = first; seed <= last && !HasFailure(); ++seed) RunSeed(seed, false);
+}
 
 // Runs only PAXOSKV_SIM_SEED, with one status line per replica per tick on stderr.
 TEST(SimSingleSeed, FromEnvironment) {
