@@ -57,6 +57,11 @@ grpc::ChannelArguments DefaultChannelArguments() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
   args.SetMaxSendMessageSize(kGrpcMessageSizeMax);
+  // gRPC's default reconnect backoff grows to 120 s; a client retrying a restarted master
+  // or replica within its deadline should reconnect within a fraction of a second.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
 }
 

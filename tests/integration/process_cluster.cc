@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -52,8 +53,19 @@ std::string MakeTempDir() {
   return std::string(buffer.data());
 }
 
+// Polling a process that is still starting: keep gRPC's reconnect backoff short (its
+// default starts at 1 s and grows), so a server is seen within ~50 ms of listening.
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // A fresh connection per poll: a channel whose first connect raced the server's start can
+  // stay stuck in a handshake for seconds.
+  static std::atomic<int> channel_index{0};
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("paxoskv.process_cluster_channel", channel_index++);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 50);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 std::string ReadTail(const std::string& path, size_t max_bytes) {
@@ -390,9 +402,9 @@ absl::StatusOr<std::string> ProcessCluster::WaitForLeader(uint32_t shard_id, abs
 
 absl::Status ProcessCluster::WaitForMaster(absl::Time deadline) {
   PAXOSKV_CHECK(master_ != nullptr) << "WaitForMaster before StartMaster";
-  auto stub = paxoskv::v1::Admin::NewStub(Channel(master_->address));
   grpc::Status last;
   while (true) {
+    auto stub = paxoskv::v1::Admin::NewStub(Channel(master_->address));
     if (!IsRunning(*master_)) {
       return absl::AbortedError(absl::StrCat("master exited; log ", master_->log_path));
     }
