@@ -18,12 +18,23 @@ std::optional<std::string> LeaderHint(const absl::Status& status) {
   return std::string(*payload);
 }
 
+absl::Status WrongShardError(const std::string& message) {
+  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
+  status.SetPayload(kWrongShardPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsWrongShard(const absl::Status& status) {
+  return status.GetPayload(kWrongShardPayload).has_value();
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context) {
   if (status.ok()) return grpc::Status::OK;
   if (context != nullptr) {
     if (auto hint = LeaderHint(status); hint.has_value()) {
       context->AddTrailingMetadata(kLeaderHintMetadata, *hint);
     }
+    if (IsWrongShard(status)) context->AddTrailingMetadata(kWrongShardMetadata, "1");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
@@ -38,6 +49,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const grpc::ClientContex
     if (it != trailers.end()) {
       result.SetPayload(kLeaderHintPayload,
                         absl::Cord(std::string(it->second.data(), it->second.size())));
+    }
+    if (trailers.count(kWrongShardMetadata) > 0) {
+      result.SetPayload(kWrongShardPayload, absl::Cord("1"));
     }
   }
   return result;

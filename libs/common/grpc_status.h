@@ -13,11 +13,18 @@ namespace paxoskv {
 
 inline constexpr char kLeaderHintMetadata[] = "paxoskv-leader";
 inline constexpr char kLeaderHintPayload[] = "paxoskv.dev/leader";
+inline constexpr char kWrongShardMetadata[] = "paxoskv-wrong-shard";
+inline constexpr char kWrongShardPayload[] = "paxoskv.dev/wrong-shard";
 
 // Builds a status (FAILED_PRECONDITION by default) naming the leader's address.
 absl::Status NotLeaderError(const std::string& leader_address);
 // The leader address attached by NotLeaderError, if any.
 std::optional<std::string> LeaderHint(const absl::Status& status);
+
+// FAILED_PRECONDITION marked "wrong shard": the key's range moved to another shard (the
+// caller re-reads its ring and routes again). Travels as trailing metadata.
+absl::Status WrongShardError(const std::string& message);
+bool IsWrongShard(const absl::Status& status);
 
 // Server side: converts and, when the status carries a leader hint, adds trailing metadata.
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context = nullptr);

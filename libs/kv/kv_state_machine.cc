@@ -180,6 +180,30 @@ struct KvStateMachine::Impl {
   RecordSet records;
   uint64_t data_bytes = 0;  // keys + values
   std::map<uint64_t, ClientWindow> clients;
+  // Ranges fenced by OP_FREEZE_RANGES: moved (or moving) to another shard. Never shrinks:
+  // shards are only ever added, so a range that left never comes back.
+  std::vector<pb::HashRange> frozen;
+
+  bool IsFrozen(std::string_view key) const {
+    if (frozen.empty()) return false;
+    const uint64_t hash = KeyHash(key);
+    for (const pb::HashRange& range : frozen) {
+      const bool inside = range.begin() < range.end()
+                              ? hash >= range.begin() && hash < range.end()
+                              : hash >= range.begin() || hash < range.end();
+      if (inside) return true;
+    }
+    return false;
+  }
+
+  void Freeze(const pb::Command& command) {
+    for (const pb::HashRange& range : command.freeze_ranges()) {
+      const bool known = std::any_of(frozen.begin(), frozen.end(), [&](const pb::HashRange& r) {
+        return r.begin() == range.begin() && r.end() == range.end();
+      });
+      if (!known) frozen.push_back(range);
+    }
+  }
   std::set<std::pair<uint64_t, uint64_t>> clients_by_slot;  // (last_slot, client_id)
   uint64_t dedup_bytes = 0;
 
@@ -367,6 +391,9 @@ struct KvStateMachine::Impl {
       case pb::OP_DELETE_KEYS:
         for (const auto& key : command.keys()) Erase(key);
         break;
+      case pb::OP_FREEZE_RANGES:
+        Freeze(command);
+        break;
       default:  // unreachable: validated by the caller
         return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, "unknown op");
     }
@@ -398,8 +425,26 @@ struct KvStateMachine::Impl {
       }
       AppendBytesField(sink, 2, bytes);  // KvSnapshot.dedup
     }
+    for (const pb::HashRange& range : frozen) {
+      bytes.clear();
+      range.SerializeToString(&bytes);
+      AppendBytesField(sink, 3, bytes);  // KvSnapshot.frozen
+    }
   }
 };
+
+namespace {
+
+bool IsKeyOp(pb::Op op) { return op == pb::OP_GET || op == pb::OP_PUT || op == pb::OP_DELETE; }
+
+pb::CommandResult WrongShard(SlotId slot) {
+  pb::CommandResult result = ErrorResult(
+      pb::RESULT_CODE_WRONG_SHARD, "the key's hash range has moved to another shard");
+  result.set_applied_slot(slot);
+  return result;
+}
+
+}  // namespace
 
 absl::Status ValidateCommand(const pb::Command& command) {
   switch (command.op()) {
@@ -435,6 +480,11 @@ absl::Status ValidateCommand(const pb::Command& command) {
         if (!status.ok()) return status;
       }
       return absl::OkStatus();
+    case pb::OP_FREEZE_RANGES:
+      if (command.freeze_ranges_size() == 0) {
+        return absl::InvalidArgumentError("freeze_ranges is empty");
+      }
+      return absl::OkStatus();
     case pb::OP_UNSPECIFIED:
       return absl::InvalidArgumentError("op is unspecified");
     default:
@@ -457,6 +507,7 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
   // Scans are reads without side effects and their pages are large: never remembered, a
   // retried scan simply runs again. client_id 0 bypasses dedup by contract.
   if (command.client_id() == 0 || command.op() == pb::OP_SCAN_RANGE) {
+    if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) return WrongShard(slot);
     pb::CommandResult result = impl.Execute(slot, command);
     result.set_applied_slot(slot);
     return result;
@@ -477,6 +528,10 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
       return result;
     }
   }
+  if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) {
+    // Not executed, so not remembered: a retry at the key's new shard must run there.
+    return WrongShard(slot);
+  }
   pb::CommandResult result = impl.Execute(slot, command);
   result.set_applied_slot(slot);
   ClientWindow& window = impl.TouchClient(command.client_id(), slot);
@@ -494,6 +549,7 @@ pb::CommandResult KvStateMachine::Read(const pb::Command& command) const {
   if (absl::Status valid = ValidateCommand(command); !valid.ok()) {
     return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, std::string(valid.message()));
   }
+  if (impl_->IsFrozen(command.key())) return WrongShard(0);
   return impl_->Get(command);
 }
 
@@ -526,7 +582,7 @@ absl::Status KvStateMachine::Restore(std::string_view data) {
   while (uint32_t tag = in.ReadTag()) {
     const uint32_t field = tag >> 3;
     const uint32_t wire_type = tag & 7;
-    if (wire_type != 2 || (field != 1 && field != 2)) {
+    if (wire_type != 2 || (field != 1 && field != 2 && field != 3)) {
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
         return corrupt("bad field");
       }
@@ -555,6 +611,13 @@ absl::Status KvStateMachine::Restore(std::string_view data) {
       in.PopLimit(limit);
       if (key.empty()) return corrupt("empty key");
       fresh->Put(key, value);
+    } else if (field == 3) {
+      std::string bytes;
+      pb::HashRange range;
+      if (!in.ReadString(&bytes, static_cast<int>(length)) || !range.ParseFromString(bytes)) {
+        return corrupt("bad frozen range");
+      }
+      fresh->frozen.push_back(range);
     } else {
       std::string bytes;
       if (!in.ReadString(&bytes, static_cast<int>(length))) return corrupt("truncated dedup");

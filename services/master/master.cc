@@ -210,13 +210,25 @@ absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
 }
 
 absl::StatusOr<CommandResult> Master::Route(const std::string& key, Command command,
-                                            absl::Time deadline) {
+                                            absl::Time deadline, bool stamp) {
   const uint64_t hash = ring::StableHash(key);
-  ASSIGN_OR_RETURN(std::shared_ptr<const ring::HashRing> ring, Admit(hash, deadline));
-  const uint32_t shard = ring->OwnerOfHash(hash);
-  absl::StatusOr<CommandResult> result = router_.Execute(shard, command, deadline);
-  Release(hash);
-  return result;
+  while (true) {
+    ASSIGN_OR_RETURN(std::shared_ptr<const ring::HashRing> ring, Admit(hash, deadline));
+    // Stamped after admission, so a request parked behind a migration does not hold back
+    // ack_below (and so the replicas' dedup windows) meanwhile.
+    if (stamp && command.seq() == 0) StampWrite(&command);
+    const uint32_t shard = ring->OwnerOfHash(hash);
+    absl::StatusOr<CommandResult> result = router_.Execute(shard, command, deadline);
+    Release(hash);
+    if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
+      // The shard fenced this key's range (a migration moved it): route again by the ring.
+      log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
+      absl::SleepFor(absl::Milliseconds(5));
+      continue;
+    }
+    if (stamp) EndSeq(command.seq());
+    return result;
+  }
 }
 
 void Master::StampWrite(Command* command) {
@@ -240,7 +252,8 @@ absl::StatusOr<std::string> Master::Get(const std::string& key, absl::Time deadl
   Command command;
   command.set_op(paxoskv::v1::OP_GET);
   command.set_key(key);
-  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
+  absl::StatusOr<CommandResult> result =
+      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/false);
   if (!result.ok()) {
     if (result.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError("key not found");
@@ -263,14 +276,12 @@ absl::Status Master::Put(const std::string& key, const std::string& value, uint6
   command.set_key(key);
   command.set_value(value);
   const bool own_id = client_id == 0;
-  if (own_id) {
-    StampWrite(&command);
-  } else {
+  if (!own_id) {
     command.set_client_id(client_id);
     command.set_seq(seq);
   }
-  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
-  if (own_id) EndSeq(command.seq());
+  absl::StatusOr<CommandResult> result =
+      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/own_id);
   if (!result.ok()) return result.status();
   return ResultToStatus(*result);
 }
@@ -282,14 +293,12 @@ absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, 
   command.set_op(paxoskv::v1::OP_DELETE);
   command.set_key(key);
   const bool own_id = client_id == 0;
-  if (own_id) {
-    StampWrite(&command);
-  } else {
+  if (!own_id) {
     command.set_client_id(client_id);
     command.set_seq(seq);
   }
-  absl::StatusOr<CommandResult> result = Route(key, command, EffectiveDeadline(deadline));
-  if (own_id) EndSeq(command.seq());
+  absl::StatusOr<CommandResult> result =
+      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/own_id);
   if (!result.ok()) {
     // Some replicas may answer a delete of a missing key with NOT_FOUND: not an error here.
     if (result.status().code() == absl::StatusCode::kNotFound) return false;

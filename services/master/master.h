@@ -96,10 +96,11 @@ class Master {
   bool MovingLocked(uint64_t hash) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool InFlightMovingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Runs `command` for `key` on its owner shard, within admission control.
+  // Runs `command` for `key` on its owner shard, within admission control; routes again
+  // when a shard answers "wrong shard". `stamp`: give it the master's own (client_id, seq).
   absl::StatusOr<paxoskv::v1::CommandResult> Route(const std::string& key,
                                                    paxoskv::v1::Command command,
-                                                   absl::Time deadline);
+                                                   absl::Time deadline, bool stamp);
   absl::Time EffectiveDeadline(absl::Time deadline) const;
 
   // Master-assigned exactly-once ids: fills client_id/seq/ack_below and tracks the seq in

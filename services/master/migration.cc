@@ -2,6 +2,7 @@
 #include "services/master/migration.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,25 @@
 namespace paxoskv::master {
 
 absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
+  // 0. Fence: each old shard refuses key ops in its moving ranges from now on, so a write
+  // chosen late (an old leader's proposal, re-proposed after the drain) cannot land after
+  // its range was scanned. Idempotent, so it is simply repeated on resume.
+  std::map<uint32_t, paxoskv::v1::Command> fences;
+  for (const auto& range : plan->ranges()) {
+    paxoskv::v1::Command& fence = fences[range.from_shard()];
+    fence.set_op(paxoskv::v1::OP_FREEZE_RANGES);
+    *fence.add_freeze_ranges() = range.range();
+  }
+  for (const auto& [shard, fence] : fences) {
+    while (true) {
+      if (hooks_.stopped()) return absl::CancelledError("migration stopped");
+      auto fenced = Call(shard, fence);
+      if (fenced.ok()) break;
+      if (fenced.status().code() == absl::StatusCode::kCancelled) return fenced.status();
+      log_->warn("cannot fence shard={}: {}; retrying", shard, fenced.status().ToString());
+      absl::SleepFor(options_.retry_backoff);
+    }
+  }
   for (int i = 0; i < plan->ranges_size(); ++i) {
     while (!plan->ranges(i).done()) {
       if (hooks_.stopped()) return absl::CancelledError("migration stopped");

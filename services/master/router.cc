@@ -16,7 +16,8 @@ namespace {
 bool IsRetryable(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
          code == absl::StatusCode::kCancelled || code == absl::StatusCode::kResourceExhausted ||
-         code == absl::StatusCode::kAborted || code == absl::StatusCode::kFailedPrecondition;
+         code == absl::StatusCode::kFailedPrecondition;
+  // Not kAborted: a stale request stays stale wherever it is retried.
 }
 
 }  // namespace
@@ -61,6 +62,7 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
       directory_->SetLeader(shard_id, target);
       return result;
     }
+    if (IsWrongShard(status)) return status;   // Master::Route re-reads the ring.
     if (!IsRetryable(status.code())) {
       // The replica answered (it is the leader): NOT_FOUND, INVALID_ARGUMENT, ...
       directory_->SetLeader(shard_id, target);

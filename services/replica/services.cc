@@ -72,6 +72,8 @@ grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, outcome->message());
     case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
       return grpc::Status(grpc::StatusCode::ABORTED, outcome->message());
+    case paxoskv::v1::RESULT_CODE_WRONG_SHARD:
+      return ToGrpcStatus(WrongShardError(outcome->message()), context);
     default:
       return grpc::Status(grpc::StatusCode::INTERNAL, "unknown result code");
   }

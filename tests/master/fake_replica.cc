@@ -146,6 +146,9 @@ grpc::Status FakeReplica::Execute(grpc::ServerContext* context, const Command* c
       break;
   }
   *result = ApplyLocked(*command);
+  if (result->code() == paxoskv::v1::RESULT_CODE_WRONG_SHARD) {
+    return ToGrpcStatus(WrongShardError(result->message()), context);
+  }
   if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "key not found");
   }
@@ -163,6 +166,19 @@ CommandResult FakeReplica::ApplyLocked(const Command& command) {
   }
   CommandResult result;
   result.set_applied_slot(slot_);
+  const bool key_op = command.op() == paxoskv::v1::OP_GET ||
+                      command.op() == paxoskv::v1::OP_PUT ||
+                      command.op() == paxoskv::v1::OP_DELETE;
+  if (key_op) {
+    const uint64_t hash = ring::StableHash(command.key());
+    for (const auto& range : frozen_) {
+      if (ring::HashRing::RangeContains(range, hash)) {
+        result.set_code(paxoskv::v1::RESULT_CODE_WRONG_SHARD);
+        result.set_message("the key's hash range has moved to another shard");
+        return result;   // like libs/kv: not applied, not remembered
+      }
+    }
+  }
   switch (command.op()) {
     case paxoskv::v1::OP_GET: {
       auto it = data_.find(command.key());
@@ -224,6 +240,9 @@ CommandResult FakeReplica::ApplyLocked(const Command& command) {
       break;
     case paxoskv::v1::OP_DELETE_KEYS:
       for (const auto& key : command.keys()) data_.erase(key);
+      break;
+    case paxoskv::v1::OP_FREEZE_RANGES:
+      for (const auto& range : command.freeze_ranges()) frozen_.push_back(range);
       break;
     default:
       result.set_code(paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT);

@@ -71,6 +71,7 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t slot_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::string> data_ ABSL_GUARDED_BY(mu_);
+  std::vector<paxoskv::v1::HashRange> frozen_ ABSL_GUARDED_BY(mu_);   // OP_FREEZE_RANGES
   std::map<uint64_t, std::map<uint64_t, paxoskv::v1::CommandResult>> dedup_ ABSL_GUARDED_BY(mu_);
   std::vector<paxoskv::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
 };

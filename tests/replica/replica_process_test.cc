@@ -23,7 +23,8 @@ constexpr uint64_t kClient = 77;
 class ReplicaProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(cluster_.StartShard(1).ok());
+    absl::Status started = cluster_.StartShard(1);
+    ASSERT_TRUE(started.ok()) << started;
     ASSERT_TRUE(cluster_.WaitForLeader(1).ok()) << cluster_.LogTails();
     router_ = std::make_unique<ShardRouter>(cluster_.ShardAddresses(1));
   }
