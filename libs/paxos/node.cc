@@ -289,6 +289,7 @@ bool Node::HasReady() const {
   const Impl& n = *impl_;
   return n.ready_promised.has_value() || !n.ready_accepted.empty() ||
          n.chosen_through != n.reported_chosen_through || !n.ready_messages.empty() ||
+         !n.ready_proposals.empty() ||
          n.ready_snapshot.has_value() || n.applied_through < n.chosen_through ||
          !n.ready_reads.empty() || !n.ready_reads_failed.empty() || n.CanFlushProposals();
 }
@@ -308,6 +309,9 @@ Ready Node::TakeReady() {
   }
   r.messages = std::move(n.ready_messages);
   n.ready_messages.clear();
+  // FlushProposals above is the only producer: see Ready::proposals for why this is safe.
+  r.proposals = std::move(n.ready_proposals);
+  n.ready_proposals.clear();
   r.snapshot = std::move(n.ready_snapshot);
   n.ready_snapshot.reset();
   r.chosen = n.TakeChosen();

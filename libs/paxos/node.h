@@ -2,6 +2,7 @@
 //
 // Inputs: Step(message), Tick(), Propose(command), Compact(slot). Output: Ready, which the
 // owner must act on in this order:
+//   0. `proposals` may be sent first, even before step 1 completes (they promise nothing);
 //   1. make `promised` and `accepted` durable (one synced write batch) -- BEFORE any message
 //      in `messages` is sent, since those messages promise what was just written;
 //   2. send `messages` (best effort, any order, may be lost);
@@ -66,6 +67,12 @@ struct Ready {
   std::vector<paxoskv::v1::Entry> accepted;  // upsert by slot
   // Persist lazily (no fsync needed): every entry <= it is chosen. Only ever grows.
   std::optional<SlotId> chosen_through;
+  // The leader's Accepts for slots it just proposed. They may leave BEFORE the durable state
+  // is saved: a proposal promises nothing, and the leader's own acceptance (in `accepted`)
+  // only matters once a follower acknowledges, which can only be reported in a later Ready,
+  // i.e. after the owner has saved this one. Sending them first overlaps the leader's fsync
+  // with the followers' (etcd raft does the same). Only TakeReady produces them.
+  std::vector<paxoskv::v1::PaxosMessage> proposals;
   // To send, after the durable state is saved.
   std::vector<paxoskv::v1::PaxosMessage> messages;
   // To install before applying `chosen` (a leader's snapshot for a lagging follower).

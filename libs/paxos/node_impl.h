@@ -101,6 +101,7 @@ struct Node::Impl {
   std::map<SlotId, paxoskv::v1::Entry> ready_accepted;
   SlotId reported_chosen_through = 0;
   std::vector<paxoskv::v1::PaxosMessage> ready_messages;
+  std::vector<paxoskv::v1::PaxosMessage> ready_proposals;   // Ready::proposals
   std::optional<paxoskv::v1::InstallSnapshot> ready_snapshot;
   std::vector<ReadState> ready_reads;
   std::vector<uint64_t> ready_reads_failed;
@@ -140,7 +141,8 @@ struct Node::Impl {
   void StepDown(const char* reason);
   bool CanFlushProposals() const;
   void FlushProposals();
-  void SendAccept(uint32_t to, std::vector<paxoskv::v1::Entry> entries);
+  // `fresh`: the entries were just proposed by FlushProposals (Ready::proposals).
+  void SendAccept(uint32_t to, std::vector<paxoskv::v1::Entry> entries, bool fresh = false);
   void SendHeartbeats();
   void RetransmitAccepts();
   void AckProposal(SlotId slot, uint32_t from);

@@ -220,17 +220,23 @@ void Node::Impl::FlushProposals() {
   if (fresh.empty()) return;
   AdvanceChosenThrough();
   for (uint32_t m : members) {
-    if (m != self) SendAccept(m, fresh);
+    if (m != self) SendAccept(m, fresh, /*fresh=*/true);
   }
 }
 
-void Node::Impl::SendAccept(uint32_t to, std::vector<pb::Entry> entries) {
+void Node::Impl::SendAccept(uint32_t to, std::vector<pb::Entry> entries, bool fresh) {
   pb::PaxosMessage msg;
   pb::Accept* a = msg.mutable_accept();
   *a->mutable_ballot() = my_ballot;
   for (pb::Entry& e : entries) *a->add_entries() = std::move(e);
   a->set_chosen_through(chosen_through);
   a->set_heartbeat_id(++heartbeat_counter);
+  if (fresh) {
+    msg.set_from(self);
+    msg.set_to(to);
+    ready_proposals.push_back(std::move(msg));
+    return;
+  }
   Send(to, std::move(msg));
 }
 

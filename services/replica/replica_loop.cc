@@ -216,6 +216,9 @@ void ReplicaLoop::RunTicker() {
 }
 
 void ReplicaLoop::Process(paxos::Ready ready) {
+  // 0. Fresh proposals leave at once: the followers' fsyncs overlap ours.
+  for (auto& message : ready.proposals) sink_->Send(std::move(message));
+
   // 1. Durable state first: the messages below promise what it says.
   const bool must_sync = ready.promised.has_value() || !ready.accepted.empty();
   if (must_sync || ready.chosen_through.has_value()) {

@@ -122,12 +122,15 @@ inline pb::PaxosMessage LearnMsg(uint32_t from, uint32_t to, pb::Ballot b,
   return m;
 }
 
-// Messages of one body type in a Ready, optionally only those addressed to `to`.
+// Messages of one body type in a Ready (`messages`, then the early `proposals`),
+// optionally only those addressed to `to`.
 inline std::vector<pb::PaxosMessage> Of(const Ready& r, pb::PaxosMessage::BodyCase body,
                                         uint32_t to = 0) {
   std::vector<pb::PaxosMessage> out;
-  for (const auto& m : r.messages) {
-    if (m.body_case() == body && (to == 0 || m.to() == to)) out.push_back(m);
+  for (const auto* list : {&r.messages, &r.proposals}) {
+    for (const auto& m : *list) {
+      if (m.body_case() == body && (to == 0 || m.to() == to)) out.push_back(m);
+    }
   }
   return out;
 }

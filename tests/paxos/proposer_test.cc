@@ -164,6 +164,22 @@ TEST(ProposerTest, BatchesManyProposesIntoOneSlot) {
   EXPECT_TRUE(SameBallot(accepts[0].accept().ballot(), b));
 }
 
+// Fresh proposals go in Ready::proposals (the owner may send them before its fsync), together
+// with the leader's own accepted entry to persist; nothing about them is chosen in that Ready,
+// since that needs a follower's Accepted, which can only arrive in a later one.
+TEST(ProposerTest, FreshProposalsMayLeaveBeforePersistButChooseNothingYet) {
+  auto node = MakeNode(1);
+  ElectWithEmptyPromises(*node, 1);
+  ASSERT_TRUE(node->Propose(Cmd(1, 1)).ok());
+  Ready r = node->TakeReady();
+  ASSERT_EQ(r.proposals.size(), 2u);   // one Accept per follower
+  for (const auto& m : r.proposals) EXPECT_TRUE(m.has_accept());
+  for (const auto& m : r.messages) EXPECT_FALSE(m.has_accept() && m.accept().entries_size() > 0);
+  ASSERT_EQ(r.accepted.size(), 1u);    // the leader's own acceptance, to persist
+  EXPECT_TRUE(r.chosen.empty());
+  EXPECT_FALSE(r.chosen_through.has_value());
+}
+
 // Pipelining: with a small batch size, several slots go out in one Accept per peer, up to
 // inflight_slots_max; the rest waits until slots are chosen.
 TEST(ProposerTest, PipelinesSeveralSlotsPerAcceptUpToInflightLimit) {

@@ -221,6 +221,17 @@ void SimCluster::Drain(SimNode& n) {
   while (n.node && n.node->HasReady()) {
     paxos::Ready r = n.node->TakeReady();
     CheckNode(n);
+    // 0. Fresh proposals may leave before the durable state is saved; a crash can fall
+    // right between the two, losing the leader's own acceptance of them.
+    for (pb::PaxosMessage& m : r.proposals) Send(m);
+    if (faults_ && !r.proposals.empty() && Permille(opt_.crash_permille * 20)) {
+      size_t down = 0;
+      for (const SimNode& other : nodes_) down += other.node ? 0 : 1;
+      if (down + 1 < paxos::MajoritySize(nodes_.size())) {
+        Crash(n);
+        return;
+      }
+    }
     // 1. Persist (synced): promised, then accepted entries.
     if (r.promised) n.store.promised = *r.promised;
     const SlotId snap = n.store.snapshot ? n.store.snapshot->last_slot : 0;
