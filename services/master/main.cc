@@ -20,6 +20,9 @@ ABSL_FLAG(std::string, data_dir, "", "directory for the durable ring and migrati
 ABSL_FLAG(std::string, shards, "",
           "initial ring, e.g. \"1=h:p,h:p,h:p;2=h:p,h:p,h:p\" (only when data_dir has none)");
 ABSL_FLAG(uint32_t, virtual_nodes, 128, "virtual nodes per shard (initial ring only)");
+ABSL_FLAG(int, max_threads, 1024,
+          "bound on the gRPC handler threads (each waits on one request); beyond it new "
+          "requests get RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
 
 int main(int argc, char** argv) {
@@ -58,7 +61,8 @@ int main(int argc, char** argv) {
   }
 
   auto server =
-      paxoskv::master::MasterServer::Start(std::move(options), absl::GetFlag(FLAGS_listen));
+      paxoskv::master::MasterServer::Start(std::move(options), absl::GetFlag(FLAGS_listen),
+                                           absl::GetFlag(FLAGS_max_threads));
   if (!server.ok()) {
     std::fprintf(stderr, "paxoskv-master: %s\n", server.status().ToString().c_str());
     return 1;

@@ -37,6 +37,9 @@ ABSL_FLAG(int, heartbeat_ticks, 2, "leader heartbeat interval, in ticks");
 ABSL_FLAG(int, election_timeout_ticks, 30,
           "follower election timeout, in ticks (randomised in [T, 2T))");
 ABSL_FLAG(uint64_t, snapshot_every, 100000, "applied commands between snapshots");
+ABSL_FLAG(int, max_threads, 1024,
+          "bound on gRPC handler threads (each Execute waits on one); beyond it callers get "
+          "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 namespace {
@@ -135,6 +138,9 @@ int main(int argc, char** argv) {
                            &bound_port);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
+  grpc::ResourceQuota quota("paxoskv-replica");
+  quota.SetMaxThreads(absl::GetFlag(FLAGS_max_threads));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(&paxos_service);
   builder.RegisterService(&replica_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
