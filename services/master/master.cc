@@ -314,6 +314,9 @@ absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, 
 paxoskv::v1::ReplicaStatus Master::ProbeReplica(const std::string& address, absl::Status* error) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.status_timeout));
+  // A connection still being set up (a busy machine, a replica just started) is not a dead
+  // replica: wait for it within the probe's deadline.
+  context.set_wait_for_ready(true);
   paxoskv::v1::ReplicaStatus status;
   grpc::Status rpc =
       directory_.Stub(address)->Status(&context, paxoskv::v1::ReplicaStatusRequest(), &status);

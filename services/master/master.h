@@ -39,7 +39,7 @@ struct MasterOptions {
   std::vector<paxoskv::v1::ShardConfig> initial_shards;  // used only when data_dir is empty
   uint32_t virtual_nodes = ring::kDefaultVirtualNodes;
   absl::Duration default_deadline = absl::Seconds(10);   // when the caller sets none
-  absl::Duration status_timeout = absl::Milliseconds(500);  // Replica.Status probes
+  absl::Duration status_timeout = absl::Seconds(1);  // Replica.Status probes
   RouterOptions router;
   MigratorOptions migrator;
   std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
