@@ -5,11 +5,6 @@ A history is kvbench's --history file: one JSON object per operation and line,
   {"client":3,"op":"put","key":"k1","value":"v","call_ns":...,"return_ns":...,
    "status":"OK","output":null}
 Subcommands:
-  readback HISTORY OUT --kvctl PATH --master HOST:PORT
-      reads every key of HISTORY back through the master (kvctl get), writes OUT = HISTORY
-      followed by those reads as history operations that start after every recorded operation
-      returned, so paxoskv-lincheck checks the final state against every acknowledged write.
-      Exit 1 when a key cannot be read (any status but OK / NOT_FOUND after retries).
   stats HISTORY [--slow_ms 150] [--merge_ms 100] [--window_start_ns N --window_end_ns N]
       prints "unavailable_ms=<n> history_ops=<n> ok=<n> errors=<status:count,...>
       max_latency_ms=<n> [ok_in_window=<n> failed_in_window=<n>]". unavailable_ms is the longest
@@ -21,17 +16,15 @@ Subcommands:
                           of the shard's leader; exit 1 when it has none.
   replica SHARD HOST      (stdin: same) prints "<healthy> <applied_slot> <leader_applied_slot>".
   shards                  (stdin: same) prints the shard ids, the migration state and epoch.
-Single-threaded except readback, which reads keys from a small thread pool.
+Reading keys back after a scenario is paxoskv-cluster-readback's job (readback_main.cc).
+Single-threaded.
 """
 import argparse
-import concurrent.futures
 import json
-import subprocess
 import sys
 import time
 
 FINE = ("OK", "NOT_FOUND")
-READBACK_CLIENT_BASE = 1_000_000
 
 
 def load(path):
@@ -46,59 +39,6 @@ def load(path):
             except json.JSONDecodeError as e:
                 sys.exit(f"clustertool.py: {path}:{n}: bad JSON: {e}")
     return ops
-
-
-def read_key(kvctl, master, key, attempts=4):
-    """Returns (status, output, call_mono_ns, return_mono_ns) of the last attempt."""
-    status, output = "UNAVAILABLE", None
-    for attempt in range(attempts):
-        call = time.monotonic_ns()
-        try:
-            p = subprocess.run([kvctl, "--master", master, "--timeout_ms=5000", "get", key],
-                               capture_output=True, text=True, timeout=20)
-            rc, out, err = p.returncode, p.stdout, p.stderr
-        except subprocess.TimeoutExpired:
-            rc, out, err = -1, "", "kvctl timed out"
-        ret = time.monotonic_ns()
-        if rc == 0:
-            return "OK", out[:-1] if out.endswith("\n") else out, call, ret
-        if rc == 1:
-            return "NOT_FOUND", None, call, ret
-        status = "UNAVAILABLE"
-        last_err = err.strip()
-        if attempt + 1 < attempts:
-            time.sleep(0.5 * (attempt + 1))  # Back-off between retries of a failed read.
-    print(f"clustertool.py: readback of {key!r} failed: {last_err}", file=sys.stderr)
-    return status, output, call, ret
-
-
-def cmd_readback(args):
-    ops = load(args.history)
-    keys = sorted({op["key"] for op in ops})
-    base = max([op.get("return_ns") or 0 for op in ops] + [op.get("call_ns") or 0 for op in ops])
-    start = time.monotonic_ns()
-    results = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        futures = {pool.submit(read_key, args.kvctl, args.master, k): k for k in keys}
-        for fut in concurrent.futures.as_completed(futures):
-            results[futures[fut]] = fut.result()
-    failed = 0
-    with open(args.out, "w", encoding="utf-8") as f:
-        for op in ops:
-            f.write(json.dumps(op) + "\n")
-        for i, key in enumerate(keys):
-            status, output, call, ret = results[key]
-            if status not in FINE:
-                failed += 1
-            # Every read starts after the last recorded op returned: shift onto the history's
-            # clock (kvbench's origin may differ), 1 ms after its last timestamp.
-            f.write(json.dumps({
-                "client": READBACK_CLIENT_BASE + i, "op": "get", "key": key, "value": None,
-                "call_ns": base + 1_000_000 + (call - start),
-                "return_ns": base + 1_000_000 + (ret - start),
-                "status": status, "output": output}) + "\n")
-    print(f"readback keys={len(keys)} failed={failed}")
-    return 1 if failed else 0
 
 
 def cmd_stats(args):
@@ -215,11 +155,6 @@ def cmd_shards(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    rb = sub.add_parser("readback")
-    rb.add_argument("history")
-    rb.add_argument("out")
-    rb.add_argument("--kvctl", required=True)
-    rb.add_argument("--master", required=True)
     st = sub.add_parser("stats")
     st.add_argument("history")
     st.add_argument("--slow_ms", type=int, default=150)
@@ -240,8 +175,6 @@ def main():
                 args.cmd](args)
         except (json.JSONDecodeError, ValueError, AttributeError, TypeError):
             return 1
-    if args.cmd == "readback":
-        return cmd_readback(args)
     if args.cmd == "stats":
         return cmd_stats(args)
     print(time.monotonic_ns())

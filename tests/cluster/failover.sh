@@ -26,6 +26,7 @@ scenario_leader_kill() {
   start_load leader_kill "$LOAD_S"
   sleep 2  # Load runs before the fault.
   log "docker kill $leader (leader of shard 1)"
+  note_ips
   compose kill "$leader" >/dev/null 2>&1
   local new
   new=$(leader_of 1 "$leader")
@@ -34,6 +35,7 @@ scenario_leader_kill() {
   compose start "$leader" >/dev/null 2>&1
   wait_load
   wait_healthy
+  report_moved_ips
   wait_caught_up 1 "$leader"
   check_history leader_kill
 }
@@ -45,11 +47,13 @@ scenario_follower_kill() {
   start_load follower_kill "$LOAD_S"
   sleep 2
   log "docker kill $follower (follower of shard 2)"
+  note_ips
   compose kill "$follower" >/dev/null 2>&1
   sleep "$FAULT_S"
   compose start "$follower" >/dev/null 2>&1
   wait_load
   wait_healthy
+  report_moved_ips
   wait_caught_up 2 "$follower"
   check_history follower_kill
 }
@@ -58,11 +62,13 @@ scenario_one_per_shard_kill() {
   start_load one_per_shard_kill "$LOAD_S"
   sleep 2
   log "docker kill s1-r1 s2-r2 s3-r3 (one replica of every shard)"
+  note_ips
   compose kill s1-r1 s2-r2 s3-r3 >/dev/null 2>&1
   sleep "$FAULT_S"
   compose start s1-r1 s2-r2 s3-r3 >/dev/null 2>&1
   wait_load
   wait_healthy
+  report_moved_ips
   wait_caught_up 1 s1-r1
   wait_caught_up 2 s2-r2
   wait_caught_up 3 s3-r3
@@ -79,6 +85,7 @@ scenario_quorum_loss() {
   start_load quorum_loss "$LOAD_S" --clients 16 --op_timeout_ms 1000
   sleep 2
   log "docker kill ${victims[*]} (two followers of shard 3; leader $leader stays)"
+  note_ips
   compose kill "${victims[@]}" >/dev/null 2>&1
   local t_start t_end
   t_start=$(now_ns)
@@ -112,12 +119,14 @@ scenario_quorum_loss() {
   compose start "${victims[@]}" >/dev/null 2>&1
   wait_load
   wait_healthy
+  report_moved_ips
   for r in "${victims[@]}"; do wait_caught_up 3 "$r"; done
   check_history quorum_loss --window_start_ns "$t_start" --window_end_ns "$t_end"
   local max_latency ok_in
   max_latency=$(sed -n 's/.*max_latency_ms=\([0-9]*\).*/\1/p' <<<"$STATS")
   ok_in=$(sed -n 's/.*ok_in_window=\(-\{0,1\}[0-9]*\).*/\1/p' <<<"$STATS")
-  ((max_latency <= 1000 + 2000)) \
+  # A hang, not a slow machine: the slack covers scheduling delays on a loaded 2-core host.
+  ((max_latency <= 1000 + 5000)) \
     || fail "an operation took ${max_latency} ms with a 1000 ms deadline (hang)"
   ((ok_in != 0)) || fail "no operation succeeded while shard 3 was down"
 }

@@ -6,7 +6,7 @@
 # (CI=true) where that is a failure.
 # Env: PAXOSKV_BIN_DIR (host binaries: kvctl, kvbench, paxoskv-lincheck; set by ctest),
 #      PAXOSKV_TEST_IMAGE (use this image instead of building paxoskv:test from PAXOSKV_BIN_DIR),
-#      PAXOSKV_KEEP_WORKDIR=1 (keep histories and logs).
+#      PAXOSKV_KEEP_WORKDIR=1 (keep histories and logs; they are always kept on failure).
 set -euo pipefail
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,7 +34,7 @@ cluster_require() {
     exit $SKIP
   fi
   local b
-  local needed=(kvctl kvbench paxoskv-lincheck)
+  local needed=(kvctl kvbench paxoskv-lincheck paxoskv-cluster-readback)
   # Building paxoskv:test also needs the server binaries.
   [[ -z "${PAXOSKV_TEST_IMAGE:-}" ]] && needed+=(paxoskv-replica paxoskv-master paxoskv-health-probe)
   for b in "${needed[@]}"; do
@@ -44,6 +44,7 @@ cluster_require() {
   KVCTL=$BIN_DIR/kvctl
   KVBENCH=$BIN_DIR/kvbench
   LINCHECK=$BIN_DIR/paxoskv-lincheck
+  READBACK=$BIN_DIR/paxoskv-cluster-readback
 }
 
 # Makes sure the image exists: PAXOSKV_TEST_IMAGE as given, else paxoskv:test from the host
@@ -73,6 +74,10 @@ cluster_teardown() {
   if [[ $rc -ne 0 && $rc -ne $SKIP && -n "${PROJECT:-}" ]]; then
     echo "---- container logs (last 30 lines each) ----" >&2
     compose_spare logs --no-color --tail=30 >&2 2>&1
+    if [[ -n "${WORK:-}" ]]; then  # Evidence for a post-mortem: status and whole logs.
+      cluster_status >"$WORK/status-at-failure.json" 2>&1
+      compose_spare logs --no-color -t >"$WORK/containers.log" 2>&1
+    fi
   fi
   if [[ -n "${PROJECT:-}" ]]; then
     local paused
@@ -159,6 +164,34 @@ wait_caught_up() {
 
 container_of() { compose ps -q "$1"; }
 
+# ip_map: "service ip" lines of the project's running containers on its network, sorted.
+ip_map() {
+  local ids
+  ids=$(compose_spare ps -q 2>/dev/null) || return 0
+  [[ -z "$ids" ]] && return 0
+  docker inspect -f \
+    "{{index .Config.Labels \"com.docker.compose.service\"}} {{with index .NetworkSettings.Networks \"$NETWORK\"}}{{.IPAddress}}{{end}}" \
+    $ids 2>/dev/null | sort
+}
+
+# note_ips: remembers the current address of every container (call before a fault).
+note_ips() { ip_map >"$WORK/ips.before"; }
+
+# report_moved_ips: after containers were restarted, logs every service whose address changed
+# and which service had that address before. Docker may hand the address of one restarted
+# container to another; a peer or master channel that still holds the old address then reaches
+# the wrong replica.
+report_moved_ips() {
+  ip_map >"$WORK/ips.after"
+  local svc ip old prev
+  while read -r svc ip; do
+    old=$(awk -v s="$svc" '$1 == s {print $2}' "$WORK/ips.before")
+    [[ -z "$old" || -z "$ip" || "$old" == "$ip" ]] && continue
+    prev=$(awk -v a="$ip" '$2 == a {print $1}' "$WORK/ips.before")
+    log "address of $svc changed $old -> $ip${prev:+ (the address $prev had before the fault)}"
+  done <"$WORK/ips.after"
+}
+
 # start_load NAME SECONDS [kvbench flags...]: closed-loop load through the master in the
 # background, history in $WORK/NAME.jsonl. kvbench stops by itself; `timeout` guards a hang.
 start_load() {
@@ -189,7 +222,7 @@ wait_load() {
 check_history() {
   local name=$1; shift
   local hist=$WORK/$name.jsonl full=$WORK/$name.readback.jsonl stats
-  "${TOOL[@]}" readback "$hist" "$full" --kvctl "$KVCTL" --master "$MASTER" \
+  timeout 300 "$READBACK" --master="$MASTER" --history="$hist" --out="$full" \
     || fail "$name: some keys could not be read back"
   if ! timeout 300 "$LINCHECK" "$full" >"$WORK/$name.lincheck.log" 2>&1; then
     tail -n 40 "$WORK/$name.lincheck.log" >&2
