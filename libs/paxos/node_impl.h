@@ -43,6 +43,7 @@ struct PeerProgress {
   uint64_t acked_heartbeat_id = 0;  // highest heartbeat id echoed with ok at our ballot
   int64_t learn_sent_tick = -1'000'000;
   SlotId learn_sent_through = 0;    // last slot covered by the latest Learn/InstallSnapshot
+  int64_t last_heard_tick = 0;      // last ok Accepted at our ballot (check-quorum)
 };
 
 // A read registered at the leader, waiting for a majority to echo a heartbeat sent after it.
@@ -93,6 +94,7 @@ struct Node::Impl {
   std::deque<paxoskv::v1::Command> pending;            // leader: not yet in a slot
   std::map<uint32_t, PeerProgress> peers;              // leader: per follower
   int heartbeat_elapsed = 0;
+  int64_t quorum_checked_tick = 0;                     // leader: last check-quorum
   uint64_t heartbeat_counter = 0;
   std::deque<PendingRead> reads_waiting;
 
@@ -148,6 +150,10 @@ struct Node::Impl {
   void AckProposal(SlotId slot, uint32_t from);
   void CheckReads();
   void TickLeader();
+  // Check-quorum: a leader that heard no ok Accepted from a majority (itself included) for
+  // 2 election timeouts steps down, so a leader cut off in a minority stops accepting
+  // commands it cannot get chosen and its clients move on (etcd's CheckQuorum).
+  void CheckQuorum();
   void TickCandidate();
 
   // ---- learner.cc ----

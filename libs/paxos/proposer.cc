@@ -82,9 +82,11 @@ void Node::Impl::BecomeLeader() {
   pending.clear();
   peers.clear();
   heartbeat_elapsed = 0;
+  quorum_checked_tick = now_tick;
   for (uint32_t m : members) {
     if (m == self) continue;
     PeerProgress& p = peers[m];
+    p.last_heard_tick = now_tick;   // a full window of grace after winning
     if (auto it = promises.find(m); it != promises.end()) {
       p.chosen_through = it->second.chosen_through();
     }
@@ -267,6 +269,18 @@ void Node::Impl::RetransmitAccepts() {
 void Node::Impl::TickLeader() {
   if (++heartbeat_elapsed >= config.heartbeat_ticks) SendHeartbeats();
   RetransmitAccepts();
+  CheckQuorum();
+}
+
+void Node::Impl::CheckQuorum() {
+  const int64_t window = 2 * static_cast<int64_t>(std::max(1, config.election_timeout_ticks));
+  if (now_tick - quorum_checked_tick < window) return;
+  quorum_checked_tick = now_tick;
+  size_t heard = 1;  // ourselves
+  for (const auto& [id, peer] : peers) {
+    if (now_tick - peer.last_heard_tick < window) ++heard;
+  }
+  if (heard < Majority()) StepDown("lost quorum");
 }
 
 void Node::Impl::AckProposal(SlotId slot, uint32_t from) {
@@ -294,6 +308,7 @@ void Node::Impl::OnAccepted(uint32_t from, const pb::Accepted& m) {
     return;
   }
   PeerProgress& peer = peers[from];
+  peer.last_heard_tick = now_tick;
   peer.chosen_through = m.chosen_through();
   peer.acked_heartbeat_id = std::max(peer.acked_heartbeat_id, m.heartbeat_id());
   for (uint64_t slot : m.slots()) AckProposal(slot, from);

@@ -33,7 +33,7 @@ ABSL_FLAG(std::string, peers, "",
           "every member of the shard, self included: 1=host:port,2=host:port,3=host:port");
 ABSL_FLAG(std::string, data_dir, "", "directory of this replica's durable state");
 ABSL_FLAG(int, tick_ms, 10, "length of one Paxos tick");
-ABSL_FLAG(int, heartbeat_ticks, 2, "leader heartbeat interval, in ticks");
+ABSL_FLAG(int, heartbeat_ticks, 5, "leader heartbeat interval, in ticks");
 ABSL_FLAG(int, election_timeout_ticks, 30,
           "follower election timeout, in ticks (randomised in [T, 2T))");
 ABSL_FLAG(uint64_t, snapshot_every, 100000, "applied commands between snapshots");

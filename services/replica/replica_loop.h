@@ -37,7 +37,7 @@ struct ReplicaOptions {
   uint32_t replica_id = 0;
   std::map<uint32_t, std::string> members;   // every member id -> host:port (self included)
   int tick_ms = 10;
-  int heartbeat_ticks = 2;
+  int heartbeat_ticks = 5;
   int election_timeout_ticks = 30;
   uint64_t snapshot_every_commands = 100000;  // applied commands between snapshots
   uint64_t seed = 0;                          // 0 = derive from time and ids

@@ -204,6 +204,26 @@ TEST(ProposerTest, PipelinesSeveralSlotsPerAcceptUpToInflightLimit) {
   EXPECT_EQ(accepts[0].accept().entries(0).slot(), 4u);
 }
 
+// Check-quorum: a leader that hears from no majority for 2 election timeouts steps down; one
+// that keeps hearing from a single follower (a majority with itself) stays leader.
+TEST(ProposerTest, LeaderCutOffFromMajorityStepsDown) {
+  auto node = MakeNode(1);
+  ElectWithEmptyPromises(*node, 1);
+  for (int i = 0; i < 2 * 10 + 2; ++i) node->Tick();
+  EXPECT_EQ(node->status().role, Role::kFollower);
+}
+
+TEST(ProposerTest, LeaderHearingFromOneFollowerKeepsLeading) {
+  auto node = MakeNode(1);
+  pb::Ballot b = ElectWithEmptyPromises(*node, 1);
+  for (int i = 0; i < 5 * 10; ++i) {
+    node->Tick();
+    ASSERT_TRUE(node->Step(AcceptedMsg(2, 1, b, {}, 0)).ok());
+    node->TakeReady();
+  }
+  EXPECT_EQ(node->status().role, Role::kLeader);
+}
+
 TEST(ProposerTest, ProposeOnFollowerFailsPrecondition) {
   auto node = MakeNode(2);
   EXPECT_EQ(node->Propose(Cmd(1, 1)).code(), absl::StatusCode::kFailedPrecondition);
