@@ -60,18 +60,27 @@ if ! paxoskv_wait_healthy "$timeout_s" "${compose[@]}"; then
 fi
 
 m=127.0.0.1:$PAXOSKV_MASTER_PORT
+# Flags that address this same cluster again (non-default project or port).
+again=""
+[[ $project != paxoskv ]] && again+=" --project $project"
+env_prefix=""
+[[ $PAXOSKV_MASTER_PORT != 50051 ]] && env_prefix="PAXOSKV_MASTER_PORT=$PAXOSKV_MASTER_PORT "
 cat <<MSG
 up: cluster is healthy (project $project).
-Try:
+Try (kvctl and grpcurl on this host; kvctl is in build/bin after cmake --build build):
   kvctl --master $m put greeting hello
   kvctl --master $m get greeting
+  kvctl --master $m delete greeting
   kvctl --master $m status
   grpcurl -plaintext $m list
   grpcurl -plaintext -d '{"key":"greeting","value":"hello"}' $m paxoskv.v1.KV/Put
   grpcurl -plaintext -d '{"key":"greeting"}' $m paxoskv.v1.KV/Get
   grpcurl -plaintext $m paxoskv.v1.Admin/ClusterStatus
-Add the spare shard (start it with: deploy/up.sh --no-build --spare):
+or with the kvctl inside the image:
+  ${compose[*]} exec master kvctl status
+Add the spare shard:
+  ${env_prefix}deploy/up.sh --no-build --spare$again
   kvctl --master $m add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
 Logs: ${compose[*]} logs -f master
-Stop: deploy/down.sh$([[ $project != paxoskv ]] && echo " --project $project")
+Stop: deploy/down.sh$again
 MSG
