@@ -4,6 +4,7 @@
 #   tests/cluster/failover.sh replica-faults   1 kill a shard leader, restart it, it catches up
 #                                              2 kill a follower; kill one replica of every shard
 #                                              3 kill two replicas of one shard (quorum lost)
+#                                              3b two restarted replicas swap addresses
 #   tests/cluster/failover.sh network-faults   4 pause a leader past the election timeout
 #                                              5 disconnect a leader from the network
 #   tests/cluster/failover.sh master-faults    6 kill the master under load; and during AddShard
@@ -131,6 +132,33 @@ scenario_quorum_loss() {
   ((ok_in != 0)) || fail "no operation succeeded while shard 3 was down"
 }
 
+# 3b. Address reuse: kill replica 1 of shards 1 and 2 and start first the one with the higher
+# address: Docker hands out the lowest free address, so the two swap addresses. Channels that
+# still hold an old address now reach the other shard's replica 1; nothing may be lost or read
+# from the wrong shard.
+scenario_address_reuse() {
+  start_load address_reuse "$LOAD_S"
+  sleep 2
+  note_ips
+  local first=s2-r1 second=s1-r1 ip1 ip2
+  ip1=$(awk '$1 == "s1-r1" {print $2}' "$WORK/ips.before")
+  ip2=$(awk '$1 == "s2-r1" {print $2}' "$WORK/ips.before")
+  if [[ "$(printf '%s\n%s\n' "$ip1" "$ip2" | sort -V | tail -n 1)" == "$ip1" ]]; then
+    first=s1-r1 second=s2-r1
+  fi
+  log "docker kill s1-r1 s2-r1 ($ip1, $ip2), then start $first before $second (to swap them)"
+  compose kill s1-r1 s2-r1 >/dev/null 2>&1
+  sleep "$FAULT_S"
+  compose start "$first" >/dev/null 2>&1
+  compose start "$second" >/dev/null 2>&1
+  report_moved_ips
+  wait_load
+  wait_healthy
+  wait_caught_up 1 s1-r1
+  wait_caught_up 2 s2-r1
+  check_history address_reuse
+}
+
 # 4. Pause the leader of shard 1 longer than the election timeout, then unpause it: the old
 # leader must not serve stale reads (the history stays linearizable).
 scenario_leader_pause() {
@@ -251,21 +279,31 @@ scenario_full_restart() {
     && log "every write of add_shard is still there after the restart"
 }
 
+# run NAME...: runs scenario_NAME for each NAME, or only those listed in PAXOSKV_SCENARIOS
+# (space-separated, e.g. PAXOSKV_SCENARIOS=address_reuse) when that is set.
+run() {
+  local name
+  for name in "$@"; do
+    if [[ -z "${PAXOSKV_SCENARIOS:-}" || " $PAXOSKV_SCENARIOS " == *" $name "* ]]; then
+      "scenario_$name"
+    fi
+  done
+}
+
 group=${1:-}
 case "$group" in
   replica-faults)
     cluster_init replica-faults; cluster_up
-    scenario_leader_kill; scenario_follower_kill; scenario_one_per_shard_kill
-    scenario_quorum_loss ;;
+    run leader_kill follower_kill one_per_shard_kill quorum_loss address_reuse ;;
   network-faults)
     cluster_init network-faults; cluster_up
-    scenario_leader_pause; scenario_leader_partition ;;
+    run leader_pause leader_partition ;;
   master-faults)
     cluster_init master-faults; cluster_up
-    scenario_master_kill; scenario_master_kill_during_add_shard ;;
+    run master_kill master_kill_during_add_shard ;;
   restart)
     cluster_init restart; cluster_up
-    scenario_add_shard; scenario_full_restart ;;
+    run add_shard full_restart ;;
   *) echo "usage: $0 replica-faults|network-faults|master-faults|restart" >&2; exit 2 ;;
 esac
 log "group $group passed"
