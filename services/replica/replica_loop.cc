@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
 #include "libs/common/grpc_status.h"
@@ -189,7 +190,25 @@ void ReplicaLoop::RunLoop() {
     }
     Process(std::move(ready));
     MaybeSnapshot();
+    MaybeLogStats();
   }
+}
+
+void ReplicaLoop::MaybeLogStats() {
+  const absl::Time now = absl::Now();
+  if (now - stats_.since < absl::Seconds(5)) return;
+  if (stats_.commands_applied > 0) {
+    logger_->info(
+        "loop stats: readies={} syncs={} sync_ms_avg={:.2f} slots={} commands={} "
+        "commands_per_slot={:.1f} messages={} over {:.1f}s",
+        stats_.readies, stats_.syncs,
+        stats_.syncs ? absl::ToDoubleMilliseconds(stats_.sync_time) / stats_.syncs : 0.0,
+        stats_.slots_applied, stats_.commands_applied,
+        stats_.slots_applied ? double(stats_.commands_applied) / stats_.slots_applied : 0.0,
+        stats_.messages_sent, absl::ToDoubleSeconds(now - stats_.since));
+  }
+  stats_ = LoopStats{};
+  stats_.since = now;
 }
 
 void ReplicaLoop::RunTicker() {
@@ -216,8 +235,29 @@ void ReplicaLoop::RunTicker() {
 }
 
 void ReplicaLoop::Process(paxos::Ready ready) {
+  ++stats_.readies;
+  stats_.messages_sent += ready.proposals.size() + ready.messages.size();
   // 0. Fresh proposals leave at once: the followers' fsyncs overlap ours.
   for (auto& message : ready.proposals) sink_->Send(std::move(message));
+
+  // Chosen entries may be applied (and their clients answered) before this Ready's durable
+  // state is saved: a slot is chosen only once a majority has it durable, and the core
+  // reports a slot chosen at the earliest in the Ready after the one holding our own
+  // acceptance of it, which Process saved before TakeReady was called again. The exceptions
+  // keep the usual order: a snapshot to install first, or a chosen slot whose entry is in
+  // this very batch (a group of one, or a value learned with this Ready).
+  bool apply_first = !ready.snapshot.has_value() && !ready.chosen.empty();
+  if (apply_first && !ready.accepted.empty()) {
+    absl::flat_hash_set<SlotId> writing;
+    for (const auto& entry : ready.accepted) writing.insert(entry.slot());
+    for (const auto& entry : ready.chosen) {
+      if (writing.contains(entry.slot())) {
+        apply_first = false;
+        break;
+      }
+    }
+  }
+  if (apply_first) ApplyAndComplete(ready);
 
   // 1. Durable state first: the messages below promise what it says.
   const bool must_sync = ready.promised.has_value() || !ready.accepted.empty();
@@ -227,7 +267,12 @@ void ReplicaLoop::Process(paxos::Ready ready) {
     batch.accepted = std::move(ready.accepted);
     batch.chosen_through = ready.chosen_through;
     batch.sync = must_sync;
+    const absl::Time started = absl::Now();
     absl::Status status = store_->Write(batch);
+    if (must_sync) {
+      ++stats_.syncs;
+      stats_.sync_time += absl::Now() - started;
+    }
     // Replying after a lost promise would break safety: crash on purpose.
     PAXOSKV_CHECK(status.ok()) << "durable write failed: " << status.ToString();
   }
@@ -265,7 +310,12 @@ void ReplicaLoop::Process(paxos::Ready ready) {
                   kv_.key_count());
   }
 
-  // 4. Apply chosen entries in slot order.
+  // 4. Apply chosen entries (unless done before persisting, above).
+  if (!apply_first) ApplyAndComplete(ready);
+}
+
+// Applies ready.chosen in slot order, then completes waiting commands and reads.
+void ReplicaLoop::ApplyAndComplete(paxos::Ready& ready) {
   std::vector<std::pair<CommandKey, CommandResult>> results;
   for (const auto& entry : ready.chosen) {
     PAXOSKV_CHECK(entry.slot() == last_applied_slot_ + 1)
@@ -276,6 +326,8 @@ void ReplicaLoop::Process(paxos::Ready ready) {
       ++commands_since_snapshot_;
     }
     last_applied_slot_ = entry.slot();
+    ++stats_.slots_applied;
+    stats_.commands_applied += static_cast<uint64_t>(entry.value().commands_size());
   }
   key_count_ = kv_.key_count();
 

@@ -97,6 +97,7 @@ class ReplicaLoop {
   bool ShouldWakeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Acts on one Ready; called by the loop thread only, without mu_.
   void Process(paxos::Ready ready) ABSL_LOCKS_EXCLUDED(mu_);
+  void ApplyAndComplete(paxos::Ready& ready) ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
   void FailAllWaitersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ServeReadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -122,6 +123,18 @@ class ReplicaLoop {
   // Loop thread only (reads are served by the loop thread too).
   kv::KvStateMachine kv_;
   uint64_t commands_since_snapshot_ = 0;
+  // Loop statistics, logged every few seconds at info when there was traffic.
+  struct LoopStats {
+    uint64_t readies = 0;
+    uint64_t syncs = 0;
+    absl::Duration sync_time;
+    uint64_t slots_applied = 0;
+    uint64_t commands_applied = 0;
+    uint64_t messages_sent = 0;
+    absl::Time since = absl::Now();
+  };
+  LoopStats stats_;
+  void MaybeLogStats();
   SlotId last_applied_slot_ = 0;
   SlotId snapshot_slot_ = 0;
 
