@@ -3,6 +3,7 @@
 // gRPC reflection and grpc.health.v1.Health. SIGTERM/SIGINT stop it cleanly.
 // Threads: gRPC's handler threads, the ReplicaLoop's loop and ticker threads, and main,
 // which waits for a signal.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -36,6 +37,9 @@ ABSL_FLAG(int, tick_ms, 10, "length of one Paxos tick");
 ABSL_FLAG(int, heartbeat_ticks, 5, "leader heartbeat interval, in ticks");
 ABSL_FLAG(int, election_timeout_ticks, 30,
           "follower election timeout, in ticks (randomised in [T, 2T))");
+ABSL_FLAG(uint32_t, inflight_slots, 64,
+          "slots the leader keeps in flight; while they are, new commands wait and are batched "
+          "into the next slot (fewer, larger fsyncs on every replica)");
 ABSL_FLAG(uint64_t, snapshot_every, 100000, "applied commands between snapshots");
 ABSL_FLAG(int, max_threads, 1024,
           "bound on gRPC handler threads (each Execute waits on one); beyond it callers get "
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
   options.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
   options.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
   options.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
+  options.inflight_slots_max = std::max<uint32_t>(1, absl::GetFlag(FLAGS_inflight_slots));
   if (options.tick_ms <= 0 || options.heartbeat_ticks <= 0 ||
       options.election_timeout_ticks <= 2 * options.heartbeat_ticks) {
     return Fail("need --tick_ms > 0, --heartbeat_ticks > 0, "

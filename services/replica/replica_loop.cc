@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
   for (const auto& [id, address] : options.members) config.members.push_back(NodeId{id});
   config.heartbeat_ticks = options.heartbeat_ticks;
   config.election_timeout_ticks = options.election_timeout_ticks;
+  config.inflight_slots_max = options.inflight_slots_max;
   config.seed = MixSeed(options.seed, options.shard_id, options.replica_id);
   config.logger = logger;
   ASSIGN_OR_RETURN(auto node, paxos::Node::Restore(config, durable));
