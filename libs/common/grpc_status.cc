@@ -28,6 +28,16 @@ bool IsWrongShard(const absl::Status& status) {
   return status.GetPayload(kWrongShardPayload).has_value();
 }
 
+absl::Status WrongReplicaError(const std::string& message) {
+  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
+  status.SetPayload(kWrongReplicaPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsWrongReplica(const absl::Status& status) {
+  return status.GetPayload(kWrongReplicaPayload).has_value();
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context) {
   if (status.ok()) return grpc::Status::OK;
   if (context != nullptr) {
@@ -35,6 +45,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* conte
       context->AddTrailingMetadata(kLeaderHintMetadata, *hint);
     }
     if (IsWrongShard(status)) context->AddTrailingMetadata(kWrongShardMetadata, "1");
+    if (IsWrongReplica(status)) context->AddTrailingMetadata(kWrongReplicaMetadata, "1");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
@@ -52,6 +63,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const grpc::ClientContex
     }
     if (trailers.count(kWrongShardMetadata) > 0) {
       result.SetPayload(kWrongShardPayload, absl::Cord("1"));
+    }
+    if (trailers.count(kWrongReplicaMetadata) > 0) {
+      result.SetPayload(kWrongReplicaPayload, absl::Cord("1"));
     }
   }
   return result;

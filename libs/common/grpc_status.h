@@ -15,6 +15,8 @@ inline constexpr char kLeaderHintMetadata[] = "paxoskv-leader";
 inline constexpr char kLeaderHintPayload[] = "paxoskv.dev/leader";
 inline constexpr char kWrongShardMetadata[] = "paxoskv-wrong-shard";
 inline constexpr char kWrongShardPayload[] = "paxoskv.dev/wrong-shard";
+inline constexpr char kWrongReplicaMetadata[] = "paxoskv-wrong-replica";
+inline constexpr char kWrongReplicaPayload[] = "paxoskv.dev/wrong-replica";
 
 // Builds a status (FAILED_PRECONDITION by default) naming the leader's address.
 absl::Status NotLeaderError(const std::string& leader_address);
@@ -25,6 +27,11 @@ std::optional<std::string> LeaderHint(const absl::Status& status);
 // caller re-reads its ring and routes again). Travels as trailing metadata.
 absl::Status WrongShardError(const std::string& message);
 bool IsWrongShard(const absl::Status& status);
+
+// FAILED_PRECONDITION marked "wrong replica": the address reached a replica of another shard
+// (or another group), so the caller's channel to it is stale: re-resolve, try another.
+absl::Status WrongReplicaError(const std::string& message);
+bool IsWrongReplica(const absl::Status& status);
 
 // Server side: converts and, when the status carries a leader hint, adds trailing metadata.
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context = nullptr);

@@ -60,7 +60,9 @@ grpc::ChannelArguments DefaultChannelArguments() {
   // gRPC's default reconnect backoff grows to 120 s; a client retrying a restarted master
   // or replica within its deadline should reconnect within a fraction of a second.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
+  // for a busy machine (the initial and maximum backoff keep reconnects quick).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
 }

@@ -42,6 +42,9 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
     next_index = it == replicas->end() ? 0 : static_cast<size_t>(it - replicas->begin()) + 1;
   }
 
+  // Every attempt names the shard, so a replica of another shard refuses it.
+  paxoskv::v1::Command stamped = command;
+  stamped.set_shard_id(shard_id);
   absl::Status last_error = absl::DeadlineExceededError("no attempt was made");
   bool last_timed_out = true;
   size_t failures = 0;
@@ -56,8 +59,15 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
     paxoskv::v1::CommandResult result;
     ++attempts;
-    grpc::Status grpc_status = directory_->Stub(target)->Execute(&context, command, &result);
+    grpc::Status grpc_status = directory_->Stub(target)->Execute(&context, stamped, &result);
     absl::Status status = FromGrpcStatus(grpc_status, &context);
+    if (IsWrongReplica(status)) {
+      // The address now reaches another shard's replica (e.g. a container got another's IP):
+      // drop the channel so the next use resolves the name again, and try another replica.
+      log_->warn("address {} of shard {} reached another shard: {}", target, shard_id,
+                 std::string(status.message()));
+      directory_->ResetChannel(target);
+    }
     if (status.ok()) {
       directory_->SetLeader(shard_id, target);
       return result;

@@ -62,6 +62,11 @@ void ShardDirectory::ForgetLeader(uint32_t shard_id, const std::string& address)
   if (it != shards_.end() && it->second.leader == address) it->second.leader.clear();
 }
 
+void ShardDirectory::ResetChannel(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  stubs_.erase(address);
+}
+
 std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::string& address) {
   absl::MutexLock lock(&mu_);
   auto it = stubs_.find(address);
@@ -72,7 +77,9 @@ std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::stri
   // A restarted replica must be found again within a second, not after gRPC's default
   // reconnect backoff of up to two minutes.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
+  // for a busy machine (the initial and maximum backoff keep reconnects quick).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   std::shared_ptr<paxoskv::v1::Replica::Stub> stub = paxoskv::v1::Replica::NewStub(channel);

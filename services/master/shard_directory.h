@@ -35,6 +35,8 @@ class ShardDirectory {
   void ForgetLeader(uint32_t shard_id, const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A stub for `address` (any address, including leader hints outside the list).
+  // Forgets the channel to `address`; the next Stub() builds a new one (new name resolution).
+  void ResetChannel(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<paxoskv::v1::Replica::Stub> Stub(const std::string& address)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   std::map<uint32_t, std::string> others = options.members;
   others.erase(options.replica_id);
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
-      others, paxoskv::replica::TransportOptions{}, logger);
+      others, paxoskv::replica::TransportOptions{.shard_id = options.shard_id}, logger);
 
   auto loop = paxoskv::replica::ReplicaLoop::Create(options, std::move(*store),
                                                     std::move(transport), logger);

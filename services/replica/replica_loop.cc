@@ -111,6 +111,11 @@ void ReplicaLoop::Stop() {
 }
 
 absl::Status ReplicaLoop::Deliver(const paxoskv::v1::PaxosMessage& message) {
+  if (message.shard_id() != options_.shard_id) {
+    return WrongReplicaError(absl::StrCat("message for shard ", message.shard_id(),
+                                          " reached shard ", options_.shard_id, " replica ",
+                                          options_.replica_id));
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("replica is shutting down");
   return node_->Step(message);
@@ -129,6 +134,10 @@ absl::Status ReplicaLoop::NotLeaderLocked() {
 }
 
 absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time deadline) {
+  if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
+    return WrongReplicaError(absl::StrCat("this replica belongs to shard ", options_.shard_id,
+                                          ", not shard ", command.shard_id()));
+  }
   RETURN_IF_ERROR(kv::ValidateCommand(command));
   auto waiter = std::make_shared<Waiter>();
   CommandKey key{0, 0};

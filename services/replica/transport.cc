@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 
 namespace paxoskv::replica {
@@ -17,7 +18,9 @@ grpc::ChannelArguments PaxoskvChannelArguments() {
   args.SetMaxSendMessageSize(-1);
   // A restarted peer must be found again within a fraction of an election timeout.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
+  // for a busy machine (the initial and maximum backoff keep reconnects quick).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
 }
@@ -28,11 +31,18 @@ PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
   for (const auto& [id, address] : peers) {
     auto peer = std::make_unique<Peer>();
     peer->address = address;
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                             PaxoskvChannelArguments());
-    peer->stub = paxoskv::v1::Paxos::NewStub(channel);
+    {
+      absl::MutexLock lock(&peer->mu);
+      peer->stub = NewStub(address);
+    }
     peers_.emplace(id, std::move(peer));
   }
+}
+
+std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) {
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                           PaxoskvChannelArguments());
+  return paxoskv::v1::Paxos::NewStub(channel);
 }
 
 PeerTransport::~PeerTransport() {
@@ -47,6 +57,7 @@ PeerTransport::~PeerTransport() {
 namespace {
 
 struct Call {
+  std::shared_ptr<paxoskv::v1::Paxos::Stub> stub;
   grpc::ClientContext context;
   PaxosMessage request;
   Ack response;
@@ -69,19 +80,31 @@ void PeerTransport::Send(PaxosMessage message) {
     return;
   }
   inflight_total_.fetch_add(1);
+  std::shared_ptr<paxoskv::v1::Paxos::Stub> stub;
+  {
+    absl::MutexLock lock(&peer->mu);
+    if (peer->reset.exchange(false)) {
+      logger_->warn("peer {} answered as another shard's replica: reconnecting", peer->address);
+      peer->stub = NewStub(peer->address);
+    }
+    stub = peer->stub;
+  }
   auto* call = new Call;
+  call->stub = stub;   // keeps the channel alive until the call completes
+  message.set_shard_id(options_.shard_id);
   call->request = std::move(message);
   call->context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::milliseconds(options_.rpc_deadline_ms));
   auto done = [this, peer, call](grpc::Status status) {
     if (!status.ok()) {
       logger_->debug("send to {} failed: {}", peer->address, status.error_message());
+      if (IsWrongReplica(FromGrpcStatus(status, &call->context))) peer->reset = true;
     }
     delete call;
     peer->inflight.fetch_sub(1);
     inflight_total_.fetch_sub(1);
   };
-  auto* async = peer->stub->async();
+  auto* async = stub->async();
   switch (call->request.body_case()) {
     case PaxosMessage::kPrepare:
       async->Prepare(&call->context, &call->request, &call->response, std::move(done));

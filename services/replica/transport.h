@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
 #include <spdlog/logger.h>
 
 #include "paxoskv/v1/paxos.grpc.pb.h"
@@ -20,6 +22,7 @@
 namespace paxoskv::replica {
 
 struct TransportOptions {
+  uint32_t shard_id = 0;              // stamped on every message
   int rpc_deadline_ms = 2000;
   int inflight_per_peer_max = 4096;   // calls in flight to one peer before dropping
 };
@@ -43,9 +46,14 @@ class PeerTransport final : public MessageSink {
  private:
   struct Peer {
     std::string address;
-    std::unique_ptr<paxoskv::v1::Paxos::Stub> stub;
+    absl::Mutex mu;
+    std::shared_ptr<paxoskv::v1::Paxos::Stub> stub ABSL_GUARDED_BY(mu);
+    // Set when the peer's address answered as another shard's replica: the next Send
+    // builds a fresh channel, which resolves the name again.
+    std::atomic<bool> reset{false};
     std::atomic<int> inflight{0};
   };
+  static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
   TransportOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
   std::map<uint32_t, std::unique_ptr<Peer>> peers_;   // immutable after construction

@@ -63,7 +63,9 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("paxoskv.process_cluster_channel", channel_index++);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
+  // for a busy machine (the initial and maximum backoff keep reconnects quick).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 50);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }

@@ -93,7 +93,8 @@ class ReplicaGroupTest : public ::testing::Test {
     std::map<uint32_t, std::string> others = members_;
     others.erase(id);
     auto logger = GetLogger(absl::StrCat("test s1/n", id));
-    auto transport = std::make_unique<PeerTransport>(others, TransportOptions{}, logger);
+    auto transport =
+        std::make_unique<PeerTransport>(others, TransportOptions{.shard_id = 1}, logger);
     auto loop = ReplicaLoop::Create(options, std::move(*store), std::move(transport), logger);
     ASSERT_TRUE(loop.ok()) << loop.status();
     auto replica = std::make_unique<InProcessReplica>();
@@ -182,6 +183,29 @@ TEST_F(ReplicaGroupTest, BadInputIsRejectedWithInvalidArgument) {
   // Nothing was applied: the group still serves normally.
   ASSERT_TRUE(Execute(Put("k", "v", 7, 3)).ok());
   EXPECT_EQ(Execute(Get("k"))->value(), "v");
+}
+
+// A replica reached under another shard's address (containers swapping IPs) refuses both a
+// command meant for another shard and another group's Paxos messages.
+TEST_F(ReplicaGroupTest, RefusesCommandsAndMessagesOfAnotherShard) {
+  auto leader = WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  Command command = Put("k", "v", 7, 1);
+  command.set_shard_id(2);
+  auto result = ExecuteAt(members_[*leader], command);
+  EXPECT_TRUE(absl::IsFailedPrecondition(result.status())) << result.status();
+  EXPECT_TRUE(IsWrongReplica(result.status())) << result.status();
+  paxoskv::v1::PaxosMessage message;
+  message.set_from(2);
+  message.set_to(*leader);
+  message.set_shard_id(2);
+  message.mutable_prepare()->mutable_ballot()->set_round(1000);
+  message.mutable_prepare()->mutable_ballot()->set_node_id(2);
+  EXPECT_TRUE(IsWrongReplica(replicas_[*leader]->loop->Deliver(message)));
+  // Nothing changed: still the leader at its ballot, and the shard's own commands work.
+  EXPECT_EQ(replicas_[*leader]->loop->GetStatus().role(), "leader");
+  command.set_shard_id(1);
+  EXPECT_TRUE(Execute(command).ok());
 }
 
 TEST_F(ReplicaGroupTest, RetriedCommandIsAppliedOnce) {

@@ -81,7 +81,9 @@ class ShardRouter {
     if (!stub) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
+      // for a busy machine (the initial and maximum backoff keep reconnects quick).
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
       stub = paxoskv::v1::Replica::NewStub(
           grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
