@@ -607,6 +607,13 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
     info->set_shard_id(shards[s].shard_id());
     for (size_t r = 0; r < probes[s].size(); ++r) {
       auto [status, error] = probes[s][r].get();
+      if (error.ok() && status.shard_id() != shards[s].shard_id()) {
+        // The address now reaches another shard's replica (containers swapped IPs): that is
+        // not this replica's status. Drop the stale channel so the next probe re-resolves.
+        directory_.ResetChannel(shards[s].replicas(static_cast<int>(r)));
+        error = absl::UnavailableError(absl::StrCat("address answered as shard ",
+                                                    status.shard_id(), "'s replica"));
+      }
       paxoskv::v1::ReplicaInfo* replica = info->add_replicas();
       replica->set_address(shards[s].replicas(static_cast<int>(r)));
       replica->set_healthy(error.ok());
