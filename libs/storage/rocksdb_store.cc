@@ -1,4 +1,5 @@
 // RocksDbStore: acceptor state, chosen watermark and snapshots on disk (layout in the header).
+#include "libs/common/durable_file.h"
 #include "libs/storage/rocksdb_store.h"
 
 #include <fcntl.h>
@@ -71,10 +72,6 @@ absl::Status FromRocks(const rocksdb::Status& status, absl::string_view what) {
   return absl::InternalError(message);
 }
 
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
 // The "S" record: which snapshot file is current, and how to verify it.
 struct SnapshotMeta {
   SlotId last_slot = 0;
@@ -93,46 +90,6 @@ struct SnapshotMeta {
     return absl::StrFormat("snapshot-%020u-%016x.bin", last_slot, hash);
   }
 };
-
-absl::Status FsyncPath(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path);
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("fsync", path);
-    ::close(fd);
-    return status;
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
-
-// write + fsync + rename + directory fsync: `path` holds all of `data` or nothing new.
-absl::Status WriteFileDurably(const std::string& directory, const std::string& name,
-                              std::string_view data) {
-  const std::string tmp = directory + "/snapshot.tmp";
-  const std::string path = directory + "/" + name;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("open", tmp);
-  size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      absl::Status status = ErrnoError("write", tmp);
-      ::close(fd);
-      return status;
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("fsync", tmp);
-    ::close(fd);
-    return status;
-  }
-  if (::close(fd) != 0) return ErrnoError("close", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename", tmp);
-  return FsyncPath(directory, O_RDONLY | O_DIRECTORY);
-}
 
 absl::StatusOr<std::string> ReadWholeFile(int fd, const std::string& path) {
   std::string data;

@@ -1,6 +1,8 @@
 // See ring_store.h.
 #include "services/master/ring_store.h"
 
+#include "libs/common/durable_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,22 +24,6 @@ namespace paxoskv::master {
 namespace {
 
 constexpr char kStateFile[] = "master_state.pb";
-
-absl::Status ErrnoError(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::Status FsyncPath(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return ErrnoError("open", path);
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("fsync", path);
-    ::close(fd);
-    return status;
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
 
 absl::Status MakeDirs(const std::string& dir) {
   std::error_code error;
@@ -67,30 +53,9 @@ absl::StatusOr<paxoskv::v1::MasterState> RingStore::Load() const {
 }
 
 absl::Status RingStore::Save(const paxoskv::v1::MasterState& state) const {
-  const std::string tmp = path_ + ".tmp";
   std::string bytes;
   if (!state.SerializeToString(&bytes)) return absl::InternalError("serialize master state");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return ErrnoError("open", tmp);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      absl::Status status = ErrnoError("write", tmp);
-      ::close(fd);
-      return status;
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("fsync", tmp);
-    ::close(fd);
-    return status;
-  }
-  if (::close(fd) != 0) return ErrnoError("close", tmp);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) return ErrnoError("rename", tmp);
-  return FsyncPath(dir_, O_RDONLY | O_DIRECTORY);
+  return WriteFileDurably(dir_, kStateFile, bytes);
 }
 
 absl::Status ValidateAddress(const std::string& address) {
