@@ -134,53 +134,113 @@ absl::Status ReplicaLoop::NotLeaderLocked() {
 }
 
 absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time deadline) {
-  if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
-    return WrongReplicaError(absl::StrCat("this replica belongs to shard ", options_.shard_id,
-                                          ", not shard ", command.shard_id()));
-  }
-  RETURN_IF_ERROR(kv::ValidateCommand(command));
-  auto waiter = std::make_shared<Waiter>();
-  CommandKey key{0, 0};
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  ASSIGN_OR_RETURN(std::vector<Outcome> outcomes, ExecuteBatch(std::move(one), deadline));
+  return std::move(outcomes.front());
+}
+
+absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
+    std::vector<Command> commands, absl::Time deadline) {
+  std::vector<Outcome> outcomes(commands.size(), absl::UnknownError("not completed"));
+  // Per command: its waiter and what identifies it for cleanup after a deadline.
+  struct Pending {
+    size_t index;
+    std::shared_ptr<Waiter> waiter;
+    CommandKey key{0, 0};   // writes
+  };
+  std::vector<Pending> pending;
+  pending.reserve(commands.size());
   uint64_t read_id = 0;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("replica is shutting down");
-    if (command.op() == paxoskv::v1::OP_GET) {
-      read_id = next_read_id_++;
-      absl::Status status = node_->ReadIndex(read_id);
-      if (!status.ok()) return NotLeaderLocked();
-      reads_.emplace(read_id, PendingRead{.waiter = waiter, .command = std::move(command), .read_slot = std::nullopt});
-    } else {
+    PendingRead read;
+    bool overloaded = false;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      Command& command = commands[i];
+      if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
+        return WrongReplicaError(absl::StrCat("this replica belongs to shard ",
+                                              options_.shard_id, ", not shard ",
+                                              command.shard_id()));
+      }
+      if (absl::Status valid = kv::ValidateCommand(command); !valid.ok()) {
+        outcomes[i] = std::move(valid);
+        continue;
+      }
+      if (overloaded) {
+        outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
+        continue;
+      }
+      auto waiter = std::make_shared<Waiter>();
+      if (command.op() == paxoskv::v1::OP_GET) {
+        read.gets.emplace_back(waiter, std::move(command));
+        pending.push_back({.index = i, .waiter = std::move(waiter)});
+        continue;
+      }
       if (command.client_id() == 0) {
         command.set_client_id(local_client_id_);
         command.set_seq(next_local_seq_++);
       }
-      key = {command.client_id(), command.seq()};
+      const CommandKey key{command.client_id(), command.seq()};
       absl::Status status = node_->Propose(std::move(command));
       if (absl::IsResourceExhausted(status)) {
-        return absl::UnavailableError("replica overloaded: too many pending commands; retry");
+        overloaded = true;
+        outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
+        continue;
       }
+      // Not the leader: nothing of this call was proposed before (leadership only changes
+      // under mu_), so the whole call fails with the hint.
       if (!status.ok()) return NotLeaderLocked();
       waiters_.emplace(key, waiter);
+      pending.push_back({.index = i, .waiter = std::move(waiter), .key = key});
+    }
+    if (!read.gets.empty()) {
+      read_id = next_read_id_++;
+      if (!node_->ReadIndex(read_id).ok()) {
+        if (pending.size() == read.gets.size()) return NotLeaderLocked();
+        // Writes were proposed, so leadership was ours a moment ago and the core has
+        // no way to lose it without mu_; be safe anyway: fail just the gets.
+        for (auto& [waiter, command] : read.gets) {
+          waiter->result = NotLeaderLocked();
+          waiter->done.Notify();
+        }
+        read_id = 0;
+      } else {
+        reads_.emplace(read_id, std::move(read));
+      }
     }
   }
-  if (waiter->done.WaitForNotificationWithDeadline(deadline)) return waiter->result;
+
+  bool timed_out = false;
+  for (Pending& p : pending) {
+    if (!timed_out && p.waiter->done.WaitForNotificationWithDeadline(deadline)) {
+      outcomes[p.index] = p.waiter->result;
+      continue;
+    }
+    timed_out = true;
+  }
+  if (!timed_out) return outcomes;
 
   absl::MutexLock lock(&mu_);
-  if (waiter->done.HasBeenNotified()) return waiter->result;
-  if (read_id != 0) {
-    reads_.erase(read_id);
-  } else {
-    auto [begin, end] = waiters_.equal_range(key);
+  if (read_id != 0) reads_.erase(read_id);
+  for (Pending& p : pending) {
+    if (p.waiter->done.HasBeenNotified()) {
+      outcomes[p.index] = p.waiter->result;
+      continue;
+    }
+    outcomes[p.index] = absl::DeadlineExceededError(
+        "command not chosen before the deadline; outcome unknown, retry with the same id");
+    if (p.key == CommandKey{0, 0}) continue;
+    auto [begin, end] = waiters_.equal_range(p.key);
     for (auto it = begin; it != end; ++it) {
-      if (it->second == waiter) {
+      if (it->second == p.waiter) {
         waiters_.erase(it);
         break;
       }
     }
   }
-  return absl::DeadlineExceededError(
-      "command not chosen before the deadline; outcome unknown, retry with the same id");
+  return outcomes;
 }
 
 bool ReplicaLoop::ShouldWakeLocked() const {
@@ -358,8 +418,10 @@ void ReplicaLoop::ApplyAndComplete(paxos::Ready& ready) {
   for (uint64_t id : ready.reads_failed) {
     auto it = reads_.find(id);
     if (it == reads_.end()) continue;
-    it->second.waiter->result = absl::UnavailableError("leadership lost during a read; retry");
-    it->second.waiter->done.Notify();
+    for (auto& [waiter, command] : it->second.gets) {
+      waiter->result = absl::UnavailableError("leadership lost during a read; retry");
+      waiter->done.Notify();
+    }
     reads_.erase(it);
   }
   ServeReadsLocked();
@@ -377,8 +439,10 @@ void ReplicaLoop::ServeReadsLocked() {
     auto current = it++;
     PendingRead& read = current->second;
     if (!read.read_slot.has_value() || *read.read_slot > last_applied_slot_) continue;
-    read.waiter->result = kv_.Read(read.command);
-    read.waiter->done.Notify();
+    for (auto& [waiter, command] : read.gets) {
+      waiter->result = kv_.Read(command);
+      waiter->done.Notify();
+    }
     reads_.erase(current);
   }
 }
@@ -391,8 +455,10 @@ void ReplicaLoop::FailAllWaitersLocked(const absl::Status& status) {
   }
   waiters_.clear();
   for (auto& [id, read] : reads_) {
-    read.waiter->result = status;
-    read.waiter->done.Notify();
+    for (auto& [waiter, command] : read.gets) {
+      waiter->result = status;
+      waiter->done.Notify();
+    }
   }
   reads_.clear();
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -71,6 +72,15 @@ class ReplicaLoop {
                                                      absl::Time deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Runs many commands together: one lock, proposals that share slots, one read-index round
+  // for all the gets. The call fails as a whole only for what holds for every command (wrong
+  // shard id, not the leader, no leader, shutting down); otherwise each command has the
+  // outcome Execute would have given it (an overloaded leader fails the ones it could not take).
+  using Outcome = absl::StatusOr<paxoskv::v1::CommandResult>;
+  absl::StatusOr<std::vector<Outcome>> ExecuteBatch(std::vector<paxoskv::v1::Command> commands,
+                                                    absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   paxoskv::v1::ReplicaStatus GetStatus() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -78,9 +88,9 @@ class ReplicaLoop {
     absl::Notification done;
     absl::StatusOr<paxoskv::v1::CommandResult> result = absl::UnknownError("not completed");
   };
+  // The gets of one call, confirmed by one read-index round.
   struct PendingRead {
-    std::shared_ptr<Waiter> waiter;
-    paxoskv::v1::Command command;
+    std::vector<std::pair<std::shared_ptr<Waiter>, paxoskv::v1::Command>> gets;
     std::optional<SlotId> read_slot;   // set once the leader confirmed its leadership
   };
   using CommandKey = std::pair<uint64_t, uint64_t>;   // (client_id, seq)

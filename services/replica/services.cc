@@ -56,27 +56,65 @@ absl::Time DeadlineOf(const grpc::ServerContext* context) {
 
 }  // namespace
 
+namespace {
+
+// The state machine's result code as the gRPC status Execute answers with (OK keeps the
+// result in `outcome`).
+absl::Status ResultStatus(const paxoskv::v1::CommandResult& outcome) {
+  switch (outcome.code()) {
+    case paxoskv::v1::RESULT_CODE_OK:
+      return absl::OkStatus();
+    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
+      return absl::NotFoundError("key not found");
+    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
+      return absl::InvalidArgumentError(outcome.message());
+    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
+      return absl::AbortedError(outcome.message());
+    case paxoskv::v1::RESULT_CODE_WRONG_SHARD:
+      return WrongShardError(outcome.message());
+    default:
+      return absl::InternalError("unknown result code");
+  }
+}
+
+}  // namespace
+
 grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
                                      const paxoskv::v1::Command* command,
                                      paxoskv::v1::CommandResult* result) {
   absl::StatusOr<paxoskv::v1::CommandResult> outcome =
       loop_->Execute(*command, DeadlineOf(context));
   if (!outcome.ok()) return ToGrpcStatus(outcome.status(), context);
-  switch (outcome->code()) {
-    case paxoskv::v1::RESULT_CODE_OK:
-      *result = std::move(*outcome);
-      return grpc::Status::OK;
-    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "key not found");
-    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, outcome->message());
-    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
-      return grpc::Status(grpc::StatusCode::ABORTED, outcome->message());
-    case paxoskv::v1::RESULT_CODE_WRONG_SHARD:
-      return ToGrpcStatus(WrongShardError(outcome->message()), context);
-    default:
-      return grpc::Status(grpc::StatusCode::INTERNAL, "unknown result code");
+  absl::Status status = ResultStatus(*outcome);
+  if (!status.ok()) return ToGrpcStatus(status, context);
+  *result = *std::move(outcome);
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplicaService::ExecuteBatch(grpc::ServerContext* context,
+                                          const paxoskv::v1::CommandBatch* batch,
+                                          paxoskv::v1::CommandBatchResult* response) {
+  std::vector<paxoskv::v1::Command> commands(batch->commands().begin(), batch->commands().end());
+  if (batch->shard_id() != 0) {
+    for (auto& command : commands) {
+      if (command.shard_id() == 0) command.set_shard_id(batch->shard_id());
+    }
   }
+  absl::StatusOr<std::vector<ReplicaLoop::Outcome>> outcomes =
+      loop_->ExecuteBatch(std::move(commands), DeadlineOf(context));
+  if (!outcomes.ok()) return ToGrpcStatus(outcomes.status(), context);
+  for (ReplicaLoop::Outcome& outcome : *outcomes) {
+    paxoskv::v1::BatchOutcome* out = response->add_outcomes();
+    absl::Status status = outcome.ok() ? ResultStatus(*outcome) : outcome.status();
+    if (status.ok()) {
+      *out->mutable_result() = *std::move(outcome);
+      continue;
+    }
+    out->set_status_code(static_cast<int32_t>(status.code()));
+    out->set_status_message(std::string(status.message()));
+    out->set_wrong_shard(IsWrongShard(status));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status ReplicaService::Status(grpc::ServerContext*, const paxoskv::v1::ReplicaStatusRequest*,

@@ -1,6 +1,7 @@
 // gRPC adapters of one replica: parse, call ReplicaLoop, reply. They decide nothing.
 //   PaxosService:   peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
-//   ReplicaService: client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute.
+//   ReplicaService: client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute and
+//   ExecuteBatch (the master's coalesced calls).
 // Thread-safe (stateless besides the loop pointer); run on gRPC's handler threads.
 #pragma once
 
@@ -38,6 +39,8 @@ class ReplicaService final : public paxoskv::v1::Replica::Service {
   explicit ReplicaService(ReplicaLoop* loop) : loop_(loop) {}
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
+  grpc::Status ExecuteBatch(grpc::ServerContext* context, const paxoskv::v1::CommandBatch* batch,
+                            paxoskv::v1::CommandBatchResult* response) override;
   grpc::Status Status(grpc::ServerContext* context,
                       const paxoskv::v1::ReplicaStatusRequest* request,
                       paxoskv::v1::ReplicaStatus* status) override;

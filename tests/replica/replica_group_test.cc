@@ -208,6 +208,61 @@ TEST_F(ReplicaGroupTest, RefusesCommandsAndMessagesOfAnotherShard) {
   EXPECT_TRUE(Execute(command).ok());
 }
 
+// The master's coalesced call: one ExecuteBatch with writes, gets (one read-index round),
+// a bad command and a duplicate; each command gets the outcome Execute would give it alone.
+TEST_F(ReplicaGroupTest, ExecuteBatchAnswersEachCommandOnItsOwn) {
+  auto leader = WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  ASSERT_TRUE(Execute(Put("before", "0", 9, 1)).ok());
+  auto channel = grpc::CreateChannel(members_[*leader], grpc::InsecureChannelCredentials());
+  auto stub = paxoskv::v1::Replica::NewStub(channel);
+
+  paxoskv::v1::CommandBatch batch;
+  batch.set_shard_id(1);
+  for (int i = 0; i < 20; ++i) {
+    *batch.add_commands() = Put(absl::StrCat("k", i), absl::StrCat("v", i), 9, 2 + i);
+  }
+  *batch.add_commands() = Get("before");
+  *batch.add_commands() = Get("missing");
+  *batch.add_commands() = Put("", "empty key", 9, 100);
+  *batch.add_commands() = Put("before", "must not apply", 9, 1);   // duplicate of seq 1
+  paxoskv::v1::CommandBatchResult response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status status = stub->ExecuteBatch(&context, batch, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.outcomes_size(), 24);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(response.outcomes(i).status_code(), 0) << i << ": "
+                                                     << response.outcomes(i).status_message();
+  }
+  EXPECT_EQ(response.outcomes(20).status_code(), 0);
+  EXPECT_EQ(response.outcomes(20).result().value(), "0");
+  EXPECT_EQ(response.outcomes(21).status_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(response.outcomes(22).status_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.outcomes(23).status_code(), 0);   // the first result, replayed
+  for (int i = 0; i < 20; ++i) {
+    auto got = Execute(Get(absl::StrCat("k", i)));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->value(), absl::StrCat("v", i));
+  }
+  EXPECT_EQ(Execute(Get("before"))->value(), "0");
+
+  // At a follower the whole call fails with the leader hint, as Execute does.
+  const uint32_t follower = *leader == 1 ? 2 : 1;
+  auto follower_stub = paxoskv::v1::Replica::NewStub(
+      grpc::CreateChannel(members_[follower], grpc::InsecureChannelCredentials()));
+  grpc::ClientContext follower_context;
+  follower_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  response.Clear();
+  status = follower_stub->ExecuteBatch(&follower_context, batch, &response);
+  const absl::Status refused = FromGrpcStatus(status, &follower_context);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  ASSERT_TRUE(LeaderHint(refused).has_value());
+  EXPECT_EQ(*LeaderHint(refused), members_[*leader]);
+  EXPECT_EQ(response.outcomes_size(), 0);
+}
+
 TEST_F(ReplicaGroupTest, RetriedCommandIsAppliedOnce) {
   ASSERT_TRUE(WaitForLeader().has_value());
   ASSERT_TRUE(Execute(Put("x", "first", 42, 1)).ok());
