@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/logging.h"
 #include "services/master/master_server.h"
 #include "services/master/ring_store.h"
@@ -23,11 +24,16 @@ ABSL_FLAG(uint32_t, virtual_nodes, 128, "virtual nodes per shard (initial ring o
 ABSL_FLAG(int, max_threads, 1024,
           "bound on the gRPC handler threads (each waits on one request); beyond it new "
           "requests get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, batch_max, 256,
+          "most KV commands sent to a shard leader in one ExecuteBatch call; batches form only "
+          "while earlier ones are outstanding (1 = no batching, one Execute per request)");
+ABSL_FLAG(int, batch_inflight, 2, "outstanding ExecuteBatch calls per shard");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("paxoskv master gateway");
   absl::ParseCommandLine(argc, argv);
+  paxoskv::DisableMutexDeadlockDetection();
   paxoskv::InitLogging(absl::GetFlag(FLAGS_log_level));
   auto log = paxoskv::GetLogger("master");
 
@@ -55,6 +61,12 @@ int main(int argc, char** argv) {
     }
     options.initial_shards = *std::move(shards);
   }
+  if (absl::GetFlag(FLAGS_batch_max) < 1 || absl::GetFlag(FLAGS_batch_inflight) < 1) {
+    std::fprintf(stderr, "paxoskv-master: --batch_max and --batch_inflight must be at least 1\n");
+    return 2;
+  }
+  options.batcher.max_commands = static_cast<size_t>(absl::GetFlag(FLAGS_batch_max));
+  options.batcher.max_in_flight = absl::GetFlag(FLAGS_batch_inflight);
   if (options.virtual_nodes == 0) {
     std::fprintf(stderr, "paxoskv-master: --virtual_nodes must be positive\n");
     return 2;

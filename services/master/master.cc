@@ -70,6 +70,7 @@ Master::Master(MasterOptions options, RingStore store)
       store_(std::move(store)),
       log_(options_.logger ? options_.logger : GetLogger("master")),
       router_(&directory_, options_.router, log_),
+      batcher_(&directory_, &router_, options_.batcher, log_),
       client_id_(RandomClientId()) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
@@ -218,7 +219,7 @@ absl::StatusOr<CommandResult> Master::Route(const std::string& key, Command comm
     // ack_below (and so the replicas' dedup windows) meanwhile.
     if (stamp && command.seq() == 0) StampWrite(&command);
     const uint32_t shard = ring->OwnerOfHash(hash);
-    absl::StatusOr<CommandResult> result = router_.Execute(shard, command, deadline);
+    absl::StatusOr<CommandResult> result = batcher_.Execute(shard, command, deadline);
     Release(hash);
     if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
       // The shard fenced this key's range (a migration moved it): route again by the ring.

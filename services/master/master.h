@@ -27,6 +27,7 @@
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
+#include "services/master/batcher.h"
 #include "services/master/migration.h"
 #include "services/master/ring_store.h"
 #include "services/master/router.h"
@@ -41,6 +42,7 @@ struct MasterOptions {
   absl::Duration default_deadline = absl::Seconds(10);   // when the caller sets none
   absl::Duration status_timeout = absl::Seconds(1);  // Replica.Status probes
   RouterOptions router;
+  BatcherOptions batcher;                                // KV commands per shard leader
   MigratorOptions migrator;
   std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
 };
@@ -121,6 +123,7 @@ class Master {
   std::shared_ptr<spdlog::logger> log_;
   ShardDirectory directory_;
   Router router_;
+  Batcher batcher_;   // KV ops; the migration calls router_ directly
   const uint64_t client_id_;
 
   absl::Mutex seq_mu_;

@@ -11,16 +11,13 @@
 #include "libs/common/grpc_status.h"
 
 namespace paxoskv::master {
-namespace {
 
-bool IsRetryable(absl::StatusCode code) {
+bool IsRetryableCode(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
          code == absl::StatusCode::kCancelled || code == absl::StatusCode::kResourceExhausted ||
          code == absl::StatusCode::kFailedPrecondition;
   // Not kAborted: a stale request stays stale wherever it is retried.
 }
-
-}  // namespace
 
 absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
                                                            const paxoskv::v1::Command& command,
@@ -73,7 +70,7 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
       return result;
     }
     if (IsWrongShard(status)) return status;   // Master::Route re-reads the ring.
-    if (!IsRetryable(status.code())) {
+    if (!IsRetryableCode(status.code())) {
       // The replica answered (it is the leader): NOT_FOUND, INVALID_ARGUMENT, ...
       directory_->SetLeader(shard_id, target);
       return status;

@@ -25,6 +25,11 @@ struct RouterOptions {
   absl::Duration backoff_max = absl::Milliseconds(200);
 };
 
+// Whether a replica's answer with this code may succeed elsewhere or later (another replica,
+// a new leader): UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED,
+// FAILED_PRECONDITION (not the leader). Not ABORTED: a stale request stays stale.
+bool IsRetryableCode(absl::StatusCode code);
+
 class Router {
  public:
   Router(ShardDirectory* directory, RouterOptions options, std::shared_ptr<spdlog::logger> log)
