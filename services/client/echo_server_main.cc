@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
 
@@ -38,6 +39,7 @@ void OnSignal(int) { g_stop = 1; }
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("paxoskv-echo --listen=HOST:PORT");
   absl::ParseCommandLine(argc, argv);
+  paxoskv::DisableMutexDeadlockDetection();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   EchoService service;
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(paxoskv::kGrpcMessageSizeMax);
+  // The same thread model as the replicas and the master (their default --max_threads).
+  paxoskv::ConfigureSyncServer(&builder, "paxoskv-echo", 1024);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

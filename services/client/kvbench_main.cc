@@ -38,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "etcd/etcdserverpb.grpc.pb.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
 #include "services/client/kv_client.h"
@@ -302,6 +303,7 @@ int main(int argc, char** argv) {
       "closed-loop load generator: kvbench --target=master|replica|etcd|echo --addr=... "
       "[--clients=N --duration_s=S | --ops=N] [--json] [--history=FILE]");
   absl::ParseCommandLine(argc, argv);
+  paxoskv::DisableMutexDeadlockDetection();
 
   const std::string target_name = absl::GetFlag(FLAGS_target);
   const std::string addr = absl::GetFlag(FLAGS_addr);

@@ -7,6 +7,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/status_macros.h"
 
@@ -26,9 +27,7 @@ absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Start(MasterOptions 
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
   builder.SetMaxSendMessageSize(kGrpcMessageSizeMax);
-  grpc::ResourceQuota quota("paxoskv-master");
-  quota.SetMaxThreads(max_threads);
-  builder.SetResourceQuota(quota);
+  ConfigureSyncServer(&builder, "paxoskv-master", max_threads);
   builder.RegisterService(server->gateway_.get());
   builder.RegisterService(server->admin_.get());
   server->server_ = builder.BuildAndStart();

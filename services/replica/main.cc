@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
 #include "libs/storage/acceptor_store.h"
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
       "paxoskv-replica --shard_id=1 --replica_id=1 --listen=127.0.0.1:7101 "
       "--peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --data_dir=DIR");
   absl::ParseCommandLine(argc, argv);
+  paxoskv::DisableMutexDeadlockDetection();
   paxoskv::InitLogging(absl::GetFlag(FLAGS_log_level));
 
   paxoskv::replica::ReplicaOptions options;
@@ -143,9 +145,7 @@ int main(int argc, char** argv) {
                            &bound_port);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
-  grpc::ResourceQuota quota("paxoskv-replica");
-  quota.SetMaxThreads(absl::GetFlag(FLAGS_max_threads));
-  builder.SetResourceQuota(quota);
+  paxoskv::ConfigureSyncServer(&builder, "paxoskv-replica", absl::GetFlag(FLAGS_max_threads));
   builder.RegisterService(&paxos_service);
   builder.RegisterService(&replica_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
