@@ -23,6 +23,7 @@ FakeReplica::FakeReplica(uint32_t shard_id) : shard_id_(shard_id) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(-1);  // As the real replica: a batch may exceed 4 MiB.
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
   PAXOSKV_CHECK(server_ != nullptr && port != 0) << "fake replica cannot listen";
@@ -92,6 +93,11 @@ int FakeReplica::execute_calls() const {
   return static_cast<int>(commands_.size());
 }
 
+std::vector<int> FakeReplica::batch_sizes() const {
+  absl::MutexLock lock(&mu_);
+  return batch_sizes_;
+}
+
 std::set<std::pair<uint64_t, uint64_t>> FakeReplica::dedup_keys() const {
   absl::MutexLock lock(&mu_);
   std::set<std::pair<uint64_t, uint64_t>> keys;
@@ -119,40 +125,82 @@ grpc::Status FakeReplica::Execute(grpc::ServerContext* context, const Command* c
                                   CommandResult* result) {
   absl::MutexLock lock(&mu_);
   commands_.push_back(*command);
+  if (!AwaitUnblockedLocked(*command)) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+  }
+  if (absl::Status mode = ModeStatusLocked(); !mode.ok()) return ToGrpcStatus(mode, context);
+  return ToGrpcStatus(ApplyAsExecuteLocked(*command, result), context);
+}
+
+grpc::Status FakeReplica::ExecuteBatch(grpc::ServerContext* context,
+                                       const paxoskv::v1::CommandBatch* batch,
+                                       paxoskv::v1::CommandBatchResult* response) {
+  absl::MutexLock lock(&mu_);
+  batch_sizes_.push_back(batch->commands_size());
+  commands_.insert(commands_.end(), batch->commands().begin(), batch->commands().end());
+  // The real leader proposes a batch as a whole: every block is waited out before the mode
+  // answers, so a "not leader" call applied nothing.
+  for (const Command& command : batch->commands()) {
+    if (!AwaitUnblockedLocked(command)) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+    }
+  }
+  if (absl::Status mode = ModeStatusLocked(); !mode.ok()) return ToGrpcStatus(mode, context);
+  for (const Command& command : batch->commands()) {
+    paxoskv::v1::BatchOutcome* outcome = response->add_outcomes();
+    CommandResult result;
+    const absl::Status status = ApplyAsExecuteLocked(command, &result);
+    if (status.ok()) {
+      *outcome->mutable_result() = std::move(result);
+      continue;
+    }
+    outcome->set_status_code(static_cast<int32_t>(status.code()));
+    outcome->set_status_message(std::string(status.message()));
+    outcome->set_wrong_shard(IsWrongShard(status));
+  }
+  return grpc::Status::OK;
+}
+
+bool FakeReplica::AwaitUnblockedLocked(const Command& command) {
   bool blocked = mode_ == Mode::kHang;
-  if (blocked_ops_.count(command->op()) > 0) {
+  if (blocked_ops_.count(command.op()) > 0) {
     if (pass_ > 0) {
       --pass_;
     } else {
       blocked = true;
     }
   }
-  if (blocked) {
-    const uint64_t generation = release_generation_;
-    ++blocked_;
-    auto released = [this, generation]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return stopping_ || release_generation_ != generation;
-    };
-    mu_.Await(absl::Condition(&released));
-    --blocked_;
-    if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
-  }
+  if (!blocked) return true;
+  const uint64_t generation = release_generation_;
+  ++blocked_;
+  auto released = [this, generation]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return stopping_ || release_generation_ != generation;
+  };
+  mu_.Await(absl::Condition(&released));
+  --blocked_;
+  return !stopping_;
+}
+
+absl::Status FakeReplica::ModeStatusLocked() const {
   switch (mode_) {
     case Mode::kFollower:
-      return ToGrpcStatus(NotLeaderError(hint_), context);
+      return NotLeaderError(hint_);
     case Mode::kUnavailable:
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no leader known");
+      return absl::UnavailableError("no leader known");
     default:
-      break;
+      return absl::OkStatus();
   }
-  *result = ApplyLocked(*command);
+}
+
+absl::Status FakeReplica::ApplyAsExecuteLocked(const Command& command, CommandResult* result) {
+  *result = ApplyLocked(command);
   if (result->code() == paxoskv::v1::RESULT_CODE_WRONG_SHARD) {
-    return ToGrpcStatus(WrongShardError(result->message()), context);
+    return WrongShardError(result->message());
   }
   if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "key not found");
+    return absl::NotFoundError("key not found");
   }
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 CommandResult FakeReplica::ApplyLocked(const Command& command) {

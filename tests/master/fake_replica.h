@@ -2,7 +2,8 @@
 // tiny in-memory map, so the master can be tested without the real replica. It honours the
 // command ops (GET/PUT/DELETE, SCAN_RANGE/IMPORT/DELETE_KEYS) with a per-client dedup table,
 // and can be told to act as a follower with a leader hint, to answer UNAVAILABLE, to hang, or
-// to block chosen ops until released. Records every command it receives.
+// to block chosen ops until released. ExecuteBatch answers as the real replica does (see
+// services/replica/services.cc). Records every command it receives, alone or in a batch.
 // Thread-safe.
 #pragma once
 
@@ -15,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
@@ -31,29 +33,46 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   void Stop();  // Shuts the server down (connections then fail).
 
   void SetMode(Mode mode, std::string leader_hint = "");
-  // Ops in `ops` wait (inside Execute) until Release() is called; the first `pass` of them
-  // still go through.
+  // Ops in `ops` wait (inside Execute, or ExecuteBatch for the whole batch) until Release() is
+  // called; the first `pass` of them still go through.
   void BlockOps(std::set<paxoskv::v1::Op> ops, int pass = 0);
   void Release();
-  // Number of Execute calls currently waiting in a block or hang.
+  // Number of Execute / ExecuteBatch calls currently waiting in a block or hang.
   int blocked_calls() const;
   // Waits until at least `count` calls are blocked; false on timeout.
   bool AwaitBlocked(int count, absl::Duration timeout) const;
 
   std::map<std::string, std::string> data() const;
   void SetData(std::map<std::string, std::string> data);
+  // Every command received, by Execute or in a batch, in arrival order.
   std::vector<paxoskv::v1::Command> commands() const;
-  int execute_calls() const;
+  int execute_calls() const;  // commands().size()
+  // The number of commands of each ExecuteBatch call, in arrival order.
+  std::vector<int> batch_sizes() const;
   // (client_id, seq) pairs in the dedup table.
   std::set<std::pair<uint64_t, uint64_t>> dedup_keys() const;
 
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
+  // Like the real replica: the call fails as a whole, as Execute would, when the mode answers
+  // for every command (not the leader + hint, no leader); otherwise it is OK with one outcome
+  // per command. Nothing is applied before the mode is checked.
+  grpc::Status ExecuteBatch(grpc::ServerContext* context, const paxoskv::v1::CommandBatch* batch,
+                            paxoskv::v1::CommandBatchResult* response) override;
   grpc::Status Status(grpc::ServerContext* context,
                       const paxoskv::v1::ReplicaStatusRequest* request,
                       paxoskv::v1::ReplicaStatus* response) override;
 
  private:
+  // Waits while `command` is held (hang mode, or a blocked op); false if stopping meanwhile.
+  bool AwaitUnblockedLocked(const paxoskv::v1::Command& command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the mode answers for any command: OK (leader), not the leader + hint, or no leader.
+  absl::Status ModeStatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies `command`; its result code as Execute's status (NOT_FOUND, wrong shard).
+  absl::Status ApplyAsExecuteLocked(const paxoskv::v1::Command& command,
+                                    paxoskv::v1::CommandResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   paxoskv::v1::CommandResult ApplyLocked(const paxoskv::v1::Command& command)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -74,6 +93,7 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   std::vector<paxoskv::v1::HashRange> frozen_ ABSL_GUARDED_BY(mu_);   // OP_FREEZE_RANGES
   std::map<uint64_t, std::map<uint64_t, paxoskv::v1::CommandResult>> dedup_ ABSL_GUARDED_BY(mu_);
   std::vector<paxoskv::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
 };
 
 // An address on 127.0.0.1 where nothing listens (bound to port 0, then closed).

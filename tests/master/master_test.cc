@@ -1,13 +1,18 @@
 // Tests of services/master against in-process fake replicas (tests/master/fake_replica.h):
 // routing by the ring, leader-hint retry, failover, isolation of a dead shard, deadlines, input
-// validation, exactly-once ids, AddShard validation, migration (exact key placement, dedup
-// tables carried, paused requests), durability of the ring and resume after a crash.
+// validation, exactly-once ids, batching of concurrent commands (coalescing, fallback, per-command
+// outcomes), AddShard validation, migration (exact key placement, dedup tables carried, paused
+// requests), durability of the ring and resume after a crash.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <string>
@@ -340,6 +345,155 @@ TEST_F(MasterTest, SeedsRingOnceAndKeepsItAcrossRestarts) {
   EXPECT_TRUE(status.shards(0).replicas(0).healthy());
   EXPECT_EQ(status.shards(0).replicas(0).role(), "leader");
   EXPECT_EQ(status.virtual_nodes(), ring::kDefaultVirtualNodes);
+}
+
+// ---- Batching -------------------------------------------------------------------------------
+
+// Starts `count` concurrent put(key<i>, value<i>) calls; returns once every thread has begun.
+std::vector<std::future<grpc::Status>> StartPuts(
+    int count, std::function<grpc::Status(std::string, std::string)> put) {
+  std::atomic<int> started{0};
+  std::vector<std::future<grpc::Status>> puts;
+  for (int i = 0; i < count; ++i) {
+    puts.push_back(std::async(std::launch::async, [put, &started, i] {
+      ++started;
+      return put(absl::StrCat("key", i), absl::StrCat("value", i));
+    }));
+  }
+  while (started.load() < count) absl::SleepFor(absl::Milliseconds(1));
+  return puts;
+}
+
+TEST_F(MasterTest, CoalescesConcurrentPutsIntoBatches) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.batcher.attempt_timeout = absl::Seconds(60);  // The stalled batches stay in flight.
+  Start(std::move(options));
+  ASSERT_TRUE(Put("warm", "up").ok());  // Caches the leader (no cache: the Router's Execute).
+  ASSERT_TRUE(r1.batch_sizes().empty());
+
+  r1.BlockOps({pb::OP_PUT});
+  constexpr int kPuts = 20;
+  auto puts = StartPuts(kPuts, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  // max_in_flight = 2: two batches stall at the leader, the other puts queue behind them.
+  ASSERT_TRUE(r1.AwaitBlocked(2, absl::Seconds(30)));
+  // Not an assertion: time for the started calls to reach the queue (only two must have).
+  absl::SleepFor(absl::Seconds(1));
+  r1.Release();
+  for (auto& put : puts) {
+    grpc::Status status = put.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+
+  std::map<std::string, std::string> want = {{"warm", "up"}};
+  for (int i = 0; i < kPuts; ++i) want[absl::StrCat("key", i)] = absl::StrCat("value", i);
+  EXPECT_EQ(r1.data(), want);
+  const std::vector<int> sizes = r1.batch_sizes();
+  // Every put was sent once, in a batch (no fallback), and fewer calls than puts were made.
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), kPuts);
+  EXPECT_LT(sizes.size(), static_cast<size_t>(kPuts));
+  EXPECT_GT(*std::max_element(sizes.begin(), sizes.end()), 1);
+  EXPECT_EQ(r1.execute_calls(), kPuts + 1);
+  EXPECT_EQ(r1.dedup_keys().size(), static_cast<size_t>(kPuts + 1));
+}
+
+TEST_F(MasterTest, BatchToFormerLeaderFallsBackToTheHintedLeader) {
+  FakeReplica a(1), b(1);
+  MasterOptions options = Options({Shard(1, {a.address(), b.address()})});
+  options.batcher.attempt_timeout = absl::Seconds(60);
+  Start(std::move(options));
+  ASSERT_TRUE(Put("warm", "up").ok());  // a is asked first, leads, and is cached.
+  ASSERT_EQ(a.data().count("warm"), 1u);
+
+  // Batches stall at a, which then loses leadership to b while they are in flight.
+  a.BlockOps({pb::OP_PUT});
+  constexpr int kPuts = 10;
+  auto puts = StartPuts(kPuts, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(a.AwaitBlocked(2, absl::Seconds(30)));
+  a.SetMode(FakeReplica::Mode::kFollower, b.address());
+  a.Release();
+  for (auto& put : puts) {
+    grpc::Status status = put.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+
+  EXPECT_GE(a.batch_sizes().size(), 2u);  // The batch path was taken, and refused.
+  EXPECT_EQ(a.data(), (std::map<std::string, std::string>{{"warm", "up"}}));
+  EXPECT_EQ(a.dedup_keys().size(), 1u);  // The follower applied nothing of the batches.
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < kPuts; ++i) want[absl::StrCat("key", i)] = absl::StrCat("value", i);
+  EXPECT_EQ(b.data(), want);
+  // Each command reached b once and was applied once.
+  std::map<std::string, int> received;
+  for (const pb::Command& c : b.commands()) ++received[c.key()];
+  for (const auto& [key, value] : want) EXPECT_EQ(received[key], 1) << key;
+  EXPECT_EQ(b.dedup_keys().size(), static_cast<size_t>(kPuts));
+  // b is cached now: the next put is one batch to b.
+  const size_t b_batches = b.batch_sizes().size();
+  ASSERT_TRUE(Put("after", "failover").ok());
+  EXPECT_EQ(b.batch_sizes().size(), b_batches + 1);
+  EXPECT_EQ(b.data().at("after"), "failover");
+}
+
+TEST_F(MasterTest, BatchToUnavailableLeaderFailsOver) {
+  FakeReplica a(1), b(1);
+  Start(Options({Shard(1, {a.address(), b.address()})}));
+  ASSERT_TRUE(Put("warm", "up").ok());  // a is cached.
+  a.SetMode(FakeReplica::Mode::kUnavailable);
+  ASSERT_TRUE(Put("k", "v").ok());
+  EXPECT_EQ(a.batch_sizes(), std::vector<int>{1});  // Tried as a batch, refused as a whole.
+  EXPECT_EQ(a.data().count("k"), 0u);
+  EXPECT_EQ(b.data().at("k"), "v");
+}
+
+TEST_F(MasterTest, BatchedCommandsKeepTheirOwnOutcomes) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  ASSERT_TRUE(Put("present", "v").ok());  // Caches the leader, so what follows is batched.
+  std::string value;
+  grpc::Status missing = Get("missing", &value);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(), "key not found");
+  ASSERT_TRUE(Get("present", &value).ok());
+  EXPECT_EQ(value, "v");
+  bool deleted = false;
+  ASSERT_TRUE(Delete("present", &deleted).ok());
+  EXPECT_TRUE(deleted);
+  ASSERT_TRUE(Delete("present", &deleted).ok());
+  EXPECT_FALSE(deleted);
+  missing = Get("present", &value);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(), "key not found");
+  // Each went once through ExecuteBatch (a NOT_FOUND outcome is final, not a fallback).
+  EXPECT_EQ(r1.batch_sizes(), std::vector<int>(5, 1));
+  EXPECT_EQ(r1.execute_calls(), 6);
+  EXPECT_TRUE(r1.data().empty());
+}
+
+TEST_F(MasterTest, MaxCommandsOneDisablesBatching) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.batcher.max_commands = 1;
+  Start(std::move(options));
+  constexpr int kPuts = 10;
+  auto puts = StartPuts(kPuts, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  for (auto& put : puts) {
+    grpc::Status status = put.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_TRUE(Put("after", "warm").ok());  // The leader is cached; still no batch.
+  EXPECT_TRUE(r1.batch_sizes().empty());
+  EXPECT_EQ(r1.execute_calls(), kPuts + 1);
+  EXPECT_EQ(r1.data().size(), static_cast<size_t>(kPuts + 1));
+  std::string value;
+  ASSERT_TRUE(Get("key3", &value).ok());
+  EXPECT_EQ(value, "value3");
 }
 
 // ---- AddShard -------------------------------------------------------------------------------
