@@ -68,17 +68,25 @@ absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command&
   lane->mu.Lock();
   lane->queue.push_back(item);
   while (item->state == Item::State::kQueued || item->state == Item::State::kSent) {
-    if (lane->in_flight < options_.max_in_flight && !lane->queue.empty()) {
-      // Become a sender: take what waits (FIFO), send it, settle it.
+    if (item->state == Item::State::kQueued && absl::Now() >= deadline) break;   // below
+    if (item->state == Item::State::kQueued && lane->in_flight < options_.max_in_flight) {
+      // Become a sender: take our own command and what waited before it (FIFO), send them,
+      // settle them. Only a thread whose command is still queued sends, so nobody waits on
+      // a call that does not carry its own command.
       std::vector<std::shared_ptr<Item>> batch;
       size_t bytes = 0;
-      while (!lane->queue.empty() && batch.size() < options_.max_commands) {
-        const size_t size = lane->queue.front()->command.ByteSizeLong();
-        if (!batch.empty() && bytes + size > options_.max_bytes) break;
-        bytes += size;
-        lane->queue.front()->state = Item::State::kSent;
-        batch.push_back(std::move(lane->queue.front()));
-        lane->queue.pop_front();
+      auto take = [&](std::deque<std::shared_ptr<Item>>::iterator it)
+                      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        bytes += (*it)->command.ByteSizeLong();
+        (*it)->state = Item::State::kSent;
+        batch.push_back(std::move(*it));
+        return lane->queue.erase(it);
+      };
+      take(std::find(lane->queue.begin(), lane->queue.end(), item));
+      for (auto it = lane->queue.begin();
+           it != lane->queue.end() && batch.size() < options_.max_commands;) {
+        if (bytes + (*it)->command.ByteSizeLong() > options_.max_bytes) break;
+        it = take(it);
       }
       ++lane->in_flight;
       lane->mu.Unlock();
@@ -88,23 +96,25 @@ absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command&
       continue;
     }
     auto wake = [item, lane, this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return (item->state != Item::State::kQueued && item->state != Item::State::kSent) ||
-             (lane->in_flight < options_.max_in_flight && !lane->queue.empty());
+      return item->state == Item::State::kDone || item->state == Item::State::kFallback ||
+             (item->state == Item::State::kQueued &&
+              lane->in_flight < options_.max_in_flight);
     };
-    if (!lane->mu.AwaitWithDeadline(absl::Condition(&wake), deadline)) {
-      if (item->state == Item::State::kQueued) {
-        lane->queue.erase(std::find(lane->queue.begin(), lane->queue.end(), item));
-        lane->mu.Unlock();
-        return absl::DeadlineExceededError(absl::StrCat(
-            "shard ", shard_id, ": deadline exceeded before the command could be sent"));
-      }
-      if (item->state == Item::State::kSent) {
-        lane->mu.Unlock();
-        return absl::DeadlineExceededError(absl::StrCat(
-            "shard ", shard_id,
-            ": deadline exceeded waiting for the leader; outcome unknown, retry with the same id"));
-      }
+    lane->mu.AwaitWithDeadline(absl::Condition(&wake), deadline);
+    if (item->state == Item::State::kSent && absl::Now() >= deadline) {
+      // Another caller's call carries it and has not returned: give up on it (the item stays
+      // alive for that call to settle).
+      lane->mu.Unlock();
+      return absl::DeadlineExceededError(absl::StrCat(
+          "shard ", shard_id,
+          ": deadline exceeded waiting for the leader; outcome unknown, retry with the same id"));
     }
+  }
+  if (item->state == Item::State::kQueued) {   // its deadline passed before it could be sent
+    lane->queue.erase(std::find(lane->queue.begin(), lane->queue.end(), item));
+    lane->mu.Unlock();
+    return absl::DeadlineExceededError(
+        absl::StrCat("shard ", shard_id, ": deadline exceeded before the command could be sent"));
   }
   const bool fallback = item->state == Item::State::kFallback;
   absl::StatusOr<CommandResult> result = std::move(item->result);
@@ -125,14 +135,16 @@ void Batcher::SendBatch(uint32_t shard_id, const std::string& leader,
   if (!leader.empty()) {
     paxoskv::v1::CommandBatch request;
     request.set_shard_id(shard_id);
-    absl::Time latest = absl::InfinitePast();
+    // The call ends by the earliest deadline it carries, so the sending thread (whose
+    // own command is in it) answers its caller in time; commands with later deadlines that
+    // the call could not settle fall back to the Router and still get their full time.
+    absl::Time earliest = absl::Now() + options_.attempt_timeout;
     for (const auto& item : batch) {
       *request.add_commands() = item->command;
-      latest = std::max(latest, item->deadline);
+      earliest = std::min(earliest, item->deadline);
     }
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(std::min(absl::Now() + options_.attempt_timeout,
-                                                     latest)));
+    context.set_deadline(absl::ToChronoTime(earliest));
     paxoskv::v1::CommandBatchResult response;
     const grpc::Status grpc_status =
         directory_->Stub(leader)->ExecuteBatch(&context, request, &response);

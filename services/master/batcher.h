@@ -3,9 +3,10 @@
 // of N (and reach the leader's Paxos core together, so they share slots and fsyncs).
 //
 // Adaptive, like group commit: a command is sent at once when fewer than `max_in_flight`
-// batches to its shard are outstanding; otherwise it waits, and the next free sender takes
-// every waiting command (up to `max_commands` / `max_bytes`). There is no timer: at low load
-// each batch holds one command, and batches grow only while the leader is busy.
+// batches to its shard are outstanding; otherwise it waits, and the first waiting caller to
+// find a free slot sends its own command with those queued before it (up to `max_commands` /
+// `max_bytes`). There is no timer: at low load each batch holds one command, and batches grow
+// only while the leader is busy. A call ends by the earliest deadline it carries.
 //
 // The fast path only: when the shard has no cached leader, the batch call fails (not leader,
 // unavailable, timeout, wrong replica) or one command's outcome is retryable (leadership lost,

@@ -152,6 +152,12 @@ absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
   std::vector<Pending> pending;
   pending.reserve(commands.size());
   uint64_t read_id = 0;
+  for (const Command& command : commands) {
+    if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
+      return WrongReplicaError(absl::StrCat("this replica belongs to shard ", options_.shard_id,
+                                            ", not shard ", command.shard_id()));
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("replica is shutting down");
@@ -159,11 +165,6 @@ absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
     bool overloaded = false;
     for (size_t i = 0; i < commands.size(); ++i) {
       Command& command = commands[i];
-      if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
-        return WrongReplicaError(absl::StrCat("this replica belongs to shard ",
-                                              options_.shard_id, ", not shard ",
-                                              command.shard_id()));
-      }
       if (absl::Status valid = kv::ValidateCommand(command); !valid.ok()) {
         outcomes[i] = std::move(valid);
         continue;
