@@ -1,6 +1,8 @@
 // See replica_loop.h.
 #include "services/replica/replica_loop.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -108,6 +110,7 @@ void ReplicaLoop::Stop() {
   }
   if (ticker_thread_.joinable()) ticker_thread_.join();
   if (loop_thread_.joinable()) loop_thread_.join();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
 }
 
 absl::Status ReplicaLoop::Deliver(const paxoskv::v1::PaxosMessage& message) {
@@ -245,22 +248,22 @@ absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
 }
 
 bool ReplicaLoop::ShouldWakeLocked() const {
-  return stopping_ || node_->HasReady();
+  return stopping_ || snapshot_saved_ || node_->HasReady();
 }
 
 void ReplicaLoop::RunLoop() {
   while (true) {
-    paxos::Ready ready;
+    std::optional<paxos::Ready> ready;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(this, &ReplicaLoop::ShouldWakeLocked),
                            absl::Milliseconds(options_.tick_ms));
       if (stopping_) return;
-      if (!node_->HasReady()) continue;
-      ready = node_->TakeReady();
+      if (node_->HasReady()) ready = node_->TakeReady();
     }
-    Process(std::move(ready));
-    MaybeSnapshot();
+    if (ready.has_value()) Process(*std::move(ready));
+    MaybeFinishSnapshot(/*wait=*/false);
+    MaybeStartSnapshot();
     MaybeLogStats();
   }
 }
@@ -351,6 +354,10 @@ void ReplicaLoop::Process(paxos::Ready ready) {
   // 2. Messages.
   for (auto& message : ready.messages) {
     if (message.has_install_snapshot()) {
+      if (sink_->SnapshotInFlight(message.to())) {
+        logger_->debug("snapshot to {} still in flight: not sending another", message.to());
+        continue;
+      }
       absl::StatusOr<storage::Snapshot> snapshot = store_->LoadSnapshot();
       if (!snapshot.ok() || snapshot->last_slot == 0) {
         logger_->warn("cannot send snapshot to {}: {}", message.to(),
@@ -368,6 +375,10 @@ void ReplicaLoop::Process(paxos::Ready ready) {
   // 3. A snapshot from the leader replaces the state machine.
   if (ready.snapshot.has_value()) {
     const auto& snapshot = *ready.snapshot;
+    MaybeFinishSnapshot(/*wait=*/true);   // nobody may read kv_ while it is replaced
+    while (!unapplied_.empty() && unapplied_.front().slot() <= snapshot.last_slot()) {
+      unapplied_.pop_front();   // covered by the snapshot
+    }
     absl::Status restored = kv_.Restore(snapshot.data());
     PAXOSKV_CHECK(restored.ok()) << "cannot install snapshot at slot " << snapshot.last_slot()
                                  << ": " << restored.ToString();
@@ -377,6 +388,7 @@ void ReplicaLoop::Process(paxos::Ready ready) {
     snapshot_slot_ = snapshot.last_slot();
     snapshot_slot_published_ = snapshot_slot_;
     commands_since_snapshot_ = 0;
+    malloc_trim(0);   // the replaced state's blocks
     logger_->info("installed snapshot last_slot={} keys={}", snapshot.last_slot(),
                   kv_.key_count());
   }
@@ -387,8 +399,13 @@ void ReplicaLoop::Process(paxos::Ready ready) {
 
 // Applies ready.chosen in slot order, then completes waiting commands and reads.
 void ReplicaLoop::ApplyAndComplete(paxos::Ready& ready) {
+  for (auto& entry : ready.chosen) unapplied_.push_back(std::move(entry));
+  ready.chosen.clear();
   std::vector<std::pair<CommandKey, CommandResult>> results;
-  for (const auto& entry : ready.chosen) {
+  // While the snapshot thread reads kv_, chosen entries wait in unapplied_.
+  while (snapshot_running_slot_ == 0 && !unapplied_.empty()) {
+    const paxoskv::v1::Entry entry = std::move(unapplied_.front());
+    unapplied_.pop_front();
     PAXOSKV_CHECK(entry.slot() == last_applied_slot_ + 1)
         << "chosen slot " << entry.slot() << " does not follow applied " << last_applied_slot_;
     for (const Command& command : entry.value().commands()) {
@@ -464,19 +481,58 @@ void ReplicaLoop::FailAllWaitersLocked(const absl::Status& status) {
   reads_.clear();
 }
 
-void ReplicaLoop::MaybeSnapshot() {
+void ReplicaLoop::MaybeStartSnapshot() {
+  if (snapshot_running_slot_ != 0) return;
   if (commands_since_snapshot_ < options_.snapshot_every_commands) return;
   if (last_applied_slot_ <= snapshot_slot_) return;
   const SlotId slot = last_applied_slot_;
-  storage::Snapshot snapshot{.last_slot = slot, .data = kv_.Snapshot()};
-  PAXOSKV_CHECK_OK(store_->SaveSnapshot(snapshot));
+  snapshot_running_slot_ = slot;
+  snapshot_started_ = absl::Now();
+  commands_since_snapshot_ = 0;
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();   // the previous one, finished
+  snapshot_thread_ = std::thread([this, slot] {
+    // kv_ stays as of `slot` meanwhile: the loop thread applies nothing until we are done.
+    storage::Snapshot snapshot{.last_slot = slot, .data = kv_.Snapshot()};
+    const size_t bytes = snapshot.data.size();
+    const absl::Time serialized = absl::Now();
+    absl::Status status = store_->SaveSnapshot(snapshot);
+    snapshot = {};
+    // Serializing and compacting freed many small blocks (the log tail's commands): hand the
+    // free pages back to the kernel so resident memory follows the live state.
+    malloc_trim(0);
+    logger_->info("saved snapshot last_slot={} bytes={} serialize_ms={:.1f} save_ms={:.1f}", slot,
+                  bytes, absl::ToDoubleMilliseconds(serialized - snapshot_started_),
+                  absl::ToDoubleMilliseconds(absl::Now() - serialized));
+    absl::MutexLock lock(&mu_);
+    snapshot_status_ = std::move(status);
+    snapshot_saved_ = true;
+  });
+}
+
+void ReplicaLoop::MaybeFinishSnapshot(bool wait) {
+  if (snapshot_running_slot_ == 0) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (wait) mu_.Await(absl::Condition(&snapshot_saved_));
+    if (!snapshot_saved_) return;
+    snapshot_saved_ = false;
+    // A snapshot that cannot be made durable is a failed fsync: crash on purpose.
+    PAXOSKV_CHECK(snapshot_status_.ok()) << "saving snapshot failed: " << snapshot_status_;
+  }
+  snapshot_thread_.join();
+  const SlotId slot = snapshot_running_slot_;
+  snapshot_running_slot_ = 0;
   snapshot_slot_ = slot;
   snapshot_slot_published_ = slot;
-  commands_since_snapshot_ = 0;
-  logger_->info("saved snapshot last_slot={} bytes={} keys={}", slot, snapshot.data.size(),
-                kv_.key_count());
-  absl::MutexLock lock(&mu_);
-  node_->Compact(slot);
+  {
+    absl::MutexLock lock(&mu_);
+    node_->Compact(slot);
+  }
+  logger_->info("snapshot at slot {} done in {:.1f} ms; applying {} entries chosen meanwhile",
+                slot, absl::ToDoubleMilliseconds(absl::Now() - snapshot_started_),
+                unapplied_.size());
+  paxos::Ready nothing;
+  ApplyAndComplete(nothing);
 }
 
 paxoskv::v1::ReplicaStatus ReplicaLoop::GetStatus() {

@@ -4,11 +4,17 @@
 // (persist with fsync -> send -> install snapshot -> apply), then completes waiting clients.
 // Persisting outside the mutex lets proposals pile up meanwhile: the next Ready carries them
 // all in one synced write (group commit) and one Accept round (batching).
+// Snapshots are taken by a background thread that serializes the state machine and saves it
+// while the loop thread goes on persisting, sending and heartbeating; only applying waits
+// (chosen entries queue up and are applied when the snapshot is saved), so a large state's
+// snapshot delays replies for a moment but never stalls consensus into an election.
 // Thread-safe: gRPC handler threads call Deliver/Execute/GetStatus; Start() spawns the loop
-// thread and the ticker thread; Stop() joins them.
+// thread and the ticker thread; the loop thread spawns the snapshot thread (one at a time,
+// reading kv_ while the loop thread only reads it too); Stop() joins them.
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -109,7 +115,11 @@ class ReplicaLoop {
   // Acts on one Ready; called by the loop thread only, without mu_.
   void Process(paxos::Ready ready) ABSL_LOCKS_EXCLUDED(mu_);
   void ApplyAndComplete(paxos::Ready& ready) ABSL_LOCKS_EXCLUDED(mu_);
-  void MaybeSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts a background snapshot when one is due (loop thread).
+  void MaybeStartSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
+  // Once the background snapshot is saved: compacts the log and applies what queued meanwhile.
+  // `wait`: block until it is saved (before replacing the state machine).
+  void MaybeFinishSnapshot(bool wait) ABSL_LOCKS_EXCLUDED(mu_);
   void FailAllWaitersLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ServeReadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NotLeaderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -128,12 +138,19 @@ class ReplicaLoop {
   uint64_t next_local_seq_ ABSL_GUARDED_BY(mu_) = 1;
   bool was_leader_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by the snapshot thread when it is done (wakes the loop thread).
+  bool snapshot_saved_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status snapshot_status_ ABSL_GUARDED_BY(mu_);
   // Applied state, mirrored under mu_ for reads and status (kv_ itself is loop-thread only).
   SlotId applied_slot_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Loop thread only (reads are served by the loop thread too).
   kv::KvStateMachine kv_;
   uint64_t commands_since_snapshot_ = 0;
+  SlotId snapshot_running_slot_ = 0;              // 0: no snapshot thread running
+  absl::Time snapshot_started_;
+  std::deque<paxoskv::v1::Entry> unapplied_;      // chosen, waiting for the snapshot thread
+  std::thread snapshot_thread_;
   // Loop statistics, logged every few seconds at info when there was traffic.
   struct LoopStats {
     uint64_t readies = 0;
