@@ -11,6 +11,10 @@ class MessageSink {
   virtual ~MessageSink() = default;
   // Best effort: may drop; must not block on the network.
   virtual void Send(paxoskv::v1::PaxosMessage message) = 0;
+  // Whether an InstallSnapshot to `to` is still on its way. The loop then skips loading and
+  // sending another copy (the core asks again later): a large snapshot may take longer to
+  // ship and install than the core's resend interval.
+  virtual bool SnapshotInFlight(uint32_t /*to*/) const { return false; }
 };
 
 }  // namespace paxoskv::replica

@@ -65,6 +65,11 @@ struct Call {
 
 }  // namespace
 
+bool PeerTransport::SnapshotInFlight(uint32_t to) const {
+  auto it = peers_.find(to);
+  return it != peers_.end() && it->second->snapshot_inflight.load();
+}
+
 void PeerTransport::Send(PaxosMessage message) {
   auto it = peers_.find(message.to());
   if (it == peers_.end()) {
@@ -93,13 +98,18 @@ void PeerTransport::Send(PaxosMessage message) {
   call->stub = stub;   // keeps the channel alive until the call completes
   message.set_shard_id(options_.shard_id);
   call->request = std::move(message);
-  call->context.set_deadline(std::chrono::system_clock::now() +
-                             std::chrono::milliseconds(options_.rpc_deadline_ms));
-  auto done = [this, peer, call](grpc::Status status) {
+  const bool snapshot = call->request.has_install_snapshot();
+  if (snapshot) peer->snapshot_inflight = true;
+  call->context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(snapshot ? options_.snapshot_deadline_ms
+                                         : options_.rpc_deadline_ms));
+  auto done = [this, peer, call, snapshot](grpc::Status status) {
     if (!status.ok()) {
       logger_->debug("send to {} failed: {}", peer->address, status.error_message());
       if (IsWrongReplica(FromGrpcStatus(status, &call->context))) peer->reset = true;
     }
+    if (snapshot) peer->snapshot_inflight = false;
     delete call;
     peer->inflight.fetch_sub(1);
     inflight_total_.fetch_sub(1);

@@ -24,6 +24,7 @@ namespace paxoskv::replica {
 struct TransportOptions {
   uint32_t shard_id = 0;              // stamped on every message
   int rpc_deadline_ms = 2000;
+  int snapshot_deadline_ms = 60000;   // InstallSnapshot: ship and install a large state
   int inflight_per_peer_max = 4096;   // calls in flight to one peer before dropping
 };
 
@@ -37,6 +38,7 @@ class PeerTransport final : public MessageSink {
   // Queues `message` for message.to(); drops it (debug log) if that peer is unknown or
   // has too many calls in flight.
   void Send(paxoskv::v1::PaxosMessage message) override;
+  bool SnapshotInFlight(uint32_t to) const override;
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
@@ -52,6 +54,7 @@ class PeerTransport final : public MessageSink {
     // builds a fresh channel, which resolves the name again.
     std::atomic<bool> reset{false};
     std::atomic<int> inflight{0};
+    std::atomic<bool> snapshot_inflight{false};
   };
   static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
   TransportOptions options_;
