@@ -23,8 +23,10 @@ namespace paxoskv::storage {
 
 // Small-footprint defaults: a replica holds little besides its log tail.
 struct RocksDbStoreOptions {
-  size_t write_buffer_bytes = 16 << 20;    // memtable size before a flush
-  size_t block_cache_bytes = 8 << 20;
+  // The log is written once, read back only on restart and deleted by the next snapshot, so
+  // big memtables and caches buy nothing but resident memory (two memtables may be live).
+  size_t write_buffer_bytes = 4 << 20;     // memtable size before a flush
+  size_t block_cache_bytes = 4 << 20;
   uint64_t max_total_wal_bytes = 64 << 20; // forces flushes so old WAL files go away
   // Every N snapshots, compact the deleted log range so its space is really reclaimed.
   int compact_every_snapshots = 4;
