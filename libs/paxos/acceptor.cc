@@ -26,6 +26,8 @@ void Node::Impl::StoreEntry(SlotId slot, const pb::Ballot& b, const pb::Value& v
   ls.entry.set_slot(slot);
   *ls.entry.mutable_ballot() = b;
   *ls.entry.mutable_value() = value;
+  ls.packed = false;
+  ls.packed_value.clear();
   ls.chosen = ls.chosen || chosen;
   ready_accepted[slot] = ls.entry;
 }
@@ -65,7 +67,7 @@ void Node::Impl::OnPrepare(uint32_t from, const pb::Prepare& m) {
   *p->mutable_promised() = promised;
   p->set_chosen_through(chosen_through);
   for (auto it = log_slots.lower_bound(m.from_slot()); it != log_slots.end(); ++it) {
-    *p->add_accepted() = it->second.entry;
+    *p->add_accepted() = FullEntry(it->second);
   }
   Send(from, std::move(reply));
   if (compacted_through > 0 && m.from_slot() <= compacted_through) {

@@ -44,7 +44,7 @@ absl::Status Invariants::CheckImpl(const Node::Impl& n) {
       return fail(absl::StrCat("slot ", slot, " <= chosen_through but not chosen"));
     }
     if (ls.chosen) {
-      std::string value = ls.entry.value().SerializeAsString();
+      std::string value = n.FullEntry(ls).value().SerializeAsString();
       auto [it, inserted] = chosen_values_.emplace(slot, value);
       if (!inserted && it->second != value) {
         return fail(absl::StrCat("chosen value of slot ", slot, " changed"));

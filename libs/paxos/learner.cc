@@ -40,7 +40,7 @@ bool Node::Impl::BuildLearn(SlotId after, pb::Learn* learn) const {
   const SlotId last = std::min<SlotId>(chosen_through, after + config.learn_entries_max);
   for (auto it = log_slots.upper_bound(after); it != log_slots.end() && it->first <= last; ++it) {
     PAXOSKV_CHECK(it->second.chosen) << "slot " << it->first << " below chosen_through";
-    *learn->add_entries() = it->second.entry;
+    *learn->add_entries() = FullEntry(it->second);
   }
   learn->set_chosen_through(chosen_through);
   return true;
@@ -117,7 +117,8 @@ std::vector<pb::Entry> Node::Impl::TakeChosen() {
     auto it = log_slots.find(applied_through + 1);
     PAXOSKV_CHECK(it != log_slots.end() && it->second.chosen)
         << "chosen slot " << applied_through + 1 << " missing";
-    out.push_back(it->second.entry);
+    out.push_back(FullEntry(it->second));
+    Pack(it->second);
     ++applied_through;
   }
   return out;

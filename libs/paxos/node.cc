@@ -35,6 +35,22 @@ size_t Node::Impl::MemberIndex(uint32_t id) const {
 
 size_t Node::Impl::Majority() const { return MajoritySize(members.size()); }
 
+pb::Entry Node::Impl::FullEntry(const LogSlot& slot) const {
+  pb::Entry entry = slot.entry;
+  if (slot.packed) {
+    PAXOSKV_CHECK(entry.mutable_value()->ParseFromString(slot.packed_value))
+        << "packed value of slot " << entry.slot() << " does not parse";
+  }
+  return entry;
+}
+
+void Node::Impl::Pack(LogSlot& slot) {
+  if (slot.packed) return;
+  slot.packed_value = slot.entry.value().SerializeAsString();
+  slot.entry.clear_value();
+  slot.packed = true;
+}
+
 int Node::Impl::RetransmitTicks() const { return std::max(1, config.retransmit_ticks); }
 
 void Node::Impl::Send(uint32_t to, pb::PaxosMessage message) {

@@ -25,9 +25,14 @@ class Invariants;
 
 // One slot of the local log: the acceptor's entry (slot, ballot, value) and whether this node
 // knows the value is chosen.
+// Once applied, a slot keeps its value serialized (`packed`): parsed commands take about three
+// times the memory, and the log tail kept until the next snapshot is a replica's largest
+// structure after the state machine itself. Read entries through Impl::FullEntry.
 struct LogSlot {
-  paxoskv::v1::Entry entry;
+  paxoskv::v1::Entry entry;   // value cleared while packed
   bool chosen = false;
+  bool packed = false;
+  std::string packed_value;   // serialized entry.value() while packed
 };
 
 // A slot the leader proposed at its ballot and has not yet seen chosen.
@@ -111,6 +116,10 @@ struct Node::Impl {
   std::unique_ptr<Invariants> debug_invariants;  // debug builds only
 
   // ---- node.cc ----
+  // The slot's whole entry (unpacks a packed value).
+  paxoskv::v1::Entry FullEntry(const LogSlot& slot) const;
+  // Packs an applied slot's value (see LogSlot).
+  static void Pack(LogSlot& slot);
   bool IsMember(uint32_t id) const;
   size_t MemberIndex(uint32_t id) const;
   size_t Majority() const;

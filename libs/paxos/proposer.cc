@@ -27,7 +27,7 @@ void Node::Impl::StartCampaign() {
   own.set_ok(true);
   own.set_chosen_through(chosen_through);
   for (auto it = log_slots.lower_bound(prepare_from_slot); it != log_slots.end(); ++it) {
-    *own.add_accepted() = it->second.entry;
+    *own.add_accepted() = FullEntry(it->second);
   }
   promises[self] = std::move(own);
   ResetElectionTimer();
@@ -126,7 +126,7 @@ void Node::Impl::BecomeLeader() {
     pb::Value value;
     bool known_chosen = false;
     if (own_chosen) {
-      value = own->second.entry.value();
+      value = FullEntry(own->second).value();
       known_chosen = true;
     } else if (c != nullptr && c->chosen != nullptr) {
       value = c->chosen->value();
@@ -257,7 +257,7 @@ void Node::Impl::RetransmitAccepts() {
     if (ls == log_slots.end()) continue;
     prop.sent_tick = now_tick;
     for (size_t i = 0; i < members.size(); ++i) {
-      if (!prop.acked[i]) per_peer[members[i]].push_back(ls->second.entry);
+      if (!prop.acked[i]) per_peer[members[i]].push_back(FullEntry(ls->second));
     }
   }
   for (auto& [peer, entries] : per_peer) {
