@@ -46,7 +46,7 @@ struct ReplicaOptions {
   int tick_ms = 10;
   int heartbeat_ticks = 5;
   int election_timeout_ticks = 30;
-  uint64_t snapshot_every_commands = 100000;  // applied commands between snapshots
+  uint64_t snapshot_every_commands = 50000;   // applied commands between snapshots
   size_t inflight_slots_max = 64;             // slots in flight; more commands wait and batch
   uint64_t seed = 0;                          // 0 = derive from time and ids
 };
