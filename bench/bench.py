@@ -476,12 +476,12 @@ def measure_rss(args, procs, bin_dir, workdir, runner):
   """RSS of each replica of a fresh 1x3 cluster after loading `rss_keys` keys of 100 B."""
   keys, value_size = args.rss_keys, 100
   cluster = Paxoskv(procs, bin_dir, workdir, 1, "rss")
-  log(f"resources: RSS with {keys:,} keys of {value_size} B (1x3, through the replica target)")
+  log(f"resources: RSS with {keys:,} keys of {value_size} B (1x3, loaded through the master)")
   cluster.start()
   try:
     before = {n: proc_status_kib(p, "VmRSS") for n, p in cluster.pids().items()}
     t0 = time.monotonic()
-    raw, argv = runner.kvbench_json("replica", ",".join(cluster.replicas[1]), [
+    raw, argv = runner.kvbench_json("master", cluster.master, [
         f"--clients={args.rss_clients}", "--read_percent=100", f"--value_size={value_size}",
         f"--keys={keys}",
         "--preload", "--ops=1000", "--warmup_s=0"], 3600)
@@ -542,7 +542,7 @@ def measure_disk(args, procs, bin_dir, workdir, runner):
     raw = json.loads([l for l in stdout.splitlines() if l.strip().startswith("{")][-1])
     fig = normalize(raw)
     puts = fig["ops"] if fig["ops"] is not None else (fig["ops_per_s"] or 0) * args.disk_s
-    snapshot_every = args.disk_snapshot_every or 100000  # the replica's default
+    snapshot_every = args.disk_snapshot_every or 50000  # the replica's default
     out = {"seconds": args.disk_s, "keys": 1000, "value_size": args.value_size,
            "puts": puts, "ops_per_s": fig["ops_per_s"], "samples": samples,
            "snapshot_every": snapshot_every, "kvbench": raw, "command": shlex.join(argv)}
@@ -1043,9 +1043,9 @@ def main():
   ap.add_argument("--rss_clients", type=int, default=256, help="clients loading the RSS keys")
   ap.add_argument("--disk_s", type=int)
   ap.add_argument("--disk_sample_s", type=float, default=2.0)
-  ap.add_argument("--disk_snapshot_every", type=int, default=10000,
-                  help="replica --snapshot_every for the disk figure (0: replica default); "
-                  "small enough that the run spans several snapshots")
+  ap.add_argument("--disk_snapshot_every", type=int, default=0,
+                  help="replica --snapshot_every for the disk figure (0: the replica's default, "
+                  "50,000, which a full run spans several times)")
   ap.add_argument("--figures", help="exactly these resource figures: failover,disk,rss")
   ap.add_argument("--failover_trials", type=int)
   ap.add_argument("--failover_run_s", type=int, default=6)
