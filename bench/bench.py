@@ -765,13 +765,16 @@ def render_resources(resources):
   if rss:
     out.append(f"- **RSS**: {rss['keys']:,} keys of {rss['value_size']} B "
                f"(raw data {rss['raw_bytes'] / 1e6:.1f} MB, keys included), loaded in "
-               f"{rss['load_seconds']} s ({fmt_num(rss['load_ops_per_s'])} puts/s) straight "
-               "to the replicas. VmRSS per replica: " +
+               f"{rss['load_seconds']} s ({fmt_num(rss['load_ops_per_s'])} puts/s) through "
+               "the master. VmRSS per replica: " +
                ", ".join(f"{n} {v / 1e6:.1f} MB" for n, v in rss["rss_bytes"].items()) +
                f" (before the load: " +
                ", ".join(f"{v / 1e6:.1f}" for v in rss["rss_before_load_bytes"].values()) +
                f" MB). Max RSS / raw = **{rss['max_rss_over_raw']:.2f}**; max RSS growth during "
-               f"the load / raw = {rss['max_rss_growth_over_raw']:.2f}. Data dirs: " +
+               f"the load / raw = {rss['max_rss_growth_over_raw']:.2f}. Peak (VmHWM, reached "
+               "while a snapshot is serialized): " +
+               ", ".join(f"{v / 1e6:.1f} MB" for v in rss["rss_hwm_bytes"].values()) +
+               ". Data dirs: " +
                ", ".join(f"{v / 1e6:.1f} MB" for v in rss["data_dir_bytes"].values()) + ".")
   disk = resources.get("disk")
   if disk:
