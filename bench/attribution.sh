@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# What moved the figures: runs one 1x3 cluster + master per configuration and drives it with
+# kvbench (put at 1 and 64 clients, linearizable get at 64), interleaving the configurations
+# ROUNDS times so that machine noise spreads over all of them; prints every run and the
+# medians. Compare two builds (e.g. a checkout of an older commit built into another dir)
+# or one build with different master flags:
+#
+#   bench/attribution.sh [--rounds 3] LABEL=BIN_DIR[:master flags] ...
+#   bench/attribution.sh old=/tmp/old/bin nobatch=build/bin:--batch_max=1 new=build/bin
+#
+# Uses ports 7311-7313 and 7350 on 127.0.0.1 and a temp dir; stops what it started.
+set -euo pipefail
+ROUNDS=3
+if [[ ${1:-} == --rounds ]]; then ROUNDS=$2; shift 2; fi
+(($#)) || { sed -n '2,12p' "$0"; exit 2; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/paxoskv-attr.XXXXXX")
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+run_config() {   # label bin flags...
+  local label=$1 bin=$2; shift 2
+  local dir="$WORK/$label" peers="1=127.0.0.1:7311,2=127.0.0.1:7312,3=127.0.0.1:7313"
+  rm -rf "$dir"; mkdir -p "$dir"; PIDS=()
+  for r in 1 2 3; do
+    "$bin/paxoskv-replica" --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
+      --peers=$peers --data_dir="$dir/r$r" --log_level=warn 2>"$dir/r$r.log" &
+    PIDS+=($!)
+  done
+  "$bin/paxoskv-master" --listen=127.0.0.1:7350 --data_dir="$dir/m" --log_level=warn \
+    --shards="1=127.0.0.1:7311,127.0.0.1:7312,127.0.0.1:7313" "$@" 2>"$dir/m.log" &
+  PIDS+=($!)
+  sleep 2
+  "$bin/kvbench" --target=master --addr=127.0.0.1:7350 --clients=64 --keys=10000 --preload \
+    --ops=1 --read_percent=100 >/dev/null 2>&1 || true
+  for spec in "put 1 0" "put 64 0" "get 64 100"; do
+    set -- $spec
+    local out
+    out=$("$bin/kvbench" --target=master --addr=127.0.0.1:7350 --clients="$2" \
+      --read_percent="$3" --keys=10000 --value_size=256 --duration_s=8 --warmup_s=2 2>&1 |
+      grep -E "^throughput|^latency ms" | tr '\n' ' ')
+    echo "$label $1 c$2: $out"
+  done
+  kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
+}
+
+for ((i = 1; i <= ROUNDS; i++)); do
+  for spec in "$@"; do
+    label=${spec%%=*}; rest=${spec#*=}; bin=${rest%%:*}; flags=""
+    [[ $rest == *:* ]] && flags=${rest#*:}
+    # shellcheck disable=SC2086
+    run_config "$label" "$(cd "$bin" && pwd)" $flags
+  done
+done | tee "$WORK/all.log"
+
+python3 - "$WORK/all.log" <<'PY'
+import collections, re, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    m = re.match(r"(\S+) (\w+) (c\d+): throughput: \d+ ops in [\d.]+ s = ([\d.]+) ops/s.*?p50 ([\d.]+)", line)
+    if m:
+        runs[(m[1], m[2], m[3])].append((float(m[4]), float(m[5])))
+print("\n| config | workload | ops/s (median) | p50 ms (median) | runs (ops/s) |")
+print("| --- | --- | --- | --- | --- |")
+for (label, kind, clients), v in runs.items():
+    print(f"| {label} | {kind} {clients} | {statistics.median(x[0] for x in v):,.0f} | "
+          f"{statistics.median(x[1] for x in v):.2f} | {', '.join(f'{x[0]:,.0f}' for x in v)} |")
+PY
