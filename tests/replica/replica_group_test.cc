@@ -333,12 +333,15 @@ TEST_F(ReplicaGroupTest, BackgroundSnapshotsUnderConcurrentWritesLoseNothing) {
   constexpr int kPutsEach = 40;
   std::vector<std::thread> writers;
   std::atomic<int> failures{0};
+  std::vector<std::string> addresses;
+  for (const auto& [id, address] : members_) addresses.push_back(address);
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
+      ShardRouter router(addresses);   // not thread-safe: one per writer
       for (int i = 0; i < kPutsEach; ++i) {
         // Each writer overwrites its own 5 keys: the last value of each key is known.
-        auto result = Execute(Put(absl::StrCat("w", w, "-k", i % 5), absl::StrCat(i),
-                                  100 + w, i + 1));
+        auto result = router.Execute(Put(absl::StrCat("w", w, "-k", i % 5), absl::StrCat(i),
+                                         100 + w, i + 1));
         if (!result.ok()) ++failures;
       }
     });
