@@ -44,19 +44,10 @@ Batcher::Lane* Batcher::LaneOf(uint32_t shard_id) {
   return lane.get();
 }
 
-Batcher::Stats Batcher::stats() const {
-  absl::MutexLock lock(&stats_mu_);
-  return stats_;
-}
-
 absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command& command,
                                                absl::Time deadline) {
   if (options_.max_commands <= 1 || directory_->Leader(shard_id).empty()) {
     // No batching, or no known leader: the Router finds it (and caches it for the next batch).
-    if (options_.max_commands > 1) {
-      absl::MutexLock lock(&stats_mu_);
-      ++stats_.fallbacks;
-    }
     return router_->Execute(shard_id, command, deadline);
   }
   Lane* lane = LaneOf(shard_id);
@@ -120,10 +111,6 @@ absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command&
   absl::StatusOr<CommandResult> result = std::move(item->result);
   lane->mu.Unlock();
   if (!fallback) return result;
-  {
-    absl::MutexLock lock(&stats_mu_);
-    ++stats_.fallbacks;
-  }
   return router_->Execute(shard_id, command, deadline);
 }
 
@@ -149,11 +136,6 @@ void Batcher::SendBatch(uint32_t shard_id, const std::string& leader,
     const grpc::Status grpc_status =
         directory_->Stub(leader)->ExecuteBatch(&context, request, &response);
     const absl::Status status = FromGrpcStatus(grpc_status, &context);
-    {
-      absl::MutexLock lock(&stats_mu_);
-      ++stats_.batches;
-      stats_.batched_commands += batch.size();
-    }
     if (IsWrongReplica(status)) directory_->ResetChannel(leader);
     if (!status.ok()) {
       log_->debug("batch of {} to shard={} leader={} failed: {}; commands fall back", batch.size(),

@@ -55,14 +55,6 @@ class Batcher {
                                                      const paxoskv::v1::Command& command,
                                                      absl::Time deadline);
 
-  // Counters for tests and diagnostics.
-  struct Stats {
-    uint64_t batches = 0;             // ExecuteBatch calls made
-    uint64_t batched_commands = 0;    // commands those calls carried
-    uint64_t fallbacks = 0;           // commands handed to the Router
-  };
-  Stats stats() const ABSL_LOCKS_EXCLUDED(stats_mu_);
-
  private:
   struct Item;
   struct Lane;   // one shard's queue
@@ -79,9 +71,6 @@ class Batcher {
 
   absl::Mutex lanes_mu_;
   std::map<uint32_t, std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(lanes_mu_);
-
-  mutable absl::Mutex stats_mu_;
-  Stats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace paxoskv::master
