@@ -89,7 +89,7 @@ void PeerTransport::Send(PaxosMessage message) {
   {
     absl::MutexLock lock(&peer->mu);
     if (peer->reset.exchange(false)) {
-      logger_->warn("peer {} answered as another shard's replica: reconnecting", peer->address);
+      logger_->warn("peer {}: fresh channel (the name is resolved again)", peer->address);
       peer->stub = NewStub(peer->address);
     }
     stub = peer->stub;
@@ -105,9 +105,26 @@ void PeerTransport::Send(PaxosMessage message) {
       std::chrono::milliseconds(snapshot ? options_.snapshot_deadline_ms
                                          : options_.rpc_deadline_ms));
   auto done = [this, peer, call, snapshot](grpc::Status status) {
-    if (!status.ok()) {
+    if (status.ok()) {
+      peer->failures_in_a_row = 0;
+    } else {
       logger_->debug("send to {} failed: {}", peer->address, status.error_message());
-      if (IsWrongReplica(FromGrpcStatus(status, &call->context))) peer->reset = true;
+      if (IsWrongReplica(FromGrpcStatus(status, &call->context))) {
+        logger_->warn("peer {} answered as another shard's replica", peer->address);
+        peer->reset = true;
+      } else if (++peer->failures_in_a_row >= options_.failures_before_reconnect) {
+        const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
+        int64_t last = peer->last_reset_ms.load();
+        if (now_ms - last >= options_.reconnect_interval_ms &&
+            peer->last_reset_ms.compare_exchange_strong(last, now_ms)) {
+          logger_->info("peer {}: {} calls failed in a row (last: {}); reconnecting",
+                        peer->address, peer->failures_in_a_row.load(), status.error_message());
+          peer->failures_in_a_row = 0;
+          peer->reset = true;
+        }
+      }
     }
     if (snapshot) peer->snapshot_inflight = false;
     delete call;

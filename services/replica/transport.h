@@ -24,8 +24,12 @@ namespace paxoskv::replica {
 struct TransportOptions {
   uint32_t shard_id = 0;              // stamped on every message
   int rpc_deadline_ms = 2000;
-  int snapshot_deadline_ms = 60000;   // InstallSnapshot: ship and install a large state
+  // InstallSnapshot: ship and install a large state (400 k keys took ~1.3 s here). Bounded:
+  // no second snapshot leaves for a peer while one is on its way.
+  int snapshot_deadline_ms = 15000;
   int inflight_per_peer_max = 4096;   // calls in flight to one peer before dropping
+  int failures_before_reconnect = 3;  // failed calls in a row before a fresh channel
+  int reconnect_interval_ms = 1000;   // at most one fresh channel per peer this often
 };
 
 class PeerTransport final : public MessageSink {
@@ -50,9 +54,13 @@ class PeerTransport final : public MessageSink {
     std::string address;
     absl::Mutex mu;
     std::shared_ptr<paxoskv::v1::Paxos::Stub> stub ABSL_GUARDED_BY(mu);
-    // Set when the peer's address answered as another shard's replica: the next Send
-    // builds a fresh channel, which resolves the name again.
+    // Set when the peer's address answered as another shard's replica, or after calls kept
+    // failing: the next Send builds a fresh channel, which resolves the name again at once.
+    // (A channel whose peer vanished while its name moved to another address can sit in
+    // connect timeouts, reconnect backoff and DNS re-resolution cooldown for tens of seconds.)
     std::atomic<bool> reset{false};
+    std::atomic<int> failures_in_a_row{0};
+    std::atomic<int64_t> last_reset_ms{0};   // steady clock
     std::atomic<int> inflight{0};
     std::atomic<bool> snapshot_inflight{false};
   };
