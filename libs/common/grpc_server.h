@@ -1,12 +1,21 @@
-// Server settings shared by every paxoskv gRPC server (replica, master, echo baseline), so the
-// baseline and the stores run the same thread model.
+// gRPC settings shared by every paxoskv server (replica, master, echo baseline: the baseline
+// and the stores run the same thread model) and every client channel (master -> replica,
+// replica -> replica, kvctl/kvbench -> master).
 #pragma once
 
 #include <string>
 
 #include <grpcpp/grpcpp.h>
 
+#include "libs/common/limits.h"
+
 namespace paxoskv {
+
+// Channel arguments for every paxoskv client: messages up to `max_message_bytes` (-1: no
+// limit, for InstallSnapshot), and reconnects within a fraction of a second (gRPC's default
+// backoff grows to 120 s) with 5 s per connection attempt (gRPC 1.51 uses the minimum backoff
+// as the connect timeout; shorter fails on a busy machine).
+grpc::ChannelArguments PaxoskvChannelArguments(int max_message_bytes = kGrpcMessageSizeMax);
 
 // The synchronous server's thread pool: at most `max_threads` threads, and up to
 // `max_threads` of them kept polling between calls. gRPC's default keeps 2 idle pollers and

@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
-#include "libs/common/limits.h"
 
 namespace paxoskv::client {
 namespace {
@@ -53,26 +53,12 @@ uint64_t RandomClientId() {
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
-grpc::ChannelArguments DefaultChannelArguments() {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
-  args.SetMaxSendMessageSize(kGrpcMessageSizeMax);
-  // gRPC's default reconnect backoff grows to 120 s; a client retrying a restarted master
-  // or replica within its deadline should reconnect within a fraction of a second.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
-  // for a busy machine (the initial and maximum backoff keep reconnects quick).
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return args;
-}
-
 // ---------------------------------------------------------------------------------------------
 // KvClient
 
 KvClient::KvClient(const std::string& master_address, KvClientOptions options)
     : KvClient(grpc::CreateCustomChannel(master_address, grpc::InsecureChannelCredentials(),
-                                         DefaultChannelArguments()),
+                                         PaxoskvChannelArguments()),
                options) {}
 
 KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options)
@@ -176,7 +162,7 @@ pb::Replica::Stub* ReplicaClient::StubFor(const std::string& address) {
   auto& stub = stubs_[address];
   if (stub == nullptr) {
     stub = pb::Replica::NewStub(grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), DefaultChannelArguments()));
+        address, grpc::InsecureChannelCredentials(), PaxoskvChannelArguments()));
   }
   return stub.get();
 }

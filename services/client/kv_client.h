@@ -143,8 +143,4 @@ uint64_t RandomClientId();
 // The gRPC code name of a status code, e.g. "DEADLINE_EXCEEDED" (as in the history files).
 std::string StatusCodeName(absl::StatusCode code);
 
-// Channel arguments every paxoskv client uses: message size limits for 1 MiB values, and a
-// reconnect backoff capped at 1 s.
-grpc::ChannelArguments DefaultChannelArguments();
-
 }  // namespace paxoskv::client

@@ -93,7 +93,7 @@ class Target {
 };
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
-  grpc::ChannelArguments args = paxoskv::client::DefaultChannelArguments();
+  grpc::ChannelArguments args = paxoskv::PaxoskvChannelArguments();
   // Distinct args and a local pool give each channel its own TCP connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("paxoskv.kvbench_connection", index);

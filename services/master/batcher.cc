@@ -19,7 +19,7 @@ using paxoskv::v1::CommandResult;
 
 struct Batcher::Item {
   enum class State { kQueued, kSent, kDone, kFallback };
-  Command command;
+  Command command;   // moved into the call by its sender
   absl::Time deadline;
   State state = State::kQueued;
   absl::StatusOr<CommandResult> result = absl::UnknownError("not completed");
@@ -127,7 +127,8 @@ void Batcher::SendBatch(uint32_t shard_id, const std::string& leader,
     // the call could not settle fall back to the Router and still get their full time.
     absl::Time earliest = absl::Now() + options_.attempt_timeout;
     for (const auto& item : batch) {
-      *request.add_commands() = item->command;
+      // Only the sender touches a sent item's command (a fallback uses its caller's own).
+      *request.add_commands() = std::move(item->command);
       earliest = std::min(earliest, item->deadline);
     }
     grpc::ClientContext context;

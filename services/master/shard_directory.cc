@@ -6,7 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "libs/common/limits.h"
+#include "libs/common/grpc_server.h"
 
 namespace paxoskv::master {
 
@@ -71,17 +71,8 @@ std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::stri
   absl::MutexLock lock(&mu_);
   auto it = stubs_.find(address);
   if (it != stubs_.end()) return it->second;
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
-  args.SetMaxSendMessageSize(kGrpcMessageSizeMax);
-  // A restarted replica must be found again within a second, not after gRPC's default
-  // reconnect backoff of up to two minutes.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
-  // for a busy machine (the initial and maximum backoff keep reconnects quick).
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                           PaxoskvChannelArguments());
   std::shared_ptr<paxoskv::v1::Replica::Stub> stub = paxoskv::v1::Replica::NewStub(channel);
   stubs_.emplace(address, stub);
   return stub;

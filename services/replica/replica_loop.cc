@@ -7,7 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
 #include "libs/common/grpc_status.h"
@@ -201,18 +200,10 @@ absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
     }
     if (!read.gets.empty()) {
       read_id = next_read_id_++;
-      if (!node_->ReadIndex(read_id).ok()) {
-        if (pending.size() == read.gets.size()) return NotLeaderLocked();
-        // Writes were proposed, so leadership was ours a moment ago and the core has
-        // no way to lose it without mu_; be safe anyway: fail just the gets.
-        for (auto& [waiter, command] : read.gets) {
-          waiter->result = NotLeaderLocked();
-          waiter->done.Notify();
-        }
-        read_id = 0;
-      } else {
-        reads_.emplace(read_id, std::move(read));
-      }
+      // Propose and ReadIndex both need leadership, which cannot change under mu_: a refusal
+      // here means no write of this call was proposed either.
+      if (!node_->ReadIndex(read_id).ok()) return NotLeaderLocked();
+      reads_.emplace(read_id, std::move(read));
     }
   }
 
@@ -327,15 +318,11 @@ void ReplicaLoop::Process(paxos::Ready ready) {
   // keep the usual order: a snapshot to install first, or a chosen slot whose entry is in
   // this very batch (a group of one, or a value learned with this Ready).
   bool apply_first = !ready.snapshot.has_value() && !ready.chosen.empty();
-  if (apply_first && !ready.accepted.empty()) {
-    absl::flat_hash_set<SlotId> writing;
-    for (const auto& entry : ready.accepted) writing.insert(entry.slot());
-    for (const auto& entry : ready.chosen) {
-      if (writing.contains(entry.slot())) {
-        apply_first = false;
-        break;
-      }
-    }
+  // Both lists are in slot order: one merge pass finds a slot in both.
+  auto writing = ready.accepted.begin();
+  for (auto chosen = ready.chosen.begin(); apply_first && chosen != ready.chosen.end(); ++chosen) {
+    while (writing != ready.accepted.end() && writing->slot() < chosen->slot()) ++writing;
+    if (writing != ready.accepted.end() && writing->slot() == chosen->slot()) apply_first = false;
   }
   if (apply_first) ApplyAndComplete(ready);
 
@@ -495,7 +482,6 @@ void ReplicaLoop::MaybeStartSnapshot() {
   snapshot_running_slot_ = slot;
   snapshot_started_ = absl::Now();
   commands_since_snapshot_ = 0;
-  if (snapshot_thread_.joinable()) snapshot_thread_.join();   // the previous one, finished
   snapshot_thread_ = std::thread([this, slot] {
     // kv_ stays as of `slot` meanwhile: the loop thread applies nothing until we are done.
     storage::Snapshot snapshot{.last_slot = slot, .data = kv_.Snapshot()};

@@ -4,26 +4,13 @@
 #include <chrono>
 #include <thread>
 
+#include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
-#include "libs/common/limits.h"
 
 namespace paxoskv::replica {
 
 using paxoskv::v1::Ack;
 using paxoskv::v1::PaxosMessage;
-
-grpc::ChannelArguments PaxoskvChannelArguments() {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  // A restarted peer must be found again within a fraction of an election timeout.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  // gRPC 1.51 also uses the minimum backoff as the connect timeout: keep it long enough
-  // for a busy machine (the initial and maximum backoff keep reconnects quick).
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return args;
-}
 
 PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
                              TransportOptions options, std::shared_ptr<spdlog::logger> logger)
@@ -41,7 +28,7 @@ PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
 
 std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) {
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                           PaxoskvChannelArguments());
+                                           PaxoskvChannelArguments(/*max_message_bytes=*/-1));
   return paxoskv::v1::Paxos::NewStub(channel);
 }
 

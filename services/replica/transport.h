@@ -72,7 +72,4 @@ class PeerTransport final : public MessageSink {
   std::atomic<int> inflight_total_{0};
 };
 
-// Channel arguments shared by every paxoskv client: large messages, fast reconnects.
-grpc::ChannelArguments PaxoskvChannelArguments();
-
 }  // namespace paxoskv::replica

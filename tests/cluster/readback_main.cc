@@ -30,6 +30,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "libs/common/grpc_server.h"
 #include "services/client/kv_client.h"
 #include "services/client/lincheck/history.h"
 
@@ -54,13 +55,8 @@ int64_t NowNs() {
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& master) {
-  grpc::ChannelArguments args;
-  // Reconnect quickly, but give each connection attempt (TCP + HTTP/2 handshake) 5 s: the
-  // minimum connect timeout is GRPC_ARG_MIN_RECONNECT_BACKOFF_MS.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(master, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(master, grpc::InsecureChannelCredentials(),
+                                   paxoskv::PaxoskvChannelArguments());
 }
 
 int Run() {
