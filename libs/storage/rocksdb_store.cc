@@ -1,5 +1,4 @@
 // RocksDbStore: acceptor state, chosen watermark and snapshots on disk (layout in the header).
-#include "libs/common/durable_file.h"
 #include "libs/storage/rocksdb_store.h"
 
 #include <fcntl.h>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/common/durable_file.h"
 #include "libs/common/logging.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/invariants.h"

@@ -1,8 +1,6 @@
 // See ring_store.h.
 #include "services/master/ring_store.h"
 
-#include "libs/common/durable_file.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "libs/common/durable_file.h"
 
 namespace paxoskv::master {
 namespace {
