@@ -3,12 +3,13 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
-#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "libs/common/grpc_status.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
@@ -18,24 +19,68 @@ using paxoskv::v1::Command;
 using paxoskv::v1::CommandResult;
 
 struct Batcher::Item {
-  enum class State { kQueued, kSent, kDone, kFallback };
-  Command command;   // moved into the call by its sender
+  // fallback: the batch path could not settle the command; run it through the Router.
+  using Settle = absl::AnyInvocable<void(bool fallback, absl::StatusOr<CommandResult>,
+                                         Command) &&>;
+  Command command;
   absl::Time deadline;
-  State state = State::kQueued;
-  absl::StatusOr<CommandResult> result = absl::UnknownError("not completed");
+  Settle settle;
 };
 
 struct Batcher::Lane {
   absl::Mutex mu;
-  std::deque<std::shared_ptr<Item>> queue ABSL_GUARDED_BY(mu);
+  std::deque<std::unique_ptr<Item>> queue ABSL_GUARDED_BY(mu);
   int in_flight ABSL_GUARDED_BY(mu) = 0;
+
+  // Takes the next batch (FIFO) if a slot is free, counting it in flight; commands already
+  // past their deadline are moved to `expired` instead.
+  std::vector<std::unique_ptr<Item>> TakeBatch(const BatcherOptions& options,
+                                               std::vector<std::unique_ptr<Item>>* expired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<std::unique_ptr<Item>> batch;
+    if (in_flight >= options.max_in_flight) return batch;
+    const absl::Time now = absl::Now();
+    size_t bytes = 0;
+    while (!queue.empty() && batch.size() < options.max_commands) {
+      std::unique_ptr<Item>& next = queue.front();
+      if (next->deadline <= now) {
+        expired->push_back(std::move(next));
+        queue.pop_front();
+        continue;
+      }
+      const size_t size = next->command.ByteSizeLong();
+      if (!batch.empty() && bytes + size > options.max_bytes) break;
+      bytes += size;
+      batch.push_back(std::move(next));
+      queue.pop_front();
+    }
+    if (!batch.empty()) ++in_flight;
+    return batch;
+  }
 };
 
-Batcher::Batcher(ShardDirectory* directory, Router* router, BatcherOptions options,
-                 std::shared_ptr<spdlog::logger> log)
-    : directory_(directory), router_(router), options_(options), log_(std::move(log)) {}
+struct Batcher::Call {
+  uint32_t shard_id = 0;
+  std::string leader;
+  std::shared_ptr<paxoskv::v1::Replica::Stub> stub;   // keeps the channel alive
+  std::vector<std::unique_ptr<Item>> items;           // their commands are in `request`
+  grpc::ClientContext context;
+  paxoskv::v1::CommandBatch request;
+  paxoskv::v1::CommandBatchResult response;
+};
 
-Batcher::~Batcher() = default;
+Batcher::Batcher(ShardDirectory* directory, Router* router, BlockingPool* pool,
+                 BatcherOptions options, std::shared_ptr<spdlog::logger> log)
+    : directory_(directory),
+      router_(router),
+      pool_(pool),
+      options_(options),
+      log_(std::move(log)) {}
+
+Batcher::~Batcher() {
+  // Every call ends by its deadline (at most attempt_timeout); its callback touches *this.
+  while (calls_in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 Batcher::Lane* Batcher::LaneOf(uint32_t shard_id) {
   absl::MutexLock lock(&lanes_mu_);
@@ -44,126 +89,160 @@ Batcher::Lane* Batcher::LaneOf(uint32_t shard_id) {
   return lane.get();
 }
 
+void Batcher::ExecuteAsync(uint32_t shard_id, Command command, absl::Time deadline, Done done) {
+  auto fallback = [this, shard_id, deadline](Command routed, Done answer) {
+    pool_->Run([this, shard_id, deadline, routed = std::move(routed),
+                answer = std::move(answer)]() mutable {
+      absl::StatusOr<CommandResult> result = router_->Execute(shard_id, routed, deadline);
+      std::move(answer)(std::move(result), std::move(routed));
+    });
+  };
+  if (options_.max_commands <= 1 || directory_->Leader(shard_id).empty()) {
+    // No batching, or no known leader: the Router finds it (and caches it for the next batch).
+    fallback(std::move(command), std::move(done));
+    return;
+  }
+  auto item = std::make_unique<Item>();
+  item->command = std::move(command);
+  item->deadline = deadline;
+  item->settle = [fallback, done = std::move(done)](bool fall_back,
+                                                    absl::StatusOr<CommandResult> result,
+                                                    Command returned) mutable {
+    if (fall_back) {
+      fallback(std::move(returned), std::move(done));
+    } else {
+      std::move(done)(std::move(result), std::move(returned));
+    }
+  };
+  Enqueue(shard_id, std::move(item));
+}
+
 absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command& command,
                                                absl::Time deadline) {
   if (options_.max_commands <= 1 || directory_->Leader(shard_id).empty()) {
-    // No batching, or no known leader: the Router finds it (and caches it for the next batch).
     return router_->Execute(shard_id, command, deadline);
   }
-  Lane* lane = LaneOf(shard_id);
-  auto item = std::make_shared<Item>();
+  struct Outcome {
+    absl::Notification done;
+    bool fallback = false;
+    absl::StatusOr<CommandResult> result = absl::UnknownError("not completed");
+  };
+  auto outcome = std::make_shared<Outcome>();
+  auto item = std::make_unique<Item>();
   item->command = command;
-  item->command.set_shard_id(shard_id);
   item->deadline = deadline;
-
-  lane->mu.Lock();
-  lane->queue.push_back(item);
-  while (item->state == Item::State::kQueued || item->state == Item::State::kSent) {
-    if (item->state == Item::State::kQueued && absl::Now() >= deadline) break;   // below
-    if (item->state == Item::State::kQueued && lane->in_flight < options_.max_in_flight) {
-      // Become a sender: take our own command and what waited before it (FIFO), send them,
-      // settle them. Only a thread whose command is still queued sends, so nobody waits on
-      // a call that does not carry its own command.
-      std::vector<std::shared_ptr<Item>> batch;
-      size_t bytes = 0;
-      auto take = [&](std::deque<std::shared_ptr<Item>>::iterator it)
-                      ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        bytes += (*it)->command.ByteSizeLong();
-        (*it)->state = Item::State::kSent;
-        batch.push_back(std::move(*it));
-        return lane->queue.erase(it);
-      };
-      take(std::find(lane->queue.begin(), lane->queue.end(), item));
-      for (auto it = lane->queue.begin();
-           it != lane->queue.end() && batch.size() < options_.max_commands;) {
-        if (bytes + (*it)->command.ByteSizeLong() > options_.max_bytes) break;
-        it = take(it);
-      }
-      ++lane->in_flight;
-      lane->mu.Unlock();
-      SendBatch(shard_id, directory_->Leader(shard_id), batch);
-      lane->mu.Lock();
-      --lane->in_flight;
-      continue;
-    }
-    auto wake = [item, lane, this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return item->state == Item::State::kDone || item->state == Item::State::kFallback ||
-             (item->state == Item::State::kQueued &&
-              lane->in_flight < options_.max_in_flight);
-    };
-    lane->mu.AwaitWithDeadline(absl::Condition(&wake), deadline);
-    if (item->state == Item::State::kSent && absl::Now() >= deadline) {
-      // Another caller's call carries it and has not returned: give up on it (the item stays
-      // alive for that call to settle).
-      lane->mu.Unlock();
-      return absl::DeadlineExceededError(absl::StrCat(
-          "shard ", shard_id,
-          ": deadline exceeded waiting for the leader; outcome unknown, retry with the same id"));
-    }
-  }
-  if (item->state == Item::State::kQueued) {   // its deadline passed before it could be sent
-    lane->queue.erase(std::find(lane->queue.begin(), lane->queue.end(), item));
-    lane->mu.Unlock();
-    return absl::DeadlineExceededError(
-        absl::StrCat("shard ", shard_id, ": deadline exceeded before the command could be sent"));
-  }
-  const bool fallback = item->state == Item::State::kFallback;
-  absl::StatusOr<CommandResult> result = std::move(item->result);
-  lane->mu.Unlock();
-  if (!fallback) return result;
-  return router_->Execute(shard_id, command, deadline);
+  item->settle = [outcome](bool fallback, absl::StatusOr<CommandResult> result, Command) {
+    outcome->fallback = fallback;
+    outcome->result = std::move(result);
+    outcome->done.Notify();
+  };
+  Enqueue(shard_id, std::move(item));
+  // Bounded: a queued command is sent or expired when a slot frees, and every call ends by
+  // its earliest deadline.
+  outcome->done.WaitForNotification();
+  if (outcome->fallback) return router_->Execute(shard_id, command, deadline);
+  return std::move(outcome->result);
 }
 
-void Batcher::SendBatch(uint32_t shard_id, const std::string& leader,
-                        const std::vector<std::shared_ptr<Item>>& batch) {
-  // Outcomes are computed without the lane lock, then published under it.
-  std::vector<std::pair<bool, absl::StatusOr<CommandResult>>> outcomes(
-      batch.size(), {true, absl::UnknownError("not sent")});   // default: fall back
-  if (!leader.empty()) {
-    paxoskv::v1::CommandBatch request;
-    request.set_shard_id(shard_id);
-    // The call ends by the earliest deadline it carries, so the sending thread (whose
-    // own command is in it) answers its caller in time; commands with later deadlines that
-    // the call could not settle fall back to the Router and still get their full time.
-    absl::Time earliest = absl::Now() + options_.attempt_timeout;
-    for (const auto& item : batch) {
-      // Only the sender touches a sent item's command (a fallback uses its caller's own).
-      *request.add_commands() = std::move(item->command);
-      earliest = std::min(earliest, item->deadline);
-    }
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(earliest));
-    paxoskv::v1::CommandBatchResult response;
-    const grpc::Status grpc_status =
-        directory_->Stub(leader)->ExecuteBatch(&context, request, &response);
-    const absl::Status status = FromGrpcStatus(grpc_status, &context);
-    if (IsWrongReplica(status)) directory_->ResetChannel(leader);
-    if (!status.ok()) {
-      log_->debug("batch of {} to shard={} leader={} failed: {}; commands fall back", batch.size(),
-                  shard_id, leader, status.ToString());
-    } else if (response.outcomes_size() != static_cast<int>(batch.size())) {
-      log_->error("leader {} of shard {} answered {} outcomes for {} commands", leader, shard_id,
-                  response.outcomes_size(), batch.size());
-    } else {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        paxoskv::v1::BatchOutcome& outcome = *response.mutable_outcomes(static_cast<int>(i));
-        const auto code = static_cast<absl::StatusCode>(outcome.status_code());
-        if (code == absl::StatusCode::kOk) {
-          outcomes[i] = {false, std::move(*outcome.mutable_result())};
-        } else if (outcome.wrong_shard()) {
-          outcomes[i] = {false, WrongShardError(outcome.status_message())};
-        } else if (!IsRetryableCode(code)) {
-          outcomes[i] = {false, absl::Status(code, outcome.status_message())};
-        }   // else: retryable (leadership lost, overloaded): the Router retries it.
-      }
-    }
-  }
+void Batcher::Enqueue(uint32_t shard_id, std::unique_ptr<Item> item) {
+  item->command.set_shard_id(shard_id);
   Lane* lane = LaneOf(shard_id);
-  absl::MutexLock lock(&lane->mu);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    batch[i]->state = outcomes[i].first ? Item::State::kFallback : Item::State::kDone;
-    batch[i]->result = std::move(outcomes[i].second);
+  std::vector<std::unique_ptr<Item>> batch, expired;
+  {
+    absl::MutexLock lock(&lane->mu);
+    lane->queue.push_back(std::move(item));
+    batch = lane->TakeBatch(options_, &expired);
   }
+  Expire(std::move(expired), shard_id);
+  if (!batch.empty()) Send(shard_id, std::move(batch));
+}
+
+void Batcher::Expire(std::vector<std::unique_ptr<Item>> expired, uint32_t shard_id) {
+  for (auto& item : expired) {
+    std::move(item->settle)(
+        false,
+        absl::DeadlineExceededError(absl::StrCat(
+            "shard ", shard_id, ": deadline exceeded before the command could be sent")),
+        std::move(item->command));
+  }
+}
+
+void Batcher::Send(uint32_t shard_id, std::vector<std::unique_ptr<Item>> batch) {
+  auto* call = new Call;
+  call->shard_id = shard_id;
+  call->leader = directory_->Leader(shard_id);
+  call->items = std::move(batch);
+  ++calls_in_flight_;
+  if (call->leader.empty()) {   // forgotten since the command was queued
+    OnCallDone(call, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no cached leader"));
+    return;
+  }
+  call->request.set_shard_id(shard_id);
+  // The call ends by the earliest deadline it carries, so no command waits past its own;
+  // commands with later deadlines that the call could not settle fall back to the Router and
+  // still get their full time.
+  absl::Time earliest = absl::Now() + options_.attempt_timeout;
+  for (auto& item : call->items) {
+    *call->request.add_commands() = std::move(item->command);
+    earliest = std::min(earliest, item->deadline);
+  }
+  call->context.set_deadline(absl::ToChronoTime(earliest));
+  call->stub = directory_->Stub(call->leader);
+  call->stub->async()->ExecuteBatch(&call->context, &call->request, &call->response,
+                                    [this, call](grpc::Status status) { OnCallDone(call, status); });
+}
+
+void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
+  const size_t count = call->items.size();
+  // Default: fall back to the Router.
+  std::vector<std::pair<bool, absl::StatusOr<CommandResult>>> outcomes(
+      count, {true, absl::UnknownError("not sent")});
+  const absl::Status status = call->stub == nullptr
+                                  ? FromGrpcStatus(grpc_status, nullptr)
+                                  : FromGrpcStatus(grpc_status, &call->context);
+  if (IsWrongReplica(status)) directory_->ResetChannel(call->leader);
+  if (!status.ok()) {
+    log_->debug("batch of {} to shard={} leader={} failed: {}; commands fall back", count,
+                call->shard_id, call->leader, status.ToString());
+  } else if (call->response.outcomes_size() != static_cast<int>(count)) {
+    log_->error("leader {} of shard {} answered {} outcomes for {} commands", call->leader,
+                call->shard_id, call->response.outcomes_size(), count);
+  } else {
+    for (size_t i = 0; i < count; ++i) {
+      paxoskv::v1::BatchOutcome& outcome = *call->response.mutable_outcomes(static_cast<int>(i));
+      const auto code = static_cast<absl::StatusCode>(outcome.status_code());
+      if (code == absl::StatusCode::kOk) {
+        outcomes[i] = {false, std::move(*outcome.mutable_result())};
+      } else if (outcome.wrong_shard()) {
+        outcomes[i] = {false, WrongShardError(outcome.status_message())};
+      } else if (!IsRetryableCode(code)) {
+        outcomes[i] = {false, absl::Status(code, outcome.status_message())};
+      }   // else: retryable (leadership lost, overloaded): the Router retries it.
+    }
+  }
+  // Keep the pipeline full before answering anyone.
+  SlotFreed(call->shard_id);
+  for (size_t i = 0; i < count; ++i) {
+    Command command = call->request.commands_size() > static_cast<int>(i)
+                          ? std::move(*call->request.mutable_commands(static_cast<int>(i)))
+                          : std::move(call->items[i]->command);
+    std::move(call->items[i]->settle)(outcomes[i].first, std::move(outcomes[i].second),
+                                      std::move(command));
+  }
+  delete call;
+  --calls_in_flight_;
+}
+
+void Batcher::SlotFreed(uint32_t shard_id) {
+  Lane* lane = LaneOf(shard_id);
+  std::vector<std::unique_ptr<Item>> batch, expired;
+  {
+    absl::MutexLock lock(&lane->mu);
+    --lane->in_flight;
+    batch = lane->TakeBatch(options_, &expired);
+  }
+  Expire(std::move(expired), shard_id);
+  if (!batch.empty()) Send(shard_id, std::move(batch));
 }
 
 }  // namespace paxoskv::master

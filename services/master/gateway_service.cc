@@ -2,12 +2,13 @@
 #include "services/master/gateway_service.h"
 
 #include <chrono>
+#include <utility>
 
 #include "libs/common/grpc_status.h"
 
 namespace paxoskv::master {
 
-absl::Time CallerDeadline(const grpc::ServerContext* context) {
+absl::Time CallerDeadline(const grpc::ServerContextBase* context) {
   const auto deadline = context->deadline();
   if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
     return absl::InfiniteFuture();
@@ -15,31 +16,39 @@ absl::Time CallerDeadline(const grpc::ServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
-grpc::Status GatewayService::Get(grpc::ServerContext* context,
-                                 const paxoskv::v1::GetRequest* request,
-                                 paxoskv::v1::GetResponse* response) {
-  absl::StatusOr<std::string> value = master_->Get(request->key(), CallerDeadline(context));
-  if (!value.ok()) return ToGrpcStatus(value.status());
-  response->set_value(*std::move(value));
-  return grpc::Status::OK;
+// The request and response stay valid until Finish; the reactor outlives the handler.
+grpc::ServerUnaryReactor* GatewayService::Get(grpc::CallbackServerContext* context,
+                                              const paxoskv::v1::GetRequest* request,
+                                              paxoskv::v1::GetResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  master_->GetAsync(request->key(), CallerDeadline(context),
+                    [reactor, response](absl::StatusOr<std::string> value) {
+                      if (value.ok()) response->set_value(*std::move(value));
+                      reactor->Finish(ToGrpcStatus(value.status()));
+                    });
+  return reactor;
 }
 
-grpc::Status GatewayService::Put(grpc::ServerContext* context,
-                                 const paxoskv::v1::PutRequest* request,
-                                 paxoskv::v1::PutResponse* response) {
-  return ToGrpcStatus(master_->Put(request->key(), request->value(), request->client_id(),
-                                   request->seq(), CallerDeadline(context)));
+grpc::ServerUnaryReactor* GatewayService::Put(grpc::CallbackServerContext* context,
+                                              const paxoskv::v1::PutRequest* request,
+                                              paxoskv::v1::PutResponse* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  master_->PutAsync(request->key(), request->value(), request->client_id(), request->seq(),
+                    CallerDeadline(context),
+                    [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  return reactor;
 }
 
-grpc::Status GatewayService::Delete(grpc::ServerContext* context,
-                                    const paxoskv::v1::DeleteRequest* request,
-                                    paxoskv::v1::DeleteResponse* response) {
-  absl::StatusOr<bool> deleted =
-      master_->Delete(request->key(), request->client_id(), request->seq(),
-                      CallerDeadline(context));
-  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
-  response->set_deleted(*deleted);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* GatewayService::Delete(grpc::CallbackServerContext* context,
+                                                 const paxoskv::v1::DeleteRequest* request,
+                                                 paxoskv::v1::DeleteResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  master_->DeleteAsync(request->key(), request->client_id(), request->seq(),
+                       CallerDeadline(context), [reactor, response](absl::StatusOr<bool> deleted) {
+                         if (deleted.ok()) response->set_deleted(*deleted);
+                         reactor->Finish(ToGrpcStatus(deleted.status()));
+                       });
+  return reactor;
 }
 
 }  // namespace paxoskv::master

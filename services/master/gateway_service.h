@@ -1,5 +1,7 @@
 // gRPC adapter of service paxoskv.v1.KV: translates requests and statuses, nothing more; the
-// decisions live in Master. Thread-safe (Master is).
+// decisions live in Master. Callback API: a handler hands the request to Master's
+// asynchronous form and returns; the answer is sent from whichever thread completes it, so no
+// thread is parked per request in flight. Thread-safe (Master is).
 #pragma once
 
 #include "paxoskv/v1/kv.grpc.pb.h"
@@ -7,22 +9,25 @@
 
 namespace paxoskv::master {
 
-class GatewayService final : public paxoskv::v1::KV::Service {
+class GatewayService final : public paxoskv::v1::KV::CallbackService {
  public:
   explicit GatewayService(Master* master) : master_(master) {}
 
-  grpc::Status Get(grpc::ServerContext* context, const paxoskv::v1::GetRequest* request,
-                   paxoskv::v1::GetResponse* response) override;
-  grpc::Status Put(grpc::ServerContext* context, const paxoskv::v1::PutRequest* request,
-                   paxoskv::v1::PutResponse* response) override;
-  grpc::Status Delete(grpc::ServerContext* context, const paxoskv::v1::DeleteRequest* request,
-                      paxoskv::v1::DeleteResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
+                                const paxoskv::v1::GetRequest* request,
+                                paxoskv::v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context,
+                                const paxoskv::v1::PutRequest* request,
+                                paxoskv::v1::PutResponse* response) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* context,
+                                   const paxoskv::v1::DeleteRequest* request,
+                                   paxoskv::v1::DeleteResponse* response) override;
 
  private:
   Master* const master_;
 };
 
 // The caller's deadline, or absl::InfiniteFuture() when it set none.
-absl::Time CallerDeadline(const grpc::ServerContext* context);
+absl::Time CallerDeadline(const grpc::ServerContextBase* context);
 
 }  // namespace paxoskv::master

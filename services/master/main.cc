@@ -22,8 +22,9 @@ ABSL_FLAG(std::string, shards, "",
           "initial ring, e.g. \"1=h:p,h:p,h:p;2=h:p,h:p,h:p\" (only when data_dir has none)");
 ABSL_FLAG(uint32_t, virtual_nodes, 128, "virtual nodes per shard (initial ring only)");
 ABSL_FLAG(int, max_threads, 1024,
-          "bound on the gRPC handler threads (each waits on one request); beyond it new "
-          "requests get RESOURCE_EXHAUSTED");
+          "bound on the sync gRPC handler threads (admin) and on the threads of the KV "
+          "requests' blocking paths (parked behind a migration, failing over); batched KV "
+          "requests hold no thread");
 ABSL_FLAG(int, batch_max, 256,
           "most KV commands sent to a shard leader in one ExecuteBatch call; batches form only "
           "while earlier ones are outstanding (1 = no batching, one Execute per request)");
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   }
   options.batcher.max_commands = static_cast<size_t>(absl::GetFlag(FLAGS_batch_max));
   options.batcher.max_in_flight = absl::GetFlag(FLAGS_batch_inflight);
+  options.max_blocking_threads = absl::GetFlag(FLAGS_max_threads);
   if (options.virtual_nodes == 0) {
     std::fprintf(stderr, "paxoskv-master: --virtual_nodes must be positive\n");
     return 2;

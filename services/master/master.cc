@@ -70,7 +70,8 @@ Master::Master(MasterOptions options, RingStore store)
       store_(std::move(store)),
       log_(options_.logger ? options_.logger : GetLogger("master")),
       router_(&directory_, options_.router, log_),
-      batcher_(&directory_, &router_, options_.batcher, log_),
+      pool_(options_.max_blocking_threads),
+      batcher_(&directory_, &router_, &pool_, options_.batcher, log_),
       client_id_(RandomClientId()) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
@@ -130,6 +131,8 @@ void Master::BeginShutdown() {
 Master::~Master() {
   BeginShutdown();
   if (migration_thread_.joinable()) migration_thread_.join();
+  // Each asynchronous request ends by its deadline (new ones fail at admission now).
+  while (async_outstanding_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
 }
 
 std::shared_ptr<const ring::HashRing> Master::ring() const {
@@ -195,6 +198,14 @@ absl::StatusOr<std::shared_ptr<const ring::HashRing>> Master::Admit(uint64_t has
   return ring_;
 }
 
+absl::StatusOr<std::shared_ptr<const ring::HashRing>> Master::TryAdmit(uint64_t hash) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("master is shutting down");
+  if (MovingLocked(hash)) return nullptr;
+  in_flight_.insert(hash);
+  return ring_;
+}
+
 void Master::Release(uint64_t hash) {
   absl::MutexLock lock(&mu_);
   auto it = in_flight_.find(hash);
@@ -210,11 +221,15 @@ absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
   return deadline - std::max(margin, absl::ZeroDuration());
 }
 
-absl::StatusOr<CommandResult> Master::Route(const std::string& key, Command command,
-                                            absl::Time deadline, bool stamp) {
-  const uint64_t hash = ring::StableHash(key);
+absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl::Time deadline,
+                                            bool stamp) {
   while (true) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const ring::HashRing> ring, Admit(hash, deadline));
+    absl::StatusOr<std::shared_ptr<const ring::HashRing>> admitted = Admit(hash, deadline);
+    if (!admitted.ok()) {
+      if (stamp && command.seq() != 0) EndSeq(command.seq());   // a re-route's stamped seq
+      return admitted.status();
+    }
+    const std::shared_ptr<const ring::HashRing> ring = *std::move(admitted);
     // Stamped after admission, so a request parked behind a migration does not hold back
     // ack_below (and so the replicas' dedup windows) meanwhile.
     if (stamp && command.seq() == 0) StampWrite(&command);
@@ -230,6 +245,49 @@ absl::StatusOr<CommandResult> Master::Route(const std::string& key, Command comm
     if (stamp) EndSeq(command.seq());
     return result;
   }
+}
+
+void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, bool stamp,
+                        RouteDone done) {
+  ++async_outstanding_;
+  // Counts the request out after its answer (the destructor waits for none outstanding).
+  auto finish = [this](RouteDone answer, absl::StatusOr<CommandResult> result) {
+    std::move(answer)(std::move(result));
+    --async_outstanding_;
+  };
+  absl::StatusOr<std::shared_ptr<const ring::HashRing>> ring = TryAdmit(hash);
+  if (!ring.ok()) {
+    finish(std::move(done), ring.status());
+    return;
+  }
+  if (*ring == nullptr) {   // its range is moving: wait for the switch on a pool thread
+    pool_.Run([this, hash, command = std::move(command), deadline, stamp, done = std::move(done),
+               finish]() mutable {
+      finish(std::move(done), Route(hash, std::move(command), deadline, stamp));
+    });
+    return;
+  }
+  if (stamp && command.seq() == 0) StampWrite(&command);
+  const uint32_t shard = (*ring)->OwnerOfHash(hash);
+  batcher_.ExecuteAsync(
+      shard, std::move(command), deadline,
+      [this, hash, deadline, stamp, shard, done = std::move(done), finish](
+          absl::StatusOr<CommandResult> result, Command returned) mutable {
+        Release(hash);
+        if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
+          // The shard fenced this key's range (a migration moved it): route again by the ring,
+          // as Route does (it also ends the stamped seq).
+          log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
+          pool_.Run([this, hash, returned = std::move(returned), deadline, stamp,
+                     done = std::move(done), finish]() mutable {
+            absl::SleepFor(absl::Milliseconds(5));
+            finish(std::move(done), Route(hash, std::move(returned), deadline, stamp));
+          });
+          return;
+        }
+        if (stamp) EndSeq(returned.seq());
+        finish(std::move(done), std::move(result));
+      });
 }
 
 void Master::StampWrite(Command* command) {
@@ -248,25 +306,20 @@ void Master::EndSeq(uint64_t seq) {
 
 // ---- KV -------------------------------------------------------------------------------------
 
-absl::StatusOr<std::string> Master::Get(const std::string& key, absl::Time deadline) {
+namespace {
+
+// Each operation's command, validated (kInvalidArgument: nothing is sent). A write with
+// client_id 0 gets the master's own id when it is routed (see StampWrite).
+absl::StatusOr<Command> GetCommand(const std::string& key) {
   RETURN_IF_ERROR(ValidateKey(key));
   Command command;
   command.set_op(paxoskv::v1::OP_GET);
   command.set_key(key);
-  absl::StatusOr<CommandResult> result =
-      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/false);
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError("key not found");
-    }
-    return result.status();
-  }
-  RETURN_IF_ERROR(ResultToStatus(*result));
-  return result->value();
+  return command;
 }
 
-absl::Status Master::Put(const std::string& key, const std::string& value, uint64_t client_id,
-                         uint64_t seq, absl::Time deadline) {
+absl::StatusOr<Command> PutCommand(const std::string& key, const std::string& value,
+                                   uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
   if (value.size() > kValueSizeMax) {
     return absl::InvalidArgumentError(
@@ -276,30 +329,43 @@ absl::Status Master::Put(const std::string& key, const std::string& value, uint6
   command.set_op(paxoskv::v1::OP_PUT);
   command.set_key(key);
   command.set_value(value);
-  const bool own_id = client_id == 0;
-  if (!own_id) {
+  if (client_id != 0) {
     command.set_client_id(client_id);
     command.set_seq(seq);
   }
-  absl::StatusOr<CommandResult> result =
-      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/own_id);
-  if (!result.ok()) return result.status();
-  return ResultToStatus(*result);
+  return command;
 }
 
-absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, uint64_t seq,
-                                    absl::Time deadline) {
+absl::StatusOr<Command> DeleteCommand(const std::string& key, uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
   Command command;
   command.set_op(paxoskv::v1::OP_DELETE);
   command.set_key(key);
-  const bool own_id = client_id == 0;
-  if (!own_id) {
+  if (client_id != 0) {
     command.set_client_id(client_id);
     command.set_seq(seq);
   }
-  absl::StatusOr<CommandResult> result =
-      Route(key, command, EffectiveDeadline(deadline), /*stamp=*/own_id);
+  return command;
+}
+
+// Each operation's answer from the routed command's result.
+absl::StatusOr<std::string> GetAnswer(absl::StatusOr<CommandResult> result) {
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError("key not found");
+    }
+    return result.status();
+  }
+  RETURN_IF_ERROR(ResultToStatus(*result));
+  return std::move(*result->mutable_value());
+}
+
+absl::Status PutAnswer(const absl::StatusOr<CommandResult>& result) {
+  if (!result.ok()) return result.status();
+  return ResultToStatus(*result);
+}
+
+absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
   if (!result.ok()) {
     // Some replicas may answer a delete of a missing key with NOT_FOUND: not an error here.
     if (result.status().code() == absl::StatusCode::kNotFound) return false;
@@ -308,6 +374,60 @@ absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, 
   if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
   RETURN_IF_ERROR(ResultToStatus(*result));
   return result->existed();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Master::Get(const std::string& key, absl::Time deadline) {
+  ASSIGN_OR_RETURN(Command command, GetCommand(key));
+  return GetAnswer(Route(ring::StableHash(key), std::move(command), EffectiveDeadline(deadline),
+                         /*stamp=*/false));
+}
+
+absl::Status Master::Put(const std::string& key, const std::string& value, uint64_t client_id,
+                         uint64_t seq, absl::Time deadline) {
+  ASSIGN_OR_RETURN(Command command, PutCommand(key, value, client_id, seq));
+  return PutAnswer(Route(ring::StableHash(key), std::move(command), EffectiveDeadline(deadline),
+                         /*stamp=*/client_id == 0));
+}
+
+absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, uint64_t seq,
+                                    absl::Time deadline) {
+  ASSIGN_OR_RETURN(Command command, DeleteCommand(key, client_id, seq));
+  return DeleteAnswer(Route(ring::StableHash(key), std::move(command),
+                            EffectiveDeadline(deadline), /*stamp=*/client_id == 0));
+}
+
+void Master::GetAsync(const std::string& key, absl::Time deadline, GetDone done) {
+  absl::StatusOr<Command> command = GetCommand(key);
+  if (!command.ok()) return std::move(done)(command.status());
+  RouteAsync(ring::StableHash(key), *std::move(command), EffectiveDeadline(deadline),
+             /*stamp=*/false,
+             [done = std::move(done)](absl::StatusOr<CommandResult> result) mutable {
+               std::move(done)(GetAnswer(std::move(result)));
+             });
+}
+
+void Master::PutAsync(const std::string& key, const std::string& value, uint64_t client_id,
+                      uint64_t seq, absl::Time deadline, PutDone done) {
+  absl::StatusOr<Command> command = PutCommand(key, value, client_id, seq);
+  if (!command.ok()) return std::move(done)(command.status());
+  RouteAsync(ring::StableHash(key), *std::move(command), EffectiveDeadline(deadline),
+             /*stamp=*/client_id == 0,
+             [done = std::move(done)](absl::StatusOr<CommandResult> result) mutable {
+               std::move(done)(PutAnswer(result));
+             });
+}
+
+void Master::DeleteAsync(const std::string& key, uint64_t client_id, uint64_t seq,
+                         absl::Time deadline, DeleteDone done) {
+  absl::StatusOr<Command> command = DeleteCommand(key, client_id, seq);
+  if (!command.ok()) return std::move(done)(command.status());
+  RouteAsync(ring::StableHash(key), *std::move(command), EffectiveDeadline(deadline),
+             /*stamp=*/client_id == 0,
+             [done = std::move(done)](absl::StatusOr<CommandResult> result) mutable {
+               std::move(done)(DeleteAnswer(result));
+             });
 }
 
 // ---- Admin ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -28,6 +29,7 @@
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
 #include "services/master/batcher.h"
+#include "services/master/blocking_pool.h"
 #include "services/master/migration.h"
 #include "services/master/ring_store.h"
 #include "services/master/router.h"
@@ -43,6 +45,7 @@ struct MasterOptions {
   absl::Duration status_timeout = absl::Seconds(1);  // Replica.Status probes
   RouterOptions router;
   BatcherOptions batcher;                                // KV commands per shard leader
+  int max_blocking_threads = 1024;                       // BlockingPool size
   MigratorOptions migrator;
   std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
 };
@@ -68,6 +71,20 @@ class Master {
   // The value of `deleted`: whether the key was present.
   absl::StatusOr<bool> Delete(const std::string& key, uint64_t client_id, uint64_t seq,
                               absl::Time deadline);
+
+  // The same operations, asynchronous (the gateway's callback handlers): `done` runs exactly
+  // once, on a gRPC callback thread, a pool thread or inside the call, with the result the
+  // blocking form would have returned. A request admitted at once to a shard with a cached
+  // leader is batched without blocking any thread; the rest (parked behind a migration,
+  // failing over, re-routed) takes the blocking path on a pool thread.
+  using GetDone = absl::AnyInvocable<void(absl::StatusOr<std::string>) &&>;
+  using PutDone = absl::AnyInvocable<void(absl::Status) &&>;
+  using DeleteDone = absl::AnyInvocable<void(absl::StatusOr<bool>) &&>;
+  void GetAsync(const std::string& key, absl::Time deadline, GetDone done);
+  void PutAsync(const std::string& key, const std::string& value, uint64_t client_id,
+                uint64_t seq, absl::Time deadline, PutDone done);
+  void DeleteAsync(const std::string& key, uint64_t client_id, uint64_t seq, absl::Time deadline,
+                   DeleteDone done);
 
   // Validates (kInvalidArgument, kAlreadyExists, kFailedPrecondition, kUnavailable, nothing
   // changed on error), persists the plan, and migrates. Returns when the ring has switched, or
@@ -95,14 +112,21 @@ class Master {
   absl::StatusOr<std::shared_ptr<const ring::HashRing>> Admit(uint64_t hash, absl::Time deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Release(uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
+  // Admit without waiting: the ring when admitted; nullptr when `hash` is moving (the caller
+  // takes the blocking path); kUnavailable when shutting down.
+  absl::StatusOr<std::shared_ptr<const ring::HashRing>> TryAdmit(uint64_t hash)
+      ABSL_LOCKS_EXCLUDED(mu_);
   bool MovingLocked(uint64_t hash) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool InFlightMovingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Runs `command` for `key` on its owner shard, within admission control; routes again
   // when a shard answers "wrong shard". `stamp`: give it the master's own (client_id, seq).
-  absl::StatusOr<paxoskv::v1::CommandResult> Route(const std::string& key,
-                                                   paxoskv::v1::Command command,
+  absl::StatusOr<paxoskv::v1::CommandResult> Route(uint64_t hash, paxoskv::v1::Command command,
                                                    absl::Time deadline, bool stamp);
+  // Route without blocking a thread on the fast path (see GetAsync).
+  using RouteDone = absl::AnyInvocable<void(absl::StatusOr<paxoskv::v1::CommandResult>) &&>;
+  void RouteAsync(uint64_t hash, paxoskv::v1::Command command, absl::Time deadline, bool stamp,
+                  RouteDone done);
   absl::Time EffectiveDeadline(absl::Time deadline) const;
 
   // Master-assigned exactly-once ids: fills client_id/seq/ack_below and tracks the seq in
@@ -123,7 +147,10 @@ class Master {
   std::shared_ptr<spdlog::logger> log_;
   ShardDirectory directory_;
   Router router_;
-  Batcher batcher_;   // KV ops; the migration calls router_ directly
+  BlockingPool pool_;   // the asynchronous requests' blocking paths
+  Batcher batcher_;     // KV ops; the migration calls router_ directly
+  // Asynchronous requests not yet answered; the destructor waits for none.
+  std::atomic<int> async_outstanding_{0};
   const uint64_t client_id_;
 
   absl::Mutex seq_mu_;

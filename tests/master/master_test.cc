@@ -80,8 +80,8 @@ class MasterTest : public ::testing::Test {
     return options;
   }
 
-  void Start(MasterOptions options) {
-    auto server = MasterServer::Start(std::move(options), "127.0.0.1:0");
+  void Start(MasterOptions options, int max_threads = 256) {
+    auto server = MasterServer::Start(std::move(options), "127.0.0.1:0", max_threads);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
@@ -494,6 +494,58 @@ TEST_F(MasterTest, MaxCommandsOneDisablesBatching) {
   std::string value;
   ASSERT_TRUE(Get("key3", &value).ok());
   EXPECT_EQ(value, "value3");
+}
+
+TEST_F(MasterTest, BatchedRequestsHoldNoThreadWhileTheyWait) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.batcher.attempt_timeout = absl::Seconds(60);  // The stalled batches stay in flight.
+  options.max_blocking_threads = 2;
+  // 4 sync handler threads: a gateway parking a thread per request would refuse most of what
+  // follows with RESOURCE_EXHAUSTED.
+  Start(std::move(options), /*max_threads=*/4);
+  ASSERT_TRUE(Put("warm", "up").ok());  // Caches the leader.
+
+  r1.BlockOps({pb::OP_PUT});
+  constexpr int kPuts = 64;
+  auto puts = StartPuts(kPuts, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(r1.AwaitBlocked(2, absl::Seconds(30)));
+  // Not an assertion: time for the started calls to reach the master's queue.
+  absl::SleepFor(absl::Seconds(1));
+  r1.Release();
+  for (auto& put : puts) {
+    grpc::Status status = put.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(r1.data().size(), static_cast<size_t>(kPuts + 1));
+  // All of them went in batches (only the warm-up, with no leader cached yet, took the
+  // Router's blocking path).
+  const std::vector<int> sizes = r1.batch_sizes();
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), kPuts);
+  EXPECT_EQ(r1.execute_calls(), kPuts + 1);
+}
+
+TEST_F(MasterTest, QueuedCommandPastItsDeadlineIsNeverSent) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.batcher.attempt_timeout = absl::Seconds(60);
+  Start(std::move(options));
+  ASSERT_TRUE(Put("warm", "up").ok());
+
+  r1.BlockOps({pb::OP_PUT});
+  auto stalled = StartPuts(2, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(r1.AwaitBlocked(2, absl::Seconds(30)));   // both batch slots are taken
+  grpc::Status late = Put("late", "v", 0, 0, absl::Milliseconds(300));
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << late.error_message();
+  r1.Release();
+  for (auto& put : stalled) EXPECT_TRUE(put.get().ok());
+  ASSERT_TRUE(Put("after", "v").ok());   // the queue has moved past "late"
+  EXPECT_EQ(r1.data().count("late"), 0u);
+  for (const pb::Command& command : r1.commands()) EXPECT_NE(command.key(), "late");
 }
 
 // ---- AddShard -------------------------------------------------------------------------------
