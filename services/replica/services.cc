@@ -10,37 +10,42 @@ namespace paxoskv::replica {
 
 using paxoskv::v1::PaxosMessage;
 
-grpc::Status PaxosService::Deliver(const PaxosMessage& message, PaxosMessage::BodyCase expected) {
+grpc::ServerUnaryReactor* PaxosService::Deliver(grpc::CallbackServerContext* context,
+                                                const PaxosMessage& message,
+                                                PaxosMessage::BodyCase expected) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (message.body_case() != expected) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "message body does not match the RPC");
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "message body does not match the RPC"));
+  } else {
+    reactor->Finish(ToGrpcStatus(loop_->Deliver(message)));
   }
-  return ToGrpcStatus(loop_->Deliver(message));
+  return reactor;
 }
 
-grpc::Status PaxosService::Prepare(grpc::ServerContext*, const PaxosMessage* m,
-                                   paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kPrepare);
+grpc::ServerUnaryReactor* PaxosService::Prepare(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kPrepare);
 }
-grpc::Status PaxosService::Promise(grpc::ServerContext*, const PaxosMessage* m,
-                                   paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kPromise);
+grpc::ServerUnaryReactor* PaxosService::Promise(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kPromise);
 }
-grpc::Status PaxosService::Accept(grpc::ServerContext*, const PaxosMessage* m,
-                                  paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kAccept);
+grpc::ServerUnaryReactor* PaxosService::Accept(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kAccept);
 }
-grpc::Status PaxosService::Accepted(grpc::ServerContext*, const PaxosMessage* m,
-                                    paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kAccepted);
+grpc::ServerUnaryReactor* PaxosService::Accepted(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kAccepted);
 }
-grpc::Status PaxosService::Learn(grpc::ServerContext*, const PaxosMessage* m,
-                                 paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kLearn);
+grpc::ServerUnaryReactor* PaxosService::Learn(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kLearn);
 }
-grpc::Status PaxosService::InstallSnapshot(grpc::ServerContext*, const PaxosMessage* m,
-                                           paxoskv::v1::Ack*) {
-  return Deliver(*m, PaxosMessage::kInstallSnapshot);
+grpc::ServerUnaryReactor* PaxosService::InstallSnapshot(grpc::CallbackServerContext* context,
+                                                const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kInstallSnapshot);
 }
 
 namespace {

@@ -2,7 +2,7 @@
 //   PaxosService:   peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
 //   ReplicaService: client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute and
 //   ExecuteBatch (the master's coalesced calls).
-// Thread-safe (stateless besides the loop pointer); run on gRPC's handler threads.
+// Thread-safe (stateless besides the loop pointer); run on gRPC's threads.
 #pragma once
 
 #include "paxoskv/v1/paxos.grpc.pb.h"
@@ -11,26 +11,36 @@
 
 namespace paxoskv::replica {
 
-class PaxosService final : public paxoskv::v1::Paxos::Service {
+// Callback API: Deliver only steps the core under the loop's lock and never blocks, so each
+// message is handled on the gRPC thread that read it (no hand-off to a handler thread).
+class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
  public:
   explicit PaxosService(ReplicaLoop* loop) : loop_(loop) {}
-  grpc::Status Prepare(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                       paxoskv::v1::Ack*) override;
-  grpc::Status Promise(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                       paxoskv::v1::Ack*) override;
-  grpc::Status Accept(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                      paxoskv::v1::Ack*) override;
-  grpc::Status Accepted(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                        paxoskv::v1::Ack*) override;
-  grpc::Status Learn(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                     paxoskv::v1::Ack*) override;
-  grpc::Status InstallSnapshot(grpc::ServerContext*, const paxoskv::v1::PaxosMessage* m,
-                               paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
+                                    const paxoskv::v1::PaxosMessage* m,
+                                    paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* Promise(grpc::CallbackServerContext* context,
+                                    const paxoskv::v1::PaxosMessage* m,
+                                    paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context,
+                                   const paxoskv::v1::PaxosMessage* m,
+                                   paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* Accepted(grpc::CallbackServerContext* context,
+                                     const paxoskv::v1::PaxosMessage* m,
+                                     paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* Learn(grpc::CallbackServerContext* context,
+                                  const paxoskv::v1::PaxosMessage* m,
+                                  paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* context,
+                                            const paxoskv::v1::PaxosMessage* m,
+                                            paxoskv::v1::Ack*) override;
 
  private:
-  // The RPC name must match the message body (a Prepare RPC carries a prepare).
-  grpc::Status Deliver(const paxoskv::v1::PaxosMessage& message,
-                       paxoskv::v1::PaxosMessage::BodyCase expected);
+  // The RPC name must match the message body (a Prepare RPC carries a prepare). Finishes the
+  // call with the loop's answer.
+  grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* context,
+                                    const paxoskv::v1::PaxosMessage& message,
+                                    paxoskv::v1::PaxosMessage::BodyCase expected);
   ReplicaLoop* loop_;
 };
 
