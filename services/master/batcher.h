@@ -49,7 +49,7 @@ namespace paxoskv::master {
 struct BatcherOptions {
   size_t max_commands = 256;          // per batch; <= 1 disables batching
   size_t max_bytes = 4 << 20;         // serialized commands per batch (one always fits)
-  int max_in_flight = 2;              // outstanding batches per shard
+  int max_in_flight = 1;              // outstanding batches per shard
   absl::Duration attempt_timeout = absl::Seconds(1);   // one ExecuteBatch call
 };
 

@@ -28,7 +28,9 @@ ABSL_FLAG(int, max_threads, 1024,
 ABSL_FLAG(int, batch_max, 256,
           "most KV commands sent to a shard leader in one ExecuteBatch call; batches form only "
           "while earlier ones are outstanding (1 = no batching, one Execute per request)");
-ABSL_FLAG(int, batch_inflight, 2, "outstanding ExecuteBatch calls per shard");
+ABSL_FLAG(int, batch_inflight, 1,
+          "outstanding ExecuteBatch calls per shard (1 measured best: while a batch is out, the "
+          "next one grows)");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
 
 int main(int argc, char** argv) {

@@ -368,6 +368,7 @@ TEST_F(MasterTest, CoalescesConcurrentPutsIntoBatches) {
   FakeReplica r1(1);
   MasterOptions options = Options({Shard(1, {r1.address()})});
   options.batcher.attempt_timeout = absl::Seconds(60);  // The stalled batches stay in flight.
+  options.batcher.max_in_flight = 2;
   Start(std::move(options));
   ASSERT_TRUE(Put("warm", "up").ok());  // Caches the leader (no cache: the Router's Execute).
   ASSERT_TRUE(r1.batch_sizes().empty());
@@ -403,6 +404,7 @@ TEST_F(MasterTest, BatchToFormerLeaderFallsBackToTheHintedLeader) {
   FakeReplica a(1), b(1);
   MasterOptions options = Options({Shard(1, {a.address(), b.address()})});
   options.batcher.attempt_timeout = absl::Seconds(60);
+  options.batcher.max_in_flight = 2;
   Start(std::move(options));
   ASSERT_TRUE(Put("warm", "up").ok());  // a is asked first, leads, and is cached.
   ASSERT_EQ(a.data().count("warm"), 1u);
@@ -500,6 +502,7 @@ TEST_F(MasterTest, BatchedRequestsHoldNoThreadWhileTheyWait) {
   FakeReplica r1(1);
   MasterOptions options = Options({Shard(1, {r1.address()})});
   options.batcher.attempt_timeout = absl::Seconds(60);  // The stalled batches stay in flight.
+  options.batcher.max_in_flight = 2;
   options.max_blocking_threads = 2;
   // 4 sync handler threads: a gateway parking a thread per request would refuse most of what
   // follows with RESOURCE_EXHAUSTED.
@@ -531,6 +534,7 @@ TEST_F(MasterTest, QueuedCommandPastItsDeadlineIsNeverSent) {
   FakeReplica r1(1);
   MasterOptions options = Options({Shard(1, {r1.address()})});
   options.batcher.attempt_timeout = absl::Seconds(60);
+  options.batcher.max_in_flight = 2;
   Start(std::move(options));
   ASSERT_TRUE(Put("warm", "up").ok());
 
