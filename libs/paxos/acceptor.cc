@@ -32,6 +32,14 @@ void Node::Impl::StoreEntry(SlotId slot, const pb::Ballot& b, const pb::Value& v
   ready_accepted[slot] = ls.entry;
 }
 
+bool Node::Impl::HoldsValue(SlotId slot, const pb::Value& value) const {
+  auto it = log_slots.find(slot);
+  if (it == log_slots.end()) return false;
+  const std::string learned = value.SerializeAsString();
+  return it->second.packed ? it->second.packed_value == learned
+                           : it->second.entry.value().SerializeAsString() == learned;
+}
+
 void Node::Impl::FollowLeader(const pb::Ballot& b) {
   if (role != Role::kFollower) StepDown("higher ballot");
   SetPromised(b);
@@ -122,7 +130,15 @@ void Node::Impl::OnLearn(uint32_t from, const pb::Learn& m) {
   // A chosen value v stored at the teacher's ballot b is safe: every value accepted at a
   // ballot >= the one v was chosen at is v, and the teacher learned v at a ballot <= b.
   for (const pb::Entry& e : m.entries()) {
-    StoreEntry(e.slot(), b, e.value(), /*chosen=*/true);
+    if (e.slot() > compacted_through && HoldsValue(e.slot(), e.value())) {
+      // Already durable here with this very value (typically: we accepted it, and the Learn
+      // overtook the next Accept that would have told us it is chosen). Only mark it; no
+      // rewrite, no fsync. Keeping our (lower) ballot for it is safe: the value is the
+      // chosen one, and a later Prepare's majority still reports it at >= its chosen ballot.
+      log_slots[e.slot()].chosen = true;
+    } else {
+      StoreEntry(e.slot(), b, e.value(), /*chosen=*/true);
+    }
     if (role == Role::kLeader) proposals.erase(e.slot());
   }
   if (b.node_id() == from) MarkChosenAtBallot(b, m.chosen_through());

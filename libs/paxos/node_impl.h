@@ -133,6 +133,8 @@ struct Node::Impl {
   // ---- acceptor.cc ----
   void SetPromised(const paxoskv::v1::Ballot& b);
   // Stores (slot, b, value) unless compacted; `chosen` marks it known chosen.
+  // Whether slot `slot` already holds exactly `value` (a Learn of what we accepted).
+  bool HoldsValue(SlotId slot, const paxoskv::v1::Value& value) const;
   void StoreEntry(SlotId slot, const paxoskv::v1::Ballot& b, const paxoskv::v1::Value& value,
                   bool chosen);
   void OnPrepare(uint32_t from, const paxoskv::v1::Prepare& m);

@@ -50,6 +50,32 @@ TEST(LearnerTest, PiggyBackDoesNotMarkStaleBallotEntryChosen) {
   EXPECT_EQ(r.chosen[0].value().commands(0).value(), "real");
 }
 
+// Rule: a Learn of a value the follower already holds (it accepted it; the Learn overtook
+// the next Accept's chosen_through) marks it chosen without writing it again; a Learn of a
+// value it does not hold (a stale proposal there) is stored, then applied.
+TEST(LearnerTest, LearnOfAHeldValueWritesNothing) {
+  auto node = MakeNode(2);
+  const pb::Ballot old_ballot = MakeBallot(1, 3);
+  const pb::Ballot b = MakeBallot(2, 1);
+  ASSERT_TRUE(node->Step(AcceptMsg(3, 2, old_ballot, {Ent(2, old_ballot, Val("stale"))})).ok());
+  node->TakeReady();
+  ASSERT_TRUE(node->Step(AcceptMsg(1, 2, b, {Ent(1, b, Val("held"))})).ok());
+  Ready r = node->TakeReady();
+  ASSERT_EQ(r.accepted.size(), 1u);
+  ASSERT_TRUE(node->Step(LearnMsg(1, 2, b, {Ent(1, b, Val("held")), Ent(2, b, Val("real"))},
+                                  /*chosen_through=*/2))
+                  .ok());
+  r = node->TakeReady();
+  // Slot 1 is not rewritten; slot 2 (a different value) is, at the teacher's ballot.
+  ASSERT_EQ(r.accepted.size(), 1u);
+  EXPECT_EQ(r.accepted[0].slot(), 2u);
+  EXPECT_EQ(r.accepted[0].value().commands(0).value(), "real");
+  ASSERT_EQ(r.chosen.size(), 2u);
+  EXPECT_EQ(r.chosen[0].value().commands(0).value(), "held");
+  EXPECT_EQ(r.chosen[1].value().commands(0).value(), "real");
+  EXPECT_EQ(node->status().chosen_through, 2u);
+}
+
 // Rule (seed rule 3): execution never passes a hole, even when later slots are chosen.
 TEST(LearnerTest, ExecutionNeverPassesAHole) {
   auto node = MakeNode(2);
