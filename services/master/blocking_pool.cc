@@ -33,6 +33,11 @@ int BlockingPool::threads() const {
   return static_cast<int>(threads_.size());
 }
 
+int BlockingPool::idle_threads() const {
+  absl::MutexLock lock(&mu_);
+  return idle_;
+}
+
 void BlockingPool::Work() {
   while (true) {
     absl::AnyInvocable<void() &&> task;

@@ -30,6 +30,7 @@ class BlockingPool {
 
   void Run(absl::AnyInvocable<void() &&> task) ABSL_LOCKS_EXCLUDED(mu_);
   int threads() const ABSL_LOCKS_EXCLUDED(mu_);
+  int idle_threads() const ABSL_LOCKS_EXCLUDED(mu_);   // waiting for a task
 
  private:
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
