@@ -146,37 +146,43 @@ absl::StatusOr<CommandResult> Batcher::Execute(uint32_t shard_id, const Command&
 
 void Batcher::Enqueue(uint32_t shard_id, std::unique_ptr<Item> item) {
   item->command.set_shard_id(shard_id);
+  Dispatch(shard_id, std::move(item), /*slot_freed=*/false);
+}
+
+void Batcher::Dispatch(uint32_t shard_id, std::unique_ptr<Item> item, bool slot_freed) {
   Lane* lane = LaneOf(shard_id);
   std::vector<std::unique_ptr<Item>> batch, expired;
   {
     absl::MutexLock lock(&lane->mu);
-    lane->queue.push_back(std::move(item));
+    if (slot_freed) --lane->in_flight;
+    if (item != nullptr) lane->queue.push_back(std::move(item));
     batch = lane->TakeBatch(options_, &expired);
   }
-  Expire(std::move(expired), shard_id);
-  if (!batch.empty()) Send(shard_id, std::move(batch));
-}
-
-void Batcher::Expire(std::vector<std::unique_ptr<Item>> expired, uint32_t shard_id) {
-  for (auto& item : expired) {
-    std::move(item->settle)(
+  for (auto& late : expired) {
+    std::move(late->settle)(
         false,
         absl::DeadlineExceededError(absl::StrCat(
             "shard ", shard_id, ": deadline exceeded before the command could be sent")),
-        std::move(item->command));
+        std::move(late->command));
   }
+  if (!batch.empty()) Send(shard_id, std::move(batch));
 }
 
 void Batcher::Send(uint32_t shard_id, std::vector<std::unique_ptr<Item>> batch) {
-  auto* call = new Call;
-  call->shard_id = shard_id;
-  call->leader = directory_->Leader(shard_id);
-  call->items = std::move(batch);
-  ++calls_in_flight_;
-  if (call->leader.empty()) {   // forgotten since the command was queued
-    OnCallDone(call, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no cached leader"));
+  std::string leader = directory_->Leader(shard_id);
+  if (leader.empty()) {   // forgotten since the commands were queued: the Router finds it
+    Dispatch(shard_id, nullptr, /*slot_freed=*/true);
+    for (auto& item : batch) {
+      std::move(item->settle)(true, absl::UnavailableError("no cached leader"),
+                              std::move(item->command));
+    }
     return;
   }
+  auto* call = new Call;
+  call->shard_id = shard_id;
+  call->leader = std::move(leader);
+  call->items = std::move(batch);
+  ++calls_in_flight_;
   call->request.set_shard_id(shard_id);
   // The call ends by the earliest deadline it carries, so no command waits past its own;
   // commands with later deadlines that the call could not settle fall back to the Router and
@@ -197,9 +203,7 @@ void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
   // Default: fall back to the Router.
   std::vector<std::pair<bool, absl::StatusOr<CommandResult>>> outcomes(
       count, {true, absl::UnknownError("not sent")});
-  const absl::Status status = call->stub == nullptr
-                                  ? FromGrpcStatus(grpc_status, nullptr)
-                                  : FromGrpcStatus(grpc_status, &call->context);
+  const absl::Status status = FromGrpcStatus(grpc_status, &call->context);
   if (IsWrongReplica(status)) directory_->ResetChannel(call->leader);
   if (!status.ok()) {
     log_->debug("batch of {} to shard={} leader={} failed: {}; commands fall back", count,
@@ -221,28 +225,14 @@ void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
     }
   }
   // Keep the pipeline full before answering anyone.
-  SlotFreed(call->shard_id);
+  Dispatch(call->shard_id, nullptr, /*slot_freed=*/true);
   for (size_t i = 0; i < count; ++i) {
-    Command command = call->request.commands_size() > static_cast<int>(i)
-                          ? std::move(*call->request.mutable_commands(static_cast<int>(i)))
-                          : std::move(call->items[i]->command);
-    std::move(call->items[i]->settle)(outcomes[i].first, std::move(outcomes[i].second),
-                                      std::move(command));
+    std::move(call->items[i]->settle)(
+        outcomes[i].first, std::move(outcomes[i].second),
+        std::move(*call->request.mutable_commands(static_cast<int>(i))));
   }
   delete call;
   --calls_in_flight_;
-}
-
-void Batcher::SlotFreed(uint32_t shard_id) {
-  Lane* lane = LaneOf(shard_id);
-  std::vector<std::unique_ptr<Item>> batch, expired;
-  {
-    absl::MutexLock lock(&lane->mu);
-    --lane->in_flight;
-    batch = lane->TakeBatch(options_, &expired);
-  }
-  Expire(std::move(expired), shard_id);
-  if (!batch.empty()) Send(shard_id, std::move(batch));
 }
 
 }  // namespace paxoskv::master

@@ -81,11 +81,11 @@ class Batcher {
 
   Lane* LaneOf(uint32_t shard_id) ABSL_LOCKS_EXCLUDED(lanes_mu_);
   void Enqueue(uint32_t shard_id, std::unique_ptr<Item> item);
+  // Queues `item` (if any) and, `slot_freed` after a batch ended, frees its slot; then sends
+  // the next batch if a slot is free and answers the commands that waited past their deadline.
+  void Dispatch(uint32_t shard_id, std::unique_ptr<Item> item, bool slot_freed);
   void Send(uint32_t shard_id, std::vector<std::unique_ptr<Item>> batch);
   void OnCallDone(Call* call, const grpc::Status& status);
-  // Frees a slot of `shard_id` and sends what waited.
-  void SlotFreed(uint32_t shard_id);
-  static void Expire(std::vector<std::unique_ptr<Item>> expired, uint32_t shard_id);
 
   ShardDirectory* const directory_;
   Router* const router_;

@@ -378,26 +378,6 @@ absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
 
 }  // namespace
 
-absl::StatusOr<std::string> Master::Get(const std::string& key, absl::Time deadline) {
-  ASSIGN_OR_RETURN(Command command, GetCommand(key));
-  return GetAnswer(Route(ring::StableHash(key), std::move(command), EffectiveDeadline(deadline),
-                         /*stamp=*/false));
-}
-
-absl::Status Master::Put(const std::string& key, const std::string& value, uint64_t client_id,
-                         uint64_t seq, absl::Time deadline) {
-  ASSIGN_OR_RETURN(Command command, PutCommand(key, value, client_id, seq));
-  return PutAnswer(Route(ring::StableHash(key), std::move(command), EffectiveDeadline(deadline),
-                         /*stamp=*/client_id == 0));
-}
-
-absl::StatusOr<bool> Master::Delete(const std::string& key, uint64_t client_id, uint64_t seq,
-                                    absl::Time deadline) {
-  ASSIGN_OR_RETURN(Command command, DeleteCommand(key, client_id, seq));
-  return DeleteAnswer(Route(ring::StableHash(key), std::move(command),
-                            EffectiveDeadline(deadline), /*stamp=*/client_id == 0));
-}
-
 void Master::GetAsync(const std::string& key, absl::Time deadline, GetDone done) {
   absl::StatusOr<Command> command = GetCommand(key);
   if (!command.ok()) return std::move(done)(command.status());

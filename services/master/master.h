@@ -62,21 +62,14 @@ class Master {
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
 
-  // KV operations. kInvalidArgument for an empty key, a key over 1 KiB or a value over 1 MiB
-  // (nothing is sent); kNotFound "key not found" (Get); otherwise the Router's errors.
+  // KV operations, asynchronous (the gateway's callback handlers): `done` runs exactly once,
+  // on a gRPC callback thread, a pool thread or inside the call. kInvalidArgument for an empty
+  // key, a key over 1 KiB or a value over 1 MiB (nothing is sent); kNotFound "key not found"
+  // (Get); otherwise the Router's errors. Delete's value: whether the key was present.
   // `deadline` == absl::InfiniteFuture() means options.default_deadline from now.
-  absl::StatusOr<std::string> Get(const std::string& key, absl::Time deadline);
-  absl::Status Put(const std::string& key, const std::string& value, uint64_t client_id,
-                   uint64_t seq, absl::Time deadline);
-  // The value of `deleted`: whether the key was present.
-  absl::StatusOr<bool> Delete(const std::string& key, uint64_t client_id, uint64_t seq,
-                              absl::Time deadline);
-
-  // The same operations, asynchronous (the gateway's callback handlers): `done` runs exactly
-  // once, on a gRPC callback thread, a pool thread or inside the call, with the result the
-  // blocking form would have returned. A request admitted at once to a shard with a cached
-  // leader is batched without blocking any thread; the rest (parked behind a migration,
-  // failing over, re-routed) takes the blocking path on a pool thread.
+  // A request admitted at once to a shard with a cached leader is batched without blocking any
+  // thread; the rest (parked behind a migration, failing over, re-routed) takes the blocking
+  // path on a pool thread.
   using GetDone = absl::AnyInvocable<void(absl::StatusOr<std::string>) &&>;
   using PutDone = absl::AnyInvocable<void(absl::Status) &&>;
   using DeleteDone = absl::AnyInvocable<void(absl::StatusOr<bool>) &&>;
