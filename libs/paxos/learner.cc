@@ -48,7 +48,9 @@ bool Node::Impl::BuildLearn(SlotId after, pb::Learn* learn) const {
 
 void Node::Impl::MaybeSendLearn(uint32_t peer_id) {
   PeerProgress& peer = peers[peer_id];
-  if (peer.chosen_through >= chosen_through) return;
+  // Slots chosen in the last tick or two reach a follower that has their values through the
+  // next Accept (its chosen_through): a Learn would resend whole entries it already holds.
+  if (peer.chosen_through >= chosen_through_settled) return;
   const bool previous_arrived = peer.chosen_through >= peer.learn_sent_through;
   const int64_t since = now_tick - peer.learn_sent_tick;
   const bool snapshot = peer.chosen_through < compacted_through;

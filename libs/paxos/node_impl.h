@@ -102,6 +102,11 @@ struct Node::Impl {
   int64_t quorum_checked_tick = 0;                     // leader: last check-quorum
   uint64_t heartbeat_counter = 0;
   std::deque<PendingRead> reads_waiting;
+  // leader: chosen_through at the last tick, and at the one before. A follower is taught by
+  // Learn only when it lags behind the latter: one that is merely an Accept behind learns
+  // the slot's outcome from the next Accept's chosen_through at no cost.
+  SlotId chosen_through_at_tick = 0;
+  SlotId chosen_through_settled = 0;
 
   // ---- accumulated Ready ----
   std::optional<paxoskv::v1::Ballot> ready_promised;

@@ -83,6 +83,8 @@ void Node::Impl::BecomeLeader() {
   peers.clear();
   heartbeat_elapsed = 0;
   quorum_checked_tick = now_tick;
+  chosen_through_at_tick = chosen_through;
+  chosen_through_settled = chosen_through;
   for (uint32_t m : members) {
     if (m == self) continue;
     PeerProgress& p = peers[m];
@@ -267,6 +269,8 @@ void Node::Impl::RetransmitAccepts() {
 }
 
 void Node::Impl::TickLeader() {
+  chosen_through_settled = chosen_through_at_tick;
+  chosen_through_at_tick = chosen_through;
   if (++heartbeat_elapsed >= config.heartbeat_ticks) SendHeartbeats();
   RetransmitAccepts();
   CheckQuorum();

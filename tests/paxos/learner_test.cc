@@ -106,7 +106,11 @@ TEST(LearnerTest, LeaderSendsLearnToLaggingFollower) {
   ASSERT_TRUE(node->Step(AcceptedMsg(2, 1, b, {1, 2, 3}, 0)).ok());
   node->TakeReady();
   ASSERT_EQ(node->status().chosen_through, 3u);
-  node->Tick();  // a new tick: the rate limit allows one catch-up message
+  // Two ticks: the slots were chosen before the one before last, so a follower that still
+  // does not know them lags (not merely an Accept behind), and the rate limit allows one
+  // catch-up message.
+  node->Tick();
+  node->Tick();
   node->TakeReady();
   ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
   Ready r = node->TakeReady();
@@ -116,6 +120,33 @@ TEST(LearnerTest, LeaderSendsLearnToLaggingFollower) {
   EXPECT_EQ(learns[0].learn().entries(0).slot(), 1u);
   EXPECT_EQ(learns[0].learn().entries(1).slot(), 2u);
   EXPECT_EQ(learns[0].learn().chosen_through(), 3u);
+}
+
+// A follower only an Accept behind (it holds the value of the slot just chosen, and the next
+// Accept's chosen_through tells it) gets no Learn: under load that was a whole entry resent
+// to every follower on every tick. Once the slot has been chosen for two ticks, a follower
+// that still reports it unchosen lags and is taught.
+TEST(LearnerTest, NoLearnForAFollowerOnlyAnAcceptBehind) {
+  auto node = MakeNode(1);
+  pb::Ballot b = ElectWithEmptyPromises(*node, 1);
+  for (int t = 0; t < 3; ++t) node->Tick();
+  ASSERT_TRUE(node->Propose(Cmd(1, 1)).ok());
+  node->TakeReady();
+  // Node 2's acceptance chooses slot 1; node 3's, which reports chosen_through 0 as it must
+  // (it has not seen a later Accept yet), arrives just after.
+  ASSERT_TRUE(node->Step(AcceptedMsg(2, 1, b, {1}, 0)).ok());
+  ASSERT_EQ(node->status().chosen_through, 1u);
+  ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {1}, 0)).ok());
+  EXPECT_TRUE(Of(node->TakeReady(), pb::PaxosMessage::kLearn, 3).empty());
+  node->Tick();
+  ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
+  EXPECT_TRUE(Of(node->TakeReady(), pb::PaxosMessage::kLearn, 3).empty());
+  node->Tick();
+  ASSERT_TRUE(node->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
+  auto learns = Of(node->TakeReady(), pb::PaxosMessage::kLearn, 3);
+  ASSERT_EQ(learns.size(), 1u);
+  ASSERT_EQ(learns[0].learn().entries_size(), 1);
+  EXPECT_EQ(learns[0].learn().entries(0).slot(), 1u);
 }
 
 // Compaction: once the leader compacted the entries a follower needs, it sends an
@@ -132,6 +163,7 @@ TEST(LearnerTest, CompactedLeaderSendsInstallSnapshotToLaggingFollower) {
   ASSERT_EQ(leader->status().applied_through, 3u);
   leader->Compact(3);
   EXPECT_EQ(leader->status().compacted_through, 3u);
+  leader->Tick();
   leader->Tick();
   leader->TakeReady();
   ASSERT_TRUE(leader->Step(AcceptedMsg(3, 1, b, {}, 0)).ok());
