@@ -5,8 +5,15 @@
 //           --read_percent=50 --value_size=256 --keys=10000 --key_dist=uniform [--json]
 //           [--history=FILE] [--ops=N] [--warmup_s=1] [--preload]
 //
-// Each client is a thread issuing one operation at a time. Figures (ops/s, latency
-// percentiles, errors by status code) count only operations that start after the warm-up.
+// Each client issues one operation at a time (a closed loop). Two drivers run the clients:
+//  - callback (default for master, etcd, echo): each client's next call starts from the
+//    completion of its previous one on gRPC's callback threads, one attempt per operation.
+//    A handful of threads drive all clients, leaving the CPU to the system under test.
+//  - threads (the only one for replica): a thread per client blocked in its call, through
+//    the retrying client library (KvClient / ReplicaClient): a failed attempt is retried
+//    with the same (client_id, seq) until the deadline, as an application would.
+// Figures (ops/s, latency percentiles, errors by status code) count only operations that
+// start after the warm-up.
 // --history writes every operation (warm-up included) as one JSON line for paxoskv-lincheck;
 // every put writes a unique value "c<client>-<n>-" padded to --value_size.
 // Exit codes: 0 done (errors are reported, not fatal unless --stop_on_error), 1 stopped on an
@@ -16,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -28,7 +36,9 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/flags/flag.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
@@ -36,8 +46,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "etcd/etcdserverpb.grpc.pb.h"
+#include "paxoskv/v1/kv.grpc.pb.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
@@ -63,6 +75,8 @@ ABSL_FLAG(std::string, history, "", "write every operation as a JSON line to thi
 ABSL_FLAG(bool, stop_on_error, false, "stop all clients at the first failed operation");
 ABSL_FLAG(int64_t, op_timeout_ms, 5000, "deadline of each operation");
 ABSL_FLAG(bool, preload, false, "put every key once before the run (so gets find values)");
+ABSL_FLAG(std::string, driver, "",
+          "callback | threads (default: callback, threads for --target=replica)");
 ABSL_FLAG(int, connections, 8, "gRPC connections shared by the clients (at most --clients)");
 
 namespace {
@@ -79,17 +93,26 @@ int64_t NowNs() {
 
 // ---- targets --------------------------------------------------------------------------------
 
-// What one benchmark operation does against a system. Implementations are thread-safe.
+// What one operation returned: its status, and for a get the value (nullopt when absent).
+struct OpResult {
+  absl::Status status;
+  std::optional<std::string> output;
+};
+
+// A blocking target: one thread per client calls it (the threads driver). Thread-safe.
 class Target {
  public:
   virtual ~Target() = default;
-  // The value, or nullopt when absent.
-  virtual absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
-                                                         absl::Duration timeout) = 0;
-  virtual absl::Status Put(const std::string& key, const std::string& value,
-                           absl::Duration timeout) = 0;
-  // Whether the key existed.
-  virtual absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) = 0;
+  virtual OpResult Call(const Operation& op, absl::Duration timeout) = 0;
+};
+
+// An asynchronous target: Start returns at once and `done` runs on a gRPC thread when the
+// call completes (the callback driver). Thread-safe; `op` must outlive the call.
+class AsyncTarget {
+ public:
+  using Done = absl::AnyInvocable<void(OpResult) &&>;
+  virtual ~AsyncTarget() = default;
+  virtual void Start(const Operation& op, absl::Duration timeout, Done done) = 0;
 };
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
@@ -100,23 +123,25 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
+// Through the master with KvClient: retries UNAVAILABLE with the same (client_id, seq) until
+// the deadline, as an application would (the failover tests rely on this).
 class MasterTarget final : public Target {
  public:
   MasterTarget(const std::string& address, int index)
       : client_(MakeChannel(address, index), paxoskv::client::KvClientOptions{}) {}
-  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
-                                                 absl::Duration timeout) override {
-    auto value = client_.Get(key, {.timeout = timeout});
-    if (value.ok()) return std::optional<std::string>(*std::move(value));
-    if (value.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
-    return value.status();
-  }
-  absl::Status Put(const std::string& key, const std::string& value,
-                   absl::Duration timeout) override {
-    return client_.Put(key, value, {.timeout = timeout});
-  }
-  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
-    return client_.Delete(key, {.timeout = timeout});
+  OpResult Call(const Operation& op, absl::Duration timeout) override {
+    switch (op.kind) {
+      case OpKind::kGet: {
+        auto value = client_.Get(op.key, {.timeout = timeout});
+        if (value.ok()) return {absl::OkStatus(), *std::move(value)};
+        return {value.status(), std::nullopt};
+      }
+      case OpKind::kPut:
+        return {client_.Put(op.key, op.value, {.timeout = timeout}), std::nullopt};
+      case OpKind::kDelete:
+        return {client_.Delete(op.key, {.timeout = timeout}).status(), std::nullopt};
+    }
+    return {absl::InternalError("unknown op"), std::nullopt};
   }
 
  private:
@@ -126,53 +151,143 @@ class MasterTarget final : public Target {
 class ReplicaTarget final : public Target {
  public:
   explicit ReplicaTarget(std::vector<std::string> replicas) : client_(std::move(replicas)) {}
-  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
-                                                 absl::Duration timeout) override {
-    auto value = client_.Get(key, {.timeout = timeout});
-    if (value.ok()) return std::optional<std::string>(*std::move(value));
-    if (value.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
-    return value.status();
-  }
-  absl::Status Put(const std::string& key, const std::string& value,
-                   absl::Duration timeout) override {
-    return client_.Put(key, value, {.timeout = timeout});
-  }
-  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
-    return client_.Delete(key, {.timeout = timeout});
+  OpResult Call(const Operation& op, absl::Duration timeout) override {
+    switch (op.kind) {
+      case OpKind::kGet: {
+        auto value = client_.Get(op.key, {.timeout = timeout});
+        if (value.ok()) return {absl::OkStatus(), *std::move(value)};
+        return {value.status(), std::nullopt};
+      }
+      case OpKind::kPut:
+        return {client_.Put(op.key, op.value, {.timeout = timeout}), std::nullopt};
+      case OpKind::kDelete:
+        return {client_.Delete(op.key, {.timeout = timeout}).status(), std::nullopt};
+    }
+    return {absl::InternalError("unknown op"), std::nullopt};
   }
 
  private:
   paxoskv::client::ReplicaClient client_;
 };
 
-class EtcdTarget final : public Target {
+// The state of one asynchronous unary call; deletes itself when the call completes.
+template <typename Request, typename Response>
+struct AsyncCall {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+  AsyncTarget::Done done;
+
+  AsyncCall(absl::Duration timeout, AsyncTarget::Done d) : done(std::move(d)) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  // `start(context, request, response, on_complete)` issues the call; `finish(call, status)`
+  // turns the reply into an OpResult.
+  template <typename StartFn, typename FinishFn>
+  static void Run(std::unique_ptr<AsyncCall> call, StartFn start, FinishFn finish) {
+    AsyncCall* raw = call.release();
+    start(&raw->context, &raw->request, &raw->response,
+          [raw, finish](grpc::Status status) {
+            std::unique_ptr<AsyncCall> owned(raw);
+            OpResult result = finish(*owned, status);
+            std::move(owned->done)(std::move(result));
+          });
+  }
+};
+
+// Through the master, one attempt per operation: each write carries this target's client id
+// and the next seq, as KvClient's would. A failed attempt is counted, not retried.
+class MasterAsyncTarget final : public AsyncTarget {
  public:
-  EtcdTarget(const std::string& address, int index)
+  MasterAsyncTarget(const std::string& address, int index)
+      : stub_(pb::KV::NewStub(MakeChannel(address, index))),
+        client_id_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1) {}
+
+  void Start(const Operation& op, absl::Duration timeout, Done done) override {
+    switch (op.kind) {
+      case OpKind::kGet: {
+        using Call = AsyncCall<pb::GetRequest, pb::GetResponse>;
+        auto call = std::make_unique<Call>(timeout, std::move(done));
+        call->request.set_key(op.key);
+        Call::Run(
+            std::move(call),
+            [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Get(c, q, r, cb); },
+            [](Call& c, const grpc::Status& status) -> OpResult {
+              if (!status.ok()) return {paxoskv::FromGrpcStatus(status), std::nullopt};
+              return {absl::OkStatus(), std::move(*c.response.mutable_value())};
+            });
+        return;
+      }
+      case OpKind::kPut: {
+        using Call = AsyncCall<pb::PutRequest, pb::PutResponse>;
+        auto call = std::make_unique<Call>(timeout, std::move(done));
+        call->request.set_key(op.key);
+        call->request.set_value(op.value);
+        call->request.set_client_id(client_id_);
+        call->request.set_seq(next_seq_.fetch_add(1));
+        Call::Run(
+            std::move(call),
+            [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Put(c, q, r, cb); },
+            [](Call&, const grpc::Status& status) -> OpResult {
+              return {paxoskv::FromGrpcStatus(status), std::nullopt};
+            });
+        return;
+      }
+      case OpKind::kDelete: {
+        using Call = AsyncCall<pb::DeleteRequest, pb::DeleteResponse>;
+        auto call = std::make_unique<Call>(timeout, std::move(done));
+        call->request.set_key(op.key);
+        call->request.set_client_id(client_id_);
+        call->request.set_seq(next_seq_.fetch_add(1));
+        Call::Run(
+            std::move(call),
+            [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Delete(c, q, r, cb); },
+            [](Call&, const grpc::Status& status) -> OpResult {
+              return {paxoskv::FromGrpcStatus(status), std::nullopt};
+            });
+        return;
+      }
+    }
+  }
+
+ private:
+  std::unique_ptr<pb::KV::Stub> stub_;
+  const uint64_t client_id_;
+  std::atomic<uint64_t> next_seq_{1};
+};
+
+class EtcdAsyncTarget final : public AsyncTarget {
+ public:
+  EtcdAsyncTarget(const std::string& address, int index)
       : stub_(etcdserverpb::KV::NewStub(MakeChannel(address, index))) {}
-  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
-                                                 absl::Duration timeout) override {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    etcdserverpb::RangeRequest request;
-    request.set_key(key);  // serializable=false: a linearizable read
-    etcdserverpb::RangeResponse response;
-    grpc::Status status = stub_->Range(&context, request, &response);
-    if (!status.ok()) return paxoskv::FromGrpcStatus(status);
-    if (response.kvs_size() == 0) return std::nullopt;
-    return std::optional<std::string>(response.kvs(0).value());
-  }
-  absl::Status Put(const std::string& key, const std::string& value,
-                   absl::Duration timeout) override {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    etcdserverpb::PutRequest request;
-    request.set_key(key);
-    request.set_value(value);
-    etcdserverpb::PutResponse response;
-    return paxoskv::FromGrpcStatus(stub_->Put(&context, request, &response));
-  }
-  absl::StatusOr<bool> Delete(const std::string&, absl::Duration) override {
-    return absl::UnimplementedError("kvbench's etcd target has no delete");
+
+  void Start(const Operation& op, absl::Duration timeout, Done done) override {
+    if (op.kind == OpKind::kGet) {
+      using Call = AsyncCall<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>;
+      auto call = std::make_unique<Call>(timeout, std::move(done));
+      call->request.set_key(op.key);  // serializable=false: a linearizable read
+      Call::Run(
+          std::move(call),
+          [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Range(c, q, r, cb); },
+          [](Call& c, const grpc::Status& status) -> OpResult {
+            if (!status.ok()) return {paxoskv::FromGrpcStatus(status), std::nullopt};
+            if (c.response.kvs_size() == 0) {
+              return {absl::NotFoundError("key not found"), std::nullopt};
+            }
+            return {absl::OkStatus(), std::move(*c.response.mutable_kvs(0)->mutable_value())};
+          });
+      return;
+    }
+    using Call = AsyncCall<etcdserverpb::PutRequest, etcdserverpb::PutResponse>;
+    auto call = std::make_unique<Call>(timeout, std::move(done));
+    call->request.set_key(op.key);
+    call->request.set_value(op.value);
+    Call::Run(
+        std::move(call),
+        [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Put(c, q, r, cb); },
+        [](Call&, const grpc::Status& status) -> OpResult {
+          return {paxoskv::FromGrpcStatus(status), std::nullopt};
+        });
   }
 
  private:
@@ -180,37 +295,28 @@ class EtcdTarget final : public Target {
 };
 
 // One unary round trip per operation: the ceiling any gRPC service on this machine can reach.
-class EchoTarget final : public Target {
+// A put echoes its value, a get its key.
+class EchoAsyncTarget final : public AsyncTarget {
  public:
-  EchoTarget(const std::string& address, int index)
+  EchoAsyncTarget(const std::string& address, int index)
       : stub_(pb::Echo::NewStub(MakeChannel(address, index))) {}
-  absl::StatusOr<std::optional<std::string>> Get(const std::string& key,
-                                                 absl::Duration timeout) override {
-    auto reply = Call(key, timeout);
-    if (!reply.ok()) return reply.status();
-    return std::optional<std::string>(*std::move(reply));
-  }
-  absl::Status Put(const std::string&, const std::string& value,
-                   absl::Duration timeout) override {
-    return Call(value, timeout).status();
-  }
-  absl::StatusOr<bool> Delete(const std::string& key, absl::Duration timeout) override {
-    auto reply = Call(key, timeout);
-    if (!reply.ok()) return reply.status();
-    return true;
+
+  void Start(const Operation& op, absl::Duration timeout, Done done) override {
+    using Call = AsyncCall<pb::EchoRequest, pb::EchoReply>;
+    auto call = std::make_unique<Call>(timeout, std::move(done));
+    call->request.set_payload(op.kind == OpKind::kPut ? op.value : op.key);
+    const bool is_get = op.kind == OpKind::kGet;
+    Call::Run(
+        std::move(call),
+        [this](auto* c, auto* q, auto* r, auto cb) { stub_->async()->Echo(c, q, r, cb); },
+        [is_get](Call& c, const grpc::Status& status) -> OpResult {
+          if (!status.ok()) return {paxoskv::FromGrpcStatus(status), std::nullopt};
+          if (!is_get) return {absl::OkStatus(), std::nullopt};
+          return {absl::OkStatus(), std::move(*c.response.mutable_payload())};
+        });
   }
 
  private:
-  absl::StatusOr<std::string> Call(const std::string& payload, absl::Duration timeout) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    pb::EchoRequest request;
-    request.set_payload(payload);
-    pb::EchoReply reply;
-    grpc::Status status = stub_->Echo(&context, request, &reply);
-    if (!status.ok()) return paxoskv::FromGrpcStatus(status);
-    return std::move(*reply.mutable_payload());
-  }
   std::unique_ptr<pb::Echo::Stub> stub_;
 };
 
@@ -254,6 +360,10 @@ struct ClientStats {
   int64_t measured_ops = 0;
   int64_t last_return_ns = 0;
   std::vector<Operation> history;
+  // The client's own generator state.
+  std::mt19937_64 rng;
+  int64_t put_count = 0;
+  bool measuring = false;   // whether the operation in flight counts
 };
 
 struct Config {
@@ -269,6 +379,86 @@ struct Config {
   bool stop_on_error;
   absl::Duration op_timeout;
   int64_t ops_limit;
+};
+
+// A closed loop per client: `next(c, op)` fills client c's next operation (kind, key, value,
+// call_ns) or returns false when the client is done; `finish(c, op, result)` gets it back with
+// return_ns set. Both are called for one client by one chain at a time, in order.
+using NextFn = std::function<bool(int client, Operation& op)>;
+using FinishFn = std::function<void(int client, Operation& op, OpResult result)>;
+
+// The threads driver: one thread per client, each blocked in its call.
+void RunOnThreads(const std::vector<std::unique_ptr<Target>>& targets, int clients,
+                  absl::Duration timeout, const NextFn& next, const FinishFn& finish) {
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      Target& target = *targets[static_cast<size_t>(c) % targets.size()];
+      Operation op;
+      while (next(c, op)) {
+        OpResult result = target.Call(op, timeout);
+        op.return_ns = NowNs();
+        finish(c, op, std::move(result));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// The callback driver: every client's next call starts from the completion of its previous
+// one, on gRPC's callback threads, so a few threads keep all clients busy; this leaves the
+// machine's CPU to the system under test.
+class CallbackDriver {
+ public:
+  CallbackDriver(const std::vector<std::unique_ptr<AsyncTarget>>& targets, int clients,
+                 absl::Duration timeout, const NextFn& next, const FinishFn& finish)
+      : targets_(targets), timeout_(timeout), next_(next), finish_(finish),
+        clients_(static_cast<size_t>(clients)), running_(clients) {}
+
+  void Run() {
+    for (size_t c = 0; c < clients_.size(); ++c) Issue(static_cast<int>(c));
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* running) { return *running == 0; }, &running_));
+  }
+
+ private:
+  // Where a client's call stands, so that a completion that runs inside Start (gRPC may run
+  // the callback of a call that failed at once on the starting thread) does not recurse.
+  enum Phase : int { kStarting, kStarted, kCompletedWhileStarting };
+  struct Client {
+    Operation op;
+    std::atomic<int> phase{kStarted};
+  };
+
+  void Issue(int c) {
+    Client& client = clients_[static_cast<size_t>(c)];
+    while (next_(c, client.op)) {
+      client.phase.store(kStarting);
+      targets_[static_cast<size_t>(c) % targets_.size()]->Start(
+          client.op, timeout_, [this, c](OpResult result) { Complete(c, std::move(result)); });
+      if (client.phase.exchange(kStarted) != kCompletedWhileStarting) return;
+    }
+    absl::MutexLock lock(&mu_);
+    --running_;
+  }
+
+  void Complete(int c, OpResult result) {
+    Client& client = clients_[static_cast<size_t>(c)];
+    client.op.return_ns = NowNs();
+    finish_(c, client.op, std::move(result));
+    // Still inside Start: the starting thread issues the next call.
+    if (client.phase.exchange(kCompletedWhileStarting) == kStarting) return;
+    Issue(c);
+  }
+
+  const std::vector<std::unique_ptr<AsyncTarget>>& targets_;
+  const absl::Duration timeout_;
+  const NextFn& next_;
+  const FinishFn& finish_;
+  std::vector<Client> clients_;
+  absl::Mutex mu_;
+  int running_ ABSL_GUARDED_BY(mu_);
 };
 
 // Nearest-rank percentile of sorted nanoseconds, in milliseconds.
@@ -334,6 +524,21 @@ int main(int argc, char** argv) {
   if (config.ops_limit <= 0 && absl::GetFlag(FLAGS_duration_s) <= 0) {
     return Usage("give --duration_s > 0 or --ops > 0");
   }
+  if (target_name != "master" && target_name != "replica" && target_name != "etcd" &&
+      target_name != "echo") {
+    return Usage("--target must be master, replica, etcd or echo");
+  }
+  std::string driver = absl::GetFlag(FLAGS_driver);
+  if (driver.empty()) driver = target_name == "replica" ? "threads" : "callback";
+  if (driver != "callback" && driver != "threads") {
+    return Usage("--driver must be callback or threads");
+  }
+  if (driver == "threads" && (target_name == "etcd" || target_name == "echo")) {
+    return Usage("--target=" + target_name + " runs only on --driver=callback");
+  }
+  if (driver == "callback" && target_name == "replica") {
+    return Usage("--target=replica runs only on --driver=threads");
+  }
   if (target_name == "etcd" && config.delete_percent > 0) {
     return Usage("the etcd target does not support deletes");
   }
@@ -341,37 +546,47 @@ int main(int argc, char** argv) {
   // Targets: one per connection, clients share them round-robin.
   const int connections = std::max(1, std::min(absl::GetFlag(FLAGS_connections), config.clients));
   std::vector<std::unique_ptr<Target>> targets;
+  std::vector<std::unique_ptr<AsyncTarget>> async_targets;
   for (int i = 0; i < connections; ++i) {
-    if (target_name == "master") {
-      targets.push_back(std::make_unique<MasterTarget>(addr, i));
-    } else if (target_name == "replica") {
+    if (target_name == "replica") {
       targets.push_back(std::make_unique<ReplicaTarget>(
           std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace()))));
+    } else if (target_name == "master" && driver == "threads") {
+      targets.push_back(std::make_unique<MasterTarget>(addr, i));
+    } else if (target_name == "master") {
+      async_targets.push_back(std::make_unique<MasterAsyncTarget>(addr, i));
     } else if (target_name == "etcd") {
-      targets.push_back(std::make_unique<EtcdTarget>(addr, i));
-    } else if (target_name == "echo") {
-      targets.push_back(std::make_unique<EchoTarget>(addr, i));
+      async_targets.push_back(std::make_unique<EtcdAsyncTarget>(addr, i));
     } else {
-      return Usage("--target must be master, replica, etcd or echo");
+      async_targets.push_back(std::make_unique<EchoAsyncTarget>(addr, i));
     }
   }
+  auto run = [&](const NextFn& next, const FinishFn& finish) {
+    if (async_targets.empty()) {
+      RunOnThreads(targets, config.clients, config.op_timeout, next, finish);
+    } else {
+      CallbackDriver(async_targets, config.clients, config.op_timeout, next, finish).Run();
+    }
+  };
   auto key_name = [&](uint64_t k) { return absl::StrCat(config.prefix, k); };
 
   if (absl::GetFlag(FLAGS_preload)) {
-    std::atomic<uint64_t> next{0};
+    std::atomic<uint64_t> next_key{0};
     std::atomic<int64_t> failures{0};
-    std::vector<std::thread> loaders;
-    for (int c = 0; c < config.clients; ++c) {
-      loaders.emplace_back([&, c] {
-        Target& target = *targets[static_cast<size_t>(c % connections)];
-        for (uint64_t k = next++; k < config.keys; k = next++) {
-          std::string value = absl::StrCat("preload-", k, "-");
-          value.resize(std::max(value.size(), config.value_size), 'x');
-          if (!target.Put(key_name(k), value, config.op_timeout).ok()) ++failures;
-        }
-      });
-    }
-    for (auto& t : loaders) t.join();
+    run(
+        [&](int, Operation& op) {
+          const uint64_t k = next_key++;
+          if (k >= config.keys) return false;
+          op.kind = OpKind::kPut;
+          op.key = key_name(k);
+          op.value = absl::StrCat("preload-", k, "-");
+          op.value.resize(std::max(op.value.size(), config.value_size), 'x');
+          op.call_ns = NowNs();
+          return true;
+        },
+        [&](int, Operation&, OpResult result) {
+          if (!result.status.ok()) ++failures;
+        });
     if (failures > 0) std::cerr << "kvbench: preload: " << failures << " puts failed\n";
   }
 
@@ -389,57 +604,44 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::atomic<bool> stopped_on_error{false};
   std::vector<ClientStats> stats(static_cast<size_t>(config.clients));
-
-  std::vector<std::thread> threads;
   for (int c = 0; c < config.clients; ++c) {
-    threads.emplace_back([&, c] {
-      ClientStats& mine = stats[static_cast<size_t>(c)];
-      Target& target = *targets[static_cast<size_t>(c % connections)];
-      std::mt19937_64 rng(config.seed + static_cast<uint64_t>(c));
-      std::uniform_int_distribution<uint64_t> uniform_key(0, config.keys - 1);
-      std::uniform_int_distribution<int> percent(0, 99);
-      int64_t put_count = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
+    stats[static_cast<size_t>(c)].rng.seed(config.seed + static_cast<uint64_t>(c));
+  }
+  std::uniform_int_distribution<uint64_t> uniform_key(0, config.keys - 1);
+  std::uniform_int_distribution<int> percent(0, 99);
+
+  run(
+      [&](int c, Operation& op) {
+        ClientStats& mine = stats[static_cast<size_t>(c)];
+        if (stop.load(std::memory_order_relaxed)) return false;
         const int64_t call_ns = NowNs();
-        if (call_ns >= end_ns) break;
-        const bool measured = call_ns >= warmup_end_ns;
-        if (measured && config.ops_limit > 0 && measured_budget.fetch_sub(1) <= 0) break;
-        Operation op;
+        if (call_ns >= end_ns) return false;
+        mine.measuring = call_ns >= warmup_end_ns;
+        if (mine.measuring && config.ops_limit > 0 && measured_budget.fetch_sub(1) <= 0) {
+          return false;
+        }
+        op = Operation{};
         op.client = c;
-        op.key = key_name(config.zipfian ? zipf->Next(rng) : uniform_key(rng));
-        const int dice = percent(rng);
+        op.key = key_name(config.zipfian ? zipf->Next(mine.rng) : uniform_key(mine.rng));
+        const int dice = percent(mine.rng);
         op.kind = dice < config.read_percent ? OpKind::kGet
                   : dice < config.read_percent + config.delete_percent ? OpKind::kDelete
                                                                       : OpKind::kPut;
-        absl::Status status;
-        op.call_ns = NowNs();
-        switch (op.kind) {
-          case OpKind::kGet: {
-            auto value = target.Get(op.key, config.op_timeout);
-            if (value.ok()) {
-              op.output = *value;
-              status = value->has_value() ? absl::OkStatus() : absl::NotFoundError(op.key);
-            } else {
-              status = value.status();
-            }
-            break;
-          }
-          case OpKind::kPut:
-            op.value = absl::StrCat("c", c, "-", ++put_count, "-");
-            if (op.value.size() < config.value_size) op.value.resize(config.value_size, 'x');
-            status = target.Put(op.key, op.value, config.op_timeout);
-            break;
-          case OpKind::kDelete: {
-            auto deleted = target.Delete(op.key, config.op_timeout);
-            status = deleted.status();
-            break;
-          }
+        if (op.kind == OpKind::kPut) {
+          op.value = absl::StrCat("c", c, "-", ++mine.put_count, "-");
+          if (op.value.size() < config.value_size) op.value.resize(config.value_size, 'x');
         }
-        op.return_ns = NowNs();
+        op.call_ns = NowNs();
+        return true;
+      },
+      [&](int c, Operation& op, OpResult result) {
+        ClientStats& mine = stats[static_cast<size_t>(c)];
+        const absl::Status& status = result.status;
+        if (op.kind == OpKind::kGet) op.output = std::move(result.output);
         op.status = paxoskv::client::StatusCodeName(status.code());
         // A get of an absent key is a success of the benchmark, not an error.
         const bool failed = !status.ok() && status.code() != absl::StatusCode::kNotFound;
-        if (measured) {
+        if (mine.measuring) {
           const int64_t latency = op.return_ns - op.call_ns;
           mine.latency_ns.push_back(latency);
           mine.by_op[op.kind].push_back(latency);
@@ -447,16 +649,13 @@ int main(int argc, char** argv) {
           mine.last_return_ns = std::max(mine.last_return_ns, op.return_ns);
           if (failed) ++mine.errors[op.status];
         }
-        if (config.record_history) mine.history.push_back(std::move(op));
         if (failed && config.stop_on_error) {
           stopped_on_error = true;
           stop = true;
           std::cerr << "kvbench: client " << c << ": " << status << "\n";
         }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+        if (config.record_history) mine.history.push_back(std::move(op));
+      });
 
   // Figures.
   std::vector<int64_t> all;

@@ -198,7 +198,9 @@ start_load() {
   local name=$1 seconds=$2; shift 2
   LOAD_NAME=$name
   LOAD_HISTORY=$WORK/$name.jsonl
-  timeout $((seconds + 60)) "$KVBENCH" --target master --addr "$MASTER" \
+  # --driver threads: each client retries through KvClient with the same (client_id, seq)
+  # until its deadline, as an application would; the checks judge that history.
+  timeout $((seconds + 60)) "$KVBENCH" --target master --driver threads --addr "$MASTER" \
     --duration_s "$seconds" --clients 8 --keys 200 --read_percent 40 --value_size 64 \
     --prefix "$name-" --seed "$RANDOM" --history "$LOAD_HISTORY" "$@" \
     >"$WORK/$name.kvbench.log" 2>&1 &

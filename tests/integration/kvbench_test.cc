@@ -1,0 +1,160 @@
+// kvbench against a real 1-shard cluster and master: both drivers (callback, threads) run
+// the requested mix, report figures that agree with the history they write, and the history
+// is linearizable; a dead address fails every op fast without hanging the callback driver;
+// bad flags exit 2. The benchmark figures themselves are never asserted (bench/ measures).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/client/lincheck/checker.h"
+#include "services/client/lincheck/history.h"
+#include "tests/integration/process_cluster.h"
+
+namespace paxoskv::testing {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;   // stdout and stderr
+};
+
+RunResult RunCommand(const std::string& command) {
+  RunResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// The JSON object kvbench --json prints as its last line.
+nlohmann::json LastJson(const std::string& out) {
+  const size_t start = out.rfind("\n{");
+  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
+}
+
+class KvbenchTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new ProcessCluster();
+    ASSERT_TRUE(cluster_->StartShard(1).ok());
+    ASSERT_TRUE(cluster_->WaitForLeader(1).ok());
+    ASSERT_TRUE(cluster_->StartMaster({1}).ok());
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  std::string Kvbench(const std::string& args) const {
+    return absl::StrCat(cluster_->bin_dir(), "/kvbench --driver=", GetParam(), " ", args);
+  }
+
+  static ProcessCluster* cluster_;
+};
+
+ProcessCluster* KvbenchTest::cluster_ = nullptr;
+
+TEST_P(KvbenchTest, MixedLoadMatchesItsLinearizableHistory) {
+  const std::string history_path =
+      absl::StrCat(::testing::TempDir(), "/kvbench-", GetParam(), ".jsonl");
+  RunResult r = RunCommand(Kvbench(absl::StrCat(
+      "--target=master --addr=", cluster_->master_address(),
+      " --clients=8 --ops=600 --keys=20 --value_size=40 --read_percent=40 --delete_percent=20",
+      " --prefix=mixed-", GetParam(), "- --json --history=", history_path)));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  nlohmann::json figures = LastJson(r.out);
+  EXPECT_EQ(figures["ops"].get<int64_t>(), 600) << r.out;
+  EXPECT_EQ(figures["errors_total"].get<int64_t>(), 0) << r.out;
+  for (const char* op : {"get", "put", "delete"}) {
+    EXPECT_GT(figures["by_op"][op]["ops"].get<int64_t>(), 0) << op << ": " << r.out;
+  }
+
+  std::ifstream in(history_path);
+  auto history = lincheck::ParseHistory(in);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 600u);   // no warm-up: every op is measured and recorded
+  std::map<int64_t, int64_t> last_return_by_client;
+  for (const lincheck::Operation& op : *history) {
+    EXPECT_LT(op.call_ns, op.return_ns);
+    EXPECT_EQ(op.status == "OK" || op.status == "NOT_FOUND", true) << op.status;
+    EXPECT_TRUE(absl::StartsWith(op.key, "mixed-" + GetParam() + "-")) << op.key;
+    if (op.kind == lincheck::OpKind::kPut) EXPECT_EQ(op.value.size(), 40u) << op.value;
+    // Closed loop: a client's next call starts after its previous one returned.
+    auto [it, fresh] = last_return_by_client.emplace(op.client, op.return_ns);
+    if (!fresh) {
+      EXPECT_GE(op.call_ns, it->second) << "client " << op.client << " overlapped itself";
+      it->second = op.return_ns;
+    }
+  }
+  EXPECT_EQ(last_return_by_client.size(), 8u);
+  lincheck::CheckResult check = lincheck::Check(*history);
+  EXPECT_EQ(check.verdict, lincheck::Verdict::kLinearizable)
+      << lincheck::FormatReport(check, /*verbose=*/true);
+}
+
+TEST_P(KvbenchTest, PreloadedGetsFindEveryValue) {
+  RunResult r = RunCommand(Kvbench(absl::StrCat(
+      "--target=master --addr=", cluster_->master_address(),
+      " --clients=4 --ops=200 --keys=50 --preload --read_percent=100 --prefix=preload-",
+      GetParam(), "- --json --history=/dev/null")));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "preload:")) << r.out;   // no failed preload put
+  nlohmann::json figures = LastJson(r.out);
+  EXPECT_EQ(figures["by_op"]["get"]["ops"].get<int64_t>(), 200) << r.out;
+  EXPECT_EQ(figures["errors_total"].get<int64_t>(), 0) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, KvbenchTest, ::testing::Values("callback", "threads"),
+                         [](const auto& info) { return info.param; });
+
+// A dead master: the callback driver fails each op at once (one attempt, no retry), runs for
+// the duration it was given and exits 0 with the errors counted; --stop_on_error exits 1.
+TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
+  ProcessCluster cluster;   // only for bin_dir and a free port
+  const std::string dead = absl::StrCat("127.0.0.1:", ProcessCluster::PickFreePort());
+  const std::string kvbench = absl::StrCat(cluster.bin_dir(), "/kvbench --target=master --addr=",
+                                           dead, " --clients=4 --op_timeout_ms=500");
+  RunResult r = RunCommand(kvbench + " --duration_s=1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  nlohmann::json figures = LastJson(r.out);
+  EXPECT_GT(figures["ops"].get<int64_t>(), 0);
+  EXPECT_EQ(figures["errors_total"], figures["ops"]);
+  EXPECT_EQ(figures["errors"]["UNAVAILABLE"], figures["ops"]);
+
+  RunResult stopped = RunCommand(kvbench + " --duration_s=30 --stop_on_error");
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.out;
+  EXPECT_TRUE(absl::StrContains(stopped.out, "UNAVAILABLE")) << stopped.out;
+}
+
+TEST(KvbenchFlagsTest, BadFlagsExit2WithAReason) {
+  ProcessCluster cluster;
+  const std::string kvbench = cluster.bin_dir() + "/kvbench ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--target=nope", "--target must be"},
+      {"--target=echo --driver=threads", "runs only on --driver=callback"},
+      {"--target=replica --driver=callback", "runs only on --driver=threads"},
+      {"--driver=fast", "--driver must be callback or threads"},
+      {"--clients=0", "--clients must be >= 1"},
+      {"--target=etcd --delete_percent=10", "does not support deletes"},
+  };
+  for (const auto& [args, reason] : cases) {
+    RunResult r = RunCommand(kvbench + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, reason)) << args << ": " << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace paxoskv::testing
