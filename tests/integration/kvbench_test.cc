@@ -90,7 +90,9 @@ TEST_P(KvbenchTest, MixedLoadMatchesItsLinearizableHistory) {
     EXPECT_LT(op.call_ns, op.return_ns);
     EXPECT_EQ(op.status == "OK" || op.status == "NOT_FOUND", true) << op.status;
     EXPECT_TRUE(absl::StartsWith(op.key, "mixed-" + GetParam() + "-")) << op.key;
-    if (op.kind == lincheck::OpKind::kPut) EXPECT_EQ(op.value.size(), 40u) << op.value;
+    if (op.kind == lincheck::OpKind::kPut) {
+      EXPECT_EQ(op.value.size(), 40u) << op.value;
+    }
     // Closed loop: a client's next call starts after its previous one returned.
     auto [it, fresh] = last_return_by_client.emplace(op.client, op.return_ns);
     if (!fresh) {
@@ -117,7 +119,9 @@ TEST_P(KvbenchTest, PreloadedGetsFindEveryValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, KvbenchTest, ::testing::Values("callback", "threads"),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& driver) {
+                           return driver.param;
+                         });
 
 // A dead master: the callback driver fails each op at once (one attempt, no retry), runs for
 // the duration it was given and exits 0 with the errors counted; --stop_on_error exits 1.
