@@ -38,7 +38,7 @@ bool IsWrongReplica(const absl::Status& status) {
   return status.GetPayload(kWrongReplicaPayload).has_value();
 }
 
-grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context) {
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* context) {
   if (status.ok()) return grpc::Status::OK;
   if (context != nullptr) {
     if (auto hint = LeaderHint(status); hint.has_value()) {

@@ -34,7 +34,7 @@ absl::Status WrongReplicaError(const std::string& message);
 bool IsWrongReplica(const absl::Status& status);
 
 // Server side: converts and, when the status carries a leader hint, adds trailing metadata.
-grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContext* context = nullptr);
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* context = nullptr);
 // Client side: converts and restores the leader hint from the call's trailing metadata.
 absl::Status FromGrpcStatus(const grpc::Status& status,
                             const grpc::ClientContext* context = nullptr);

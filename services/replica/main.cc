@@ -48,6 +48,8 @@ ABSL_FLAG(int, max_threads, 1024,
           "bound on gRPC handler threads (each Execute waits on one); beyond it callers get "
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+ABSL_FLAG(bool, peer_streams, true,
+          "send Paxos messages to each peer on one long-lived stream (false: one call each)");
 
 namespace {
 
@@ -131,7 +133,10 @@ int main(int argc, char** argv) {
   std::map<uint32_t, std::string> others = options.members;
   others.erase(options.replica_id);
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
-      others, paxoskv::replica::TransportOptions{.shard_id = options.shard_id}, logger);
+      others,
+      paxoskv::replica::TransportOptions{.shard_id = options.shard_id,
+                                         .streams = absl::GetFlag(FLAGS_peer_streams)},
+      logger);
 
   auto loop = paxoskv::replica::ReplicaLoop::Create(options, std::move(*store),
                                                     std::move(transport), logger);

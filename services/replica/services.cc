@@ -18,7 +18,8 @@ grpc::ServerUnaryReactor* PaxosService::Deliver(grpc::CallbackServerContext* con
     reactor->Finish(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "message body does not match the RPC"));
   } else {
-    reactor->Finish(ToGrpcStatus(loop_->Deliver(message)));
+    // The context carries the wrong-replica mark to the sender (trailing metadata).
+    reactor->Finish(ToGrpcStatus(loop_->Deliver(message), context));
   }
   return reactor;
 }
@@ -46,6 +47,53 @@ grpc::ServerUnaryReactor* PaxosService::Learn(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* PaxosService::InstallSnapshot(grpc::CallbackServerContext* context,
                                                 const PaxosMessage* m, paxoskv::v1::Ack*) {
   return Deliver(context, *m, PaxosMessage::kInstallSnapshot);
+}
+
+namespace {
+
+// Reads a peer's stream; deletes itself when the stream ends.
+class StreamReader final : public grpc::ServerReadReactor<PaxosMessage> {
+ public:
+  StreamReader(grpc::CallbackServerContext* context, ReplicaLoop* loop)
+      : context_(context), loop_(loop) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {   // the peer closed the stream or the call is cancelled
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (message_.body_case() == PaxosMessage::BODY_NOT_SET ||
+        message_.body_case() == PaxosMessage::kInstallSnapshot) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "a stream carries any Paxos message but InstallSnapshot"));
+      return;
+    }
+    const absl::Status status = loop_->Deliver(message_);
+    // Another shard's message means the sender's channel reaches the wrong replica, and a
+    // replica shutting down takes nothing more: end the stream, the sender reconnects. Any
+    // other refusal concerns this message only (the core logs it; Paxos tolerates the loss).
+    if (IsWrongReplica(status) || absl::IsUnavailable(status)) {
+      Finish(ToGrpcStatus(status, context_));
+      return;
+    }
+    message_.Clear();
+    StartRead(&message_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  ReplicaLoop* const loop_;
+  PaxosMessage message_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<PaxosMessage>* PaxosService::Stream(grpc::CallbackServerContext* context,
+                                                            paxoskv::v1::Ack*) {
+  return new StreamReader(context, loop_);
 }
 
 namespace {

@@ -34,6 +34,11 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* context,
                                             const paxoskv::v1::PaxosMessage* m,
                                             paxoskv::v1::Ack*) override;
+  // A peer's stream of messages: each is handed to Deliver as it is read. Ends with the
+  // wrong-replica status at a message for another shard, INVALID_ARGUMENT at an empty one
+  // or a snapshot, UNAVAILABLE when the replica shuts down.
+  grpc::ServerReadReactor<paxoskv::v1::PaxosMessage>* Stream(grpc::CallbackServerContext* context,
+                                                            paxoskv::v1::Ack*) override;
 
  private:
   // The RPC name must match the message body (a Prepare RPC carries a prepare). Finishes the

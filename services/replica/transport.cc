@@ -2,6 +2,7 @@
 #include "services/replica/transport.h"
 
 #include <chrono>
+#include <deque>
 #include <thread>
 
 #include "libs/common/grpc_server.h"
@@ -32,16 +33,13 @@ std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::stri
   return paxoskv::v1::Paxos::NewStub(channel);
 }
 
-PeerTransport::~PeerTransport() {
-  // Callbacks reference peers_: wait (bounded by the RPC deadline) for calls in flight.
-  const auto give_up = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(options_.rpc_deadline_ms + 500);
-  while (inflight_total_.load() > 0 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 namespace {
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 struct Call {
   std::shared_ptr<paxoskv::v1::Paxos::Stub> stub;
@@ -52,9 +50,205 @@ struct Call {
 
 }  // namespace
 
+// One client stream to a peer; writes one message at a time from its queue. Lifetime: gRPC
+// holds one reference until OnDone; Send and the destructor take one while they use the
+// stream. A hold keeps OnDone away while a write may still be started: it is released when
+// a write fails (the stream is broken) or, with no write in flight, when the transport stops;
+// after that the stream refuses new messages.
+class PeerTransport::PeerStream final : public grpc::ClientWriteReactor<PaxosMessage> {
+ public:
+  PeerStream(PeerTransport* transport, Peer* peer,
+             std::shared_ptr<paxoskv::v1::Paxos::Stub> stub)
+      : transport_(transport), peer_(peer), stub_(std::move(stub)) {
+    stub_->async()->Stream(&context_, &ack_, this);
+    AddHold();
+    StartCall();
+  }
+
+  enum class Queued { kWritten, kQueued, kQueueFull, kClosed };
+
+  // Queues `message` and writes it if no write is in flight. kClosed: the stream is broken or
+  // stopping (the caller drops the message; the next Send opens a new stream).
+  Queued Enqueue(PaxosMessage message) {
+    const PaxosMessage* write = nullptr;
+    bool cancel = false;
+    Queued result;
+    {
+      absl::MutexLock lock(&mu_);
+      if (hold_released_) return Queued::kClosed;
+      if (queue_.size() >= static_cast<size_t>(transport_->options_.inflight_per_peer_max)) {
+        return Queued::kQueueFull;
+      }
+      queue_.push_back(std::move(message));
+      const int64_t now = SteadyNowMs();
+      if (writing_) {
+        // A write that does not complete means a paused or cut-off peer: start over.
+        if (!cancelled_ && now - write_started_ms_ > transport_->options_.rpc_deadline_ms) {
+          cancelled_ = true;
+          cancel = true;
+        }
+        result = Queued::kQueued;
+      } else {
+        writing_ = true;
+        write_started_ms_ = now;
+        write = &queue_.front();   // a deque keeps references across push_back
+        result = Queued::kWritten;
+      }
+    }
+    if (cancel) {
+      transport_->logger_->info("peer {}: a stream write is stuck past {} ms; reconnecting",
+                                peer_->address, transport_->options_.rpc_deadline_ms);
+      context_.TryCancel();
+    }
+    // The hold is ours until this write completes, so the call cannot be done meanwhile.
+    if (write != nullptr) StartWrite(write);
+    return result;
+  }
+
+  // The transport stops: cancels the call, and releases the hold unless a write is in flight
+  // (its completion releases it then).
+  void Stop() {
+    bool release = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!writing_ && !hold_released_) {
+        hold_released_ = true;
+        release = true;
+      }
+    }
+    context_.TryCancel();
+    if (release) RemoveHold();
+  }
+
+  void Ref() { refs_.fetch_add(1); }
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  void OnWriteDone(bool ok) override {
+    const PaxosMessage* next = nullptr;
+    bool release = false;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        // Broken (peer gone, cancelled, or the server ended it): what is queued is lost.
+        writing_ = false;
+        queue_.clear();
+        release = !hold_released_;
+        hold_released_ = true;
+      } else if (!queue_.empty() && !transport_->stopping_.load()) {
+        peer_->failures_in_a_row = 0;
+        next = &queue_.front();
+        write_started_ms_ = SteadyNowMs();
+      } else {
+        peer_->failures_in_a_row = 0;
+        writing_ = false;
+        if (transport_->stopping_.load() && !hold_released_) {
+          release = true;
+          hold_released_ = true;
+        }
+      }
+    }
+    if (!ok) {
+      Detach();
+      context_.TryCancel();   // fail the call at once if the server has not ended it
+    }
+    if (next != nullptr) StartWrite(next);
+    if (release) RemoveHold();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    Detach();
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      if (!peer_->streams_unsupported.exchange(true)) {
+        transport_->logger_->info("peer {} has no Paxos.Stream: one call per message",
+                                  peer_->address);
+      }
+    } else if (!status.ok() && !transport_->stopping_.load()) {
+      transport_->NoteFailure(peer_, status, context_);
+    }
+    transport_->inflight_total_.fetch_sub(1);
+    Unref();
+  }
+
+ private:
+  // The next Send opens a new stream.
+  void Detach() {
+    absl::MutexLock lock(&peer_->stream_mu);
+    if (peer_->stream == this) {
+      peer_->stream = nullptr;
+      Unref();   // the peer's reference
+    }
+  }
+
+  PeerTransport* const transport_;
+  Peer* const peer_;
+  const std::shared_ptr<paxoskv::v1::Paxos::Stub> stub_;   // keeps the channel alive
+  grpc::ClientContext context_;
+  Ack ack_;
+  std::atomic<int> refs_{2};   // gRPC's (until OnDone) and the peer's (until detached)
+  absl::Mutex mu_;
+  std::deque<PaxosMessage> queue_ ABSL_GUARDED_BY(mu_);   // front: the write in flight
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t write_started_ms_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+PeerTransport::~PeerTransport() {
+  stopping_ = true;
+  // Open streams end once their write in flight completes; cancelling makes that prompt.
+  for (auto& [id, peer] : peers_) {
+    PeerStream* stream = nullptr;
+    {
+      absl::MutexLock lock(&peer->stream_mu);
+      stream = peer->stream;
+      if (stream != nullptr) stream->Ref();
+    }
+    if (stream == nullptr) continue;
+    stream->Stop();
+    stream->Unref();
+  }
+  // Callbacks reference peers_: wait (bounded by the RPC deadline) for calls in flight.
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(options_.rpc_deadline_ms + 500);
+  while (inflight_total_.load() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 bool PeerTransport::SnapshotInFlight(uint32_t to) const {
   auto it = peers_.find(to);
   return it != peers_.end() && it->second->snapshot_inflight.load();
+}
+
+std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::CurrentStub(Peer* peer) {
+  absl::MutexLock lock(&peer->mu);
+  if (peer->reset.exchange(false)) {
+    logger_->warn("peer {}: fresh channel (the name is resolved again)", peer->address);
+    peer->stub = NewStub(peer->address);
+  }
+  return peer->stub;
+}
+
+void PeerTransport::NoteFailure(Peer* peer, const grpc::Status& status,
+                                const grpc::ClientContext& context) {
+  logger_->debug("send to {} failed: {}", peer->address, status.error_message());
+  if (IsWrongReplica(FromGrpcStatus(status, &context))) {
+    logger_->warn("peer {} answered as another shard's replica", peer->address);
+    peer->reset = true;
+  } else if (++peer->failures_in_a_row >= options_.failures_before_reconnect) {
+    const int64_t now_ms = SteadyNowMs();
+    int64_t last = peer->last_reset_ms.load();
+    if (now_ms - last >= options_.reconnect_interval_ms &&
+        peer->last_reset_ms.compare_exchange_strong(last, now_ms)) {
+      logger_->info("peer {}: {} calls failed in a row (last: {}); reconnecting",
+                    peer->address, peer->failures_in_a_row.load(), status.error_message());
+      peer->failures_in_a_row = 0;
+      peer->reset = true;
+    }
+  }
 }
 
 void PeerTransport::Send(PaxosMessage message) {
@@ -65,6 +259,36 @@ void PeerTransport::Send(PaxosMessage message) {
     return;
   }
   Peer* peer = it->second.get();
+  message.set_shard_id(options_.shard_id);
+  if (options_.streams && !message.has_install_snapshot() && !peer->streams_unsupported.load()) {
+    SendOnStream(peer, std::move(message));
+  } else {
+    SendUnary(peer, std::move(message));
+  }
+}
+
+void PeerTransport::SendOnStream(Peer* peer, PaxosMessage message) {
+  PeerStream* stream = nullptr;
+  {
+    absl::MutexLock lock(&peer->stream_mu);
+    if (stopping_.load()) return;
+    if (peer->stream == nullptr) {
+      inflight_total_.fetch_add(1);
+      peer->stream = new PeerStream(this, peer, CurrentStub(peer));
+    }
+    stream = peer->stream;
+    stream->Ref();
+  }
+  const PeerStream::Queued queued = stream->Enqueue(std::move(message));
+  stream->Unref();
+  if (queued == PeerStream::Queued::kQueueFull || queued == PeerStream::Queued::kClosed) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    logger_->debug("drop message to {}: stream {}", peer->address,
+                   queued == PeerStream::Queued::kClosed ? "closed" : "queue full");
+  }
+}
+
+void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
   if (peer->inflight.fetch_add(1) >= options_.inflight_per_peer_max) {
     peer->inflight.fetch_sub(1);
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -72,18 +296,8 @@ void PeerTransport::Send(PaxosMessage message) {
     return;
   }
   inflight_total_.fetch_add(1);
-  std::shared_ptr<paxoskv::v1::Paxos::Stub> stub;
-  {
-    absl::MutexLock lock(&peer->mu);
-    if (peer->reset.exchange(false)) {
-      logger_->warn("peer {}: fresh channel (the name is resolved again)", peer->address);
-      peer->stub = NewStub(peer->address);
-    }
-    stub = peer->stub;
-  }
   auto* call = new Call;
-  call->stub = stub;   // keeps the channel alive until the call completes
-  message.set_shard_id(options_.shard_id);
+  call->stub = CurrentStub(peer);   // keeps the channel alive until the call completes
   call->request = std::move(message);
   const bool snapshot = call->request.has_install_snapshot();
   if (snapshot) peer->snapshot_inflight = true;
@@ -95,30 +309,14 @@ void PeerTransport::Send(PaxosMessage message) {
     if (status.ok()) {
       peer->failures_in_a_row = 0;
     } else {
-      logger_->debug("send to {} failed: {}", peer->address, status.error_message());
-      if (IsWrongReplica(FromGrpcStatus(status, &call->context))) {
-        logger_->warn("peer {} answered as another shard's replica", peer->address);
-        peer->reset = true;
-      } else if (++peer->failures_in_a_row >= options_.failures_before_reconnect) {
-        const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count();
-        int64_t last = peer->last_reset_ms.load();
-        if (now_ms - last >= options_.reconnect_interval_ms &&
-            peer->last_reset_ms.compare_exchange_strong(last, now_ms)) {
-          logger_->info("peer {}: {} calls failed in a row (last: {}); reconnecting",
-                        peer->address, peer->failures_in_a_row.load(), status.error_message());
-          peer->failures_in_a_row = 0;
-          peer->reset = true;
-        }
-      }
+      NoteFailure(peer, status, call->context);
     }
     if (snapshot) peer->snapshot_inflight = false;
     delete call;
     peer->inflight.fetch_sub(1);
     inflight_total_.fetch_sub(1);
   };
-  auto* async = stub->async();
+  auto* async = call->stub->async();
   switch (call->request.body_case()) {
     case PaxosMessage::kPrepare:
       async->Prepare(&call->context, &call->request, &call->response, std::move(done));

@@ -1,7 +1,14 @@
 // Sends Paxos messages to the other replicas of the group over gRPC, asynchronously.
-// Fire-and-forget with the callback API: Send() never blocks on the network; each peer has a
-// bound on calls in flight beyond which messages are dropped (Paxos tolerates loss and the
-// core retransmits). Thread-safe.
+// Fire-and-forget with the callback API: Send() never blocks on the network.
+//  - Every message but InstallSnapshot is written on one long-lived client stream per peer
+//    (Paxos.Stream): no call set-up, no Ack, no completion per message. A stream whose write
+//    has not completed within rpc_deadline_ms (a paused or cut-off peer) is cancelled; a
+//    broken stream is replaced at the next Send; messages queued on it are lost.
+//  - InstallSnapshot, and every message to a peer that does not implement Stream (an older
+//    binary: UNIMPLEMENTED), travels as its own unary call with a deadline.
+// Each peer has a bound on messages queued or calls in flight beyond which messages are
+// dropped (Paxos tolerates loss and the core retransmits). Thread-safe; the stream's
+// reactions run on gRPC's threads and take only the peer's stream lock.
 #pragma once
 
 #include <atomic>
@@ -27,7 +34,8 @@ struct TransportOptions {
   // InstallSnapshot: ship and install a large state (400 k keys took ~1.3 s here). Bounded:
   // no second snapshot leaves for a peer while one is on its way.
   int snapshot_deadline_ms = 15000;
-  int inflight_per_peer_max = 4096;   // calls in flight to one peer before dropping
+  int inflight_per_peer_max = 4096;   // calls in flight (or messages queued) per peer
+  bool streams = true;                // false: one unary call per message
   int failures_before_reconnect = 3;  // failed calls in a row before a fresh channel
   int reconnect_interval_ms = 1000;   // at most one fresh channel per peer this often
 };
@@ -50,6 +58,7 @@ class PeerTransport final : public MessageSink {
   PeerTransport& operator=(const PeerTransport&) = delete;
 
  private:
+  class PeerStream;
   struct Peer {
     std::string address;
     absl::Mutex mu;
@@ -63,13 +72,24 @@ class PeerTransport final : public MessageSink {
     std::atomic<int64_t> last_reset_ms{0};   // steady clock
     std::atomic<int> inflight{0};
     std::atomic<bool> snapshot_inflight{false};
+    // The open stream, if any (it deletes itself when done and clears this first).
+    absl::Mutex stream_mu;
+    PeerStream* stream ABSL_GUARDED_BY(stream_mu) = nullptr;
+    std::atomic<bool> streams_unsupported{false};
   };
   static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
+  std::shared_ptr<paxoskv::v1::Paxos::Stub> CurrentStub(Peer* peer);
+  void SendUnary(Peer* peer, paxoskv::v1::PaxosMessage message);
+  void SendOnStream(Peer* peer, paxoskv::v1::PaxosMessage message);
+  // A call or stream to `peer` failed: counts it and marks the channel for a fresh start
+  // when the peer answered as another shard's replica or calls keep failing.
+  void NoteFailure(Peer* peer, const grpc::Status& status, const grpc::ClientContext& context);
   TransportOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
   std::map<uint32_t, std::unique_ptr<Peer>> peers_;   // immutable after construction
   std::atomic<uint64_t> dropped_{0};
-  std::atomic<int> inflight_total_{0};
+  std::atomic<int> inflight_total_{0};   // unary calls and open streams
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace paxoskv::replica

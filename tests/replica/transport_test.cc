@@ -1,7 +1,8 @@
 // Goal: the peer transport keeps at most one InstallSnapshot per peer on its way and says so
 // (ReplicaLoop then neither loads nor sends another copy of a large snapshot), while other
-// messages flow meanwhile.
-// Method: a real PeerTransport sends to an in-process Paxos server whose InstallSnapshot
+// messages flow meanwhile on the peer's stream; a stream to a restarted peer is replaced; a
+// peer without Paxos.Stream (an older binary) gets one call per message.
+// Method: a real PeerTransport sends to in-process Paxos servers whose InstallSnapshot
 // handler blocks until the test releases it.
 #include <chrono>
 #include <memory>
@@ -36,7 +37,23 @@ class BlockingPaxos final : public paxoskv::v1::Paxos::Service {
   grpc::Status Accept(grpc::ServerContext*, const PaxosMessage*, Ack*) override {
     absl::MutexLock lock(&mu_);
     ++accepts_;
+    ++unary_accepts_;
     return grpc::Status::OK;
+  }
+  grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<PaxosMessage>* reader,
+                      Ack*) override {
+    if (!with_stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "old binary");
+    PaxosMessage message;
+    while (reader->Read(&message)) {
+      absl::MutexLock lock(&mu_);
+      if (message.has_accept()) ++accepts_;
+    }
+    return grpc::Status::OK;
+  }
+  void set_with_stream(bool with_stream) { with_stream_ = with_stream; }
+  int unary_accepts() {
+    absl::MutexLock lock(&mu_);
+    return unary_accepts_;
   }
   void Release() {
     absl::MutexLock lock(&mu_);
@@ -59,7 +76,26 @@ class BlockingPaxos final : public paxoskv::v1::Paxos::Service {
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   int snapshots_ ABSL_GUARDED_BY(mu_) = 0;
   int accepts_ ABSL_GUARDED_BY(mu_) = 0;
+  int unary_accepts_ ABSL_GUARDED_BY(mu_) = 0;
+  bool with_stream_ = true;   // set before the server starts
 };
+
+struct TestServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+// Serves `service` on 127.0.0.1:`port` (0: any free port).
+TestServer Serve(BlockingPaxos* service, int port = 0) {
+  TestServer out;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
+                           &out.port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.RegisterService(service);
+  out.server = builder.BuildAndStart();
+  return out;
+}
 
 PaxosMessage Snapshot(uint32_t to) {
   PaxosMessage message;
@@ -78,12 +114,9 @@ PaxosMessage Accept(uint32_t to) {
 
 TEST(PeerTransportTest, OneSnapshotPerPeerInFlightAndOthersFlow) {
   BlockingPaxos service;
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(-1);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  TestServer test_server = Serve(&service);
+  std::unique_ptr<grpc::Server>& server = test_server.server;
+  const int port = test_server.port;
   ASSERT_NE(server, nullptr);
   ASSERT_GT(port, 0);
 
@@ -110,8 +143,57 @@ TEST(PeerTransportTest, OneSnapshotPerPeerInFlightAndOthersFlow) {
     }
     EXPECT_FALSE(transport.SnapshotInFlight(2));
     EXPECT_EQ(service.snapshots(), 1);
+    EXPECT_EQ(service.unary_accepts(), 0);   // the Accept went on the stream
   }
   server->Shutdown(std::chrono::system_clock::now());
+}
+
+// Sends Accepts to peer 2 every 5 ms until `service` has counted `accepts` of them.
+bool SendUntilCounted(PeerTransport& transport, BlockingPaxos& service, int accepts) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    transport.Send(Accept(2));
+    if (service.AwaitCalls(0, accepts, absl::Milliseconds(5))) return true;
+  }
+  return false;
+}
+
+// The peer restarts (same port): the broken stream is noticed at a failed write and the
+// next messages go on a new stream.
+TEST(PeerTransportTest, StreamToARestartedPeerIsReplaced) {
+  BlockingPaxos first;
+  TestServer server = Serve(&first);
+  ASSERT_NE(server.server, nullptr);
+  const int port = server.port;
+  PeerTransport transport({{2, absl::StrCat("127.0.0.1:", port)}},
+                          TransportOptions{.shard_id = 1, .rpc_deadline_ms = 500},
+                          GetLogger("test transport"));
+  ASSERT_TRUE(SendUntilCounted(transport, first, 3));
+  EXPECT_EQ(first.unary_accepts(), 0);
+  server.server->Shutdown(std::chrono::system_clock::now());
+  server.server.reset();
+
+  BlockingPaxos second;
+  TestServer restarted = Serve(&second, port);
+  ASSERT_NE(restarted.server, nullptr);
+  ASSERT_TRUE(SendUntilCounted(transport, second, 3));
+  EXPECT_EQ(second.unary_accepts(), 0);
+  restarted.server->Shutdown(std::chrono::system_clock::now());
+}
+
+// A peer without Paxos.Stream answers UNIMPLEMENTED: from then on, one call per message.
+TEST(PeerTransportTest, PeerWithoutStreamGetsOneCallPerMessage) {
+  BlockingPaxos old_binary;
+  old_binary.set_with_stream(false);
+  TestServer server = Serve(&old_binary);
+  ASSERT_NE(server.server, nullptr);
+  {
+    PeerTransport transport({{2, absl::StrCat("127.0.0.1:", server.port)}},
+                            TransportOptions{.shard_id = 1}, GetLogger("test transport"));
+    ASSERT_TRUE(SendUntilCounted(transport, old_binary, 5));
+    EXPECT_GE(old_binary.unary_accepts(), 5);
+  }
+  server.server->Shutdown(std::chrono::system_clock::now());
 }
 
 }  // namespace
