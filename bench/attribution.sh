@@ -5,8 +5,9 @@
 # medians. Compare two builds (e.g. a checkout of an older commit built into another dir)
 # or one build with different master flags:
 #
-#   bench/attribution.sh [--rounds 3] LABEL=BIN_DIR[:master flags] ...
+#   bench/attribution.sh [--rounds 3] LABEL=BIN_DIR[:master flags][%replica flags] ...
 #   bench/attribution.sh old=/tmp/old/bin nobatch=build/bin:--batch_max=1 new=build/bin
+#   bench/attribution.sh unary=build/bin%--peer_streams=false streams=build/bin
 #
 # Uses ports 7311-7313 and 7350 on 127.0.0.1 and a temp dir; stops what it started.
 set -euo pipefail
@@ -18,13 +19,13 @@ PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-run_config() {   # label bin flags...
-  local label=$1 bin=$2; shift 2
+run_config() {   # label bin replica_flags master_flags...
+  local label=$1 bin=$2 replica_flags=$3; shift 3
   local dir="$WORK/$label" peers="1=127.0.0.1:7311,2=127.0.0.1:7312,3=127.0.0.1:7313"
   rm -rf "$dir"; mkdir -p "$dir"; PIDS=()
   for r in 1 2 3; do
     "$bin/paxoskv-replica" --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
-      --peers=$peers --data_dir="$dir/r$r" --log_level=warn 2>"$dir/r$r.log" &
+      --peers=$peers --data_dir="$dir/r$r" --log_level=warn $replica_flags 2>"$dir/r$r.log" &
     PIDS+=($!)
   done
   "$bin/paxoskv-master" --listen=127.0.0.1:7350 --data_dir="$dir/m" --log_level=warn \
@@ -46,10 +47,12 @@ run_config() {   # label bin flags...
 
 for ((i = 1; i <= ROUNDS; i++)); do
   for spec in "$@"; do
-    label=${spec%%=*}; rest=${spec#*=}; bin=${rest%%:*}; flags=""
+    label=${spec%%=*}; rest=${spec#*=}; replica_flags=""
+    if [[ $rest == *%* ]]; then replica_flags=${rest#*%}; rest=${rest%%\%*}; fi
+    bin=${rest%%:*}; flags=""
     [[ $rest == *:* ]] && flags=${rest#*:}
     # shellcheck disable=SC2086
-    run_config "$label" "$(cd "$bin" && pwd)" $flags
+    run_config "$label" "$(cd "$bin" && pwd)" "$replica_flags" $flags
   done
 done | tee "$WORK/all.log"
 
