@@ -753,7 +753,8 @@ def render_table(results):
 def render_targets(targets):
   lines = ["| DESIGN §6 figure | target | measured | met |", "| --- | --- | --- | --- |"]
   for t in targets:
-    m = "not measured" if t["measured"] is None else f"{t['measured']:.2f} ({t['detail']})"
+    # Three decimals: a 1.497 that misses 1.5 must not read "1.50".
+    m = "not measured" if t["measured"] is None else f"{t['measured']:.3f} ({t['detail']})"
     met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
     lines.append(f"| {t['figure']} | {t['target']} | {m} | {met} |")
   return "\n".join(lines)

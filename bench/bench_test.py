@@ -68,6 +68,15 @@ class RatioTest(unittest.TestCase):
     self.assertIsNone(t["Linearizable Get throughput, 64 clients"]["met"])  # not measured
     self.assertIn("not measured", bench.render_targets(bench.design_targets(results, {})))
 
+  def test_a_near_miss_does_not_read_as_the_target(self):
+    results = [row("put-c64-uniform", "paxoskv-1x3", 12761, 1.0),
+               row("put-c64-uniform", "etcd", 8522, 4.0)]
+    bench.add_ratios(results)
+    table = bench.render_targets(bench.design_targets(results, {}))
+    line = next(l for l in table.splitlines() if "1x3 via master" in l)
+    self.assertIn("1.497", line)
+    self.assertIn("**no**", line)
+
 
 class MarkdownTest(unittest.TestCase):
 
