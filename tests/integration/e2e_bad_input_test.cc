@@ -112,10 +112,11 @@ TEST_F(BadInputTest, OversizedAndEmptyKeysAndValuesAreInvalidArgument) {
 }
 
 TEST_F(BadInputTest, SecondAddShardDuringAMigrationIsFailedPrecondition) {
-  // Enough keys that the migration to shard 2 runs for a while.
+  // Enough keys that the migration to shard 2 runs for a while (1,500 proved too few once
+  // batches got faster: under a parallel ctest the migration could end unobserved).
   std::vector<std::thread> writers;
   std::atomic<size_t> next{0};
-  const std::vector<std::string> keys = MakeKeys("busy-", 1500);
+  const std::vector<std::string> keys = MakeKeys("busy-", 4000);
   for (int w = 0; w < 16; ++w) {
     writers.emplace_back([&] {
       client::KvClient kv(cluster_.master_address());
