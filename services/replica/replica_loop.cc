@@ -142,69 +142,106 @@ absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time d
   return std::move(outcomes.front());
 }
 
-absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
-    std::vector<Command> commands, absl::Time deadline) {
-  std::vector<Outcome> outcomes(commands.size(), absl::UnknownError("not completed"));
-  // Per command: its waiter and what identifies it for cleanup after a deadline.
-  struct Pending {
-    size_t index;
-    std::shared_ptr<Waiter> waiter;
-    CommandKey key{0, 0};   // writes
-  };
-  std::vector<Pending> pending;
-  pending.reserve(commands.size());
-  uint64_t read_id = 0;
+void ReplicaLoop::AsyncBatch::Complete(size_t index, Outcome outcome) {
+  BatchDone finish;
+  std::vector<Outcome> all;
+  {
+    absl::MutexLock lock(&mu);
+    outcomes[index] = std::move(outcome);
+    if (--remaining > 0) return;
+    finish = std::move(done);
+    all = std::move(outcomes);
+  }
+  std::move(finish)(std::move(all));
+}
+
+void ReplicaLoop::Waiter::Finish(absl::StatusOr<paxoskv::v1::CommandResult> outcome) {
+  if (batch != nullptr) {
+    // Nobody waits on `done` for an async batch's command.
+    std::shared_ptr<AsyncBatch> owner = std::move(batch);
+    owner->Complete(index, std::move(outcome));
+    return;
+  }
+  result = std::move(outcome);
+  done.Notify();
+}
+
+absl::Status ReplicaLoop::ProposeBatchLocked(std::vector<Command>& commands,
+                                             std::vector<Outcome>& outcomes,
+                                             std::vector<Pending>& pending,
+                                             const std::shared_ptr<AsyncBatch>& batch,
+                                             uint64_t* read_id) {
+  mu_.AssertHeld();
+  *read_id = 0;
   for (const Command& command : commands) {
     if (command.shard_id() != 0 && command.shard_id() != options_.shard_id) {
       return WrongReplicaError(absl::StrCat("this replica belongs to shard ", options_.shard_id,
                                             ", not shard ", command.shard_id()));
     }
   }
+  if (stopping_) return absl::UnavailableError("replica is shutting down");
+  auto new_waiter = [&batch](size_t index) {
+    auto waiter = std::make_shared<Waiter>();
+    waiter->batch = batch;
+    waiter->index = index;
+    return waiter;
+  };
+  PendingRead read;
+  bool overloaded = false;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Command& command = commands[i];
+    if (absl::Status valid = kv::ValidateCommand(command); !valid.ok()) {
+      outcomes[i] = std::move(valid);
+      continue;
+    }
+    if (overloaded) {
+      outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
+      continue;
+    }
+    if (command.op() == paxoskv::v1::OP_GET) {
+      auto waiter = new_waiter(i);
+      read.gets.emplace_back(waiter, std::move(command));
+      pending.push_back({.index = i, .waiter = std::move(waiter)});
+      continue;
+    }
+    if (command.client_id() == 0) {
+      command.set_client_id(local_client_id_);
+      command.set_seq(next_local_seq_++);
+    }
+    const CommandKey key{command.client_id(), command.seq()};
+    absl::Status status = node_->Propose(std::move(command));
+    if (absl::IsResourceExhausted(status)) {
+      overloaded = true;
+      outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
+      continue;
+    }
+    // Not the leader: nothing of this call was proposed before (leadership only changes
+    // under mu_), so the whole call fails with the hint.
+    if (!status.ok()) return NotLeaderLocked();
+    auto waiter = new_waiter(i);
+    waiters_.emplace(key, waiter);
+    pending.push_back({.index = i, .waiter = std::move(waiter), .key = key});
+  }
+  if (!read.gets.empty()) {
+    // Propose and ReadIndex both need leadership, which cannot change under mu_: a refusal
+    // here means no write of this call was proposed either.
+    const uint64_t id = next_read_id_++;
+    if (!node_->ReadIndex(id).ok()) return NotLeaderLocked();
+    reads_.emplace(id, std::move(read));
+    *read_id = id;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
+    std::vector<Command> commands, absl::Time deadline) {
+  std::vector<Outcome> outcomes(commands.size(), absl::UnknownError("not completed"));
+  std::vector<Pending> pending;
+  pending.reserve(commands.size());
+  uint64_t read_id = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("replica is shutting down");
-    PendingRead read;
-    bool overloaded = false;
-    for (size_t i = 0; i < commands.size(); ++i) {
-      Command& command = commands[i];
-      if (absl::Status valid = kv::ValidateCommand(command); !valid.ok()) {
-        outcomes[i] = std::move(valid);
-        continue;
-      }
-      if (overloaded) {
-        outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
-        continue;
-      }
-      auto waiter = std::make_shared<Waiter>();
-      if (command.op() == paxoskv::v1::OP_GET) {
-        read.gets.emplace_back(waiter, std::move(command));
-        pending.push_back({.index = i, .waiter = std::move(waiter)});
-        continue;
-      }
-      if (command.client_id() == 0) {
-        command.set_client_id(local_client_id_);
-        command.set_seq(next_local_seq_++);
-      }
-      const CommandKey key{command.client_id(), command.seq()};
-      absl::Status status = node_->Propose(std::move(command));
-      if (absl::IsResourceExhausted(status)) {
-        overloaded = true;
-        outcomes[i] = absl::UnavailableError("replica overloaded: too many pending commands; retry");
-        continue;
-      }
-      // Not the leader: nothing of this call was proposed before (leadership only changes
-      // under mu_), so the whole call fails with the hint.
-      if (!status.ok()) return NotLeaderLocked();
-      waiters_.emplace(key, waiter);
-      pending.push_back({.index = i, .waiter = std::move(waiter), .key = key});
-    }
-    if (!read.gets.empty()) {
-      read_id = next_read_id_++;
-      // Propose and ReadIndex both need leadership, which cannot change under mu_: a refusal
-      // here means no write of this call was proposed either.
-      if (!node_->ReadIndex(read_id).ok()) return NotLeaderLocked();
-      reads_.emplace(read_id, std::move(read));
-    }
+    RETURN_IF_ERROR(ProposeBatchLocked(commands, outcomes, pending, nullptr, &read_id));
   }
 
   bool timed_out = false;
@@ -236,6 +273,33 @@ absl::StatusOr<std::vector<ReplicaLoop::Outcome>> ReplicaLoop::ExecuteBatch(
     }
   }
   return outcomes;
+}
+
+void ReplicaLoop::ExecuteBatchAsync(std::vector<Command> commands, BatchDone done) {
+  auto batch = std::make_shared<AsyncBatch>();
+  std::vector<Outcome> outcomes(commands.size(), absl::UnknownError("not completed"));
+  std::vector<Pending> pending;
+  pending.reserve(commands.size());
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    uint64_t read_id = 0;
+    status = ProposeBatchLocked(commands, outcomes, pending, batch, &read_id);
+    if (status.ok() && !pending.empty()) {
+      // Commands complete only under mu_, so none can reach the batch before this.
+      absl::MutexLock batch_lock(&batch->mu);
+      batch->outcomes = std::move(outcomes);
+      batch->remaining = pending.size();
+      batch->done = std::move(done);
+      return;
+    }
+  }
+  // Refused as a whole (nothing was proposed or registered), or nothing to wait for.
+  if (!status.ok()) {
+    std::move(done)(std::move(status));
+  } else {
+    std::move(done)(std::move(outcomes));
+  }
 }
 
 bool ReplicaLoop::ShouldWakeLocked() const {
@@ -416,10 +480,7 @@ void ReplicaLoop::ApplyAndComplete(paxos::Ready& ready) {
   applied_slot_ = last_applied_slot_;
   for (auto& [key, result] : results) {
     auto [begin, end] = waiters_.equal_range(key);
-    for (auto it = begin; it != end; ++it) {
-      it->second->result = result;
-      it->second->done.Notify();
-    }
+    for (auto it = begin; it != end; ++it) it->second->Finish(result);
     waiters_.erase(begin, end);
   }
   for (const paxos::ReadState& read : ready.reads) {
@@ -430,8 +491,7 @@ void ReplicaLoop::ApplyAndComplete(paxos::Ready& ready) {
     auto it = reads_.find(id);
     if (it == reads_.end()) continue;
     for (auto& [waiter, command] : it->second.gets) {
-      waiter->result = absl::UnavailableError("leadership lost during a read; retry");
-      waiter->done.Notify();
+      waiter->Finish(absl::UnavailableError("leadership lost during a read; retry"));
     }
     reads_.erase(it);
   }
@@ -450,26 +510,17 @@ void ReplicaLoop::ServeReadsLocked() {
     auto current = it++;
     PendingRead& read = current->second;
     if (!read.read_slot.has_value() || *read.read_slot > last_applied_slot_) continue;
-    for (auto& [waiter, command] : read.gets) {
-      waiter->result = kv_.Read(command);
-      waiter->done.Notify();
-    }
+    for (auto& [waiter, command] : read.gets) waiter->Finish(kv_.Read(command));
     reads_.erase(current);
   }
 }
 
 void ReplicaLoop::FailAllWaitersLocked(const absl::Status& status) {
   mu_.AssertHeld();
-  for (auto& [key, waiter] : waiters_) {
-    waiter->result = status;
-    waiter->done.Notify();
-  }
+  for (auto& [key, waiter] : waiters_) waiter->Finish(status);
   waiters_.clear();
   for (auto& [id, read] : reads_) {
-    for (auto& [waiter, command] : read.gets) {
-      waiter->result = status;
-      waiter->done.Notify();
-    }
+    for (auto& [waiter, command] : read.gets) waiter->Finish(status);
   }
   reads_.clear();
 }

@@ -27,6 +27,7 @@
 #include <spdlog/logger.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -87,13 +88,50 @@ class ReplicaLoop {
                                                     absl::Time deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ExecuteBatch without a waiting thread: proposes and returns. `done` runs exactly once:
+  // at once (on this thread, without mu_) when the call fails as a whole or nothing needs
+  // waiting, otherwise on the thread that completes the last command (the loop thread or the
+  // ticker, with mu_ held: it must not block or call back into the loop). There is no
+  // deadline here: the caller gives up on its own (e.g. when gRPC cancels the call); the
+  // commands still complete (or fail with the leadership) and `done` still runs.
+  using BatchDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<Outcome>>) &&>;
+  void ExecuteBatchAsync(std::vector<paxoskv::v1::Command> commands, BatchDone done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   paxoskv::v1::ReplicaStatus GetStatus() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // The outcomes of one ExecuteBatchAsync call, filled in as its commands complete.
+  struct AsyncBatch {
+    absl::Mutex mu;
+    std::vector<Outcome> outcomes ABSL_GUARDED_BY(mu);
+    size_t remaining ABSL_GUARDED_BY(mu) = 0;
+    BatchDone done ABSL_GUARDED_BY(mu);
+    // Records one outcome; the last one runs `done`.
+    void Complete(size_t index, Outcome outcome);
+  };
   struct Waiter {
     absl::Notification done;
     absl::StatusOr<paxoskv::v1::CommandResult> result = absl::UnknownError("not completed");
+    // Set for a command of ExecuteBatchAsync: where its outcome goes.
+    std::shared_ptr<AsyncBatch> batch;
+    size_t index = 0;
+    // Records the result, wakes a waiting thread, feeds the async batch.
+    void Finish(absl::StatusOr<paxoskv::v1::CommandResult> outcome);
   };
+  // One command of a batch that waits for an outcome.
+  struct Pending {
+    size_t index;
+    std::shared_ptr<Waiter> waiter;
+    std::pair<uint64_t, uint64_t> key{0, 0};   // writes: (client_id, seq)
+  };
+  // Validates and proposes `commands` (gets: one read-index round): outcomes of the commands
+  // refused at once go to `outcomes`, the others to `pending` with a waiter (tied to `batch`
+  // when given). Not OK: the call fails as a whole, nothing was proposed. Sets *read_id.
+  absl::Status ProposeBatchLocked(std::vector<paxoskv::v1::Command>& commands,
+                                  std::vector<Outcome>& outcomes, std::vector<Pending>& pending,
+                                  const std::shared_ptr<AsyncBatch>& batch, uint64_t* read_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The gets of one call, confirmed by one read-index round.
   struct PendingRead {
     std::vector<std::pair<std::shared_ptr<Waiter>, paxoskv::v1::Command>> gets;

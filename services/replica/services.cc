@@ -1,7 +1,9 @@
 // See services.h.
 #include "services/replica/services.h"
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
@@ -144,30 +146,68 @@ grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ReplicaService::ExecuteBatch(grpc::ServerContext* context,
-                                          const paxoskv::v1::CommandBatch* batch,
-                                          paxoskv::v1::CommandBatchResult* response) {
+namespace {
+
+// ExecuteBatch's call: finished once, by the batch's completion or by OnCancel (the caller's
+// deadline passed or it went away), whichever comes first; deletes itself when done.
+class BatchReactor final : public grpc::ServerUnaryReactor {
+ public:
+  // Shared with the completion callback, which may run after the call is gone.
+  struct State {
+    std::atomic<bool> finished{false};
+  };
+  BatchReactor() : state_(std::make_shared<State>()) {}
+  const std::shared_ptr<State>& state() const { return state_; }
+
+  void OnCancel() override {
+    if (state_->finished.exchange(true)) return;
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                        "call cancelled or past its deadline before every command completed; "
+                        "outcomes unknown, retry with the same ids"));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerContext* context,
+                                                       const paxoskv::v1::CommandBatch* batch,
+                                                       paxoskv::v1::CommandBatchResult* response) {
+  auto* reactor = new BatchReactor();
   std::vector<paxoskv::v1::Command> commands(batch->commands().begin(), batch->commands().end());
   if (batch->shard_id() != 0) {
     for (auto& command : commands) {
       if (command.shard_id() == 0) command.set_shard_id(batch->shard_id());
     }
   }
-  absl::StatusOr<std::vector<ReplicaLoop::Outcome>> outcomes =
-      loop_->ExecuteBatch(std::move(commands), DeadlineOf(context));
-  if (!outcomes.ok()) return ToGrpcStatus(outcomes.status(), context);
-  for (ReplicaLoop::Outcome& outcome : *outcomes) {
-    paxoskv::v1::BatchOutcome* out = response->add_outcomes();
-    absl::Status status = outcome.ok() ? ResultStatus(*outcome) : outcome.status();
-    if (status.ok()) {
-      *out->mutable_result() = *std::move(outcome);
-      continue;
-    }
-    out->set_status_code(static_cast<int32_t>(status.code()));
-    out->set_status_message(std::string(status.message()));
-    out->set_wrong_shard(IsWrongShard(status));
-  }
-  return grpc::Status::OK;
+  // Runs at once or on the thread that completes the last command (under the loop's lock:
+  // it only fills the response and starts the reply).
+  loop_->ExecuteBatchAsync(
+      std::move(commands),
+      [reactor, state = reactor->state(), context,
+       response](absl::StatusOr<std::vector<ReplicaLoop::Outcome>> outcomes) {
+        if (state->finished.exchange(true)) return;   // cancelled: the call is gone
+        if (!outcomes.ok()) {
+          reactor->Finish(ToGrpcStatus(outcomes.status(), context));
+          return;
+        }
+        for (ReplicaLoop::Outcome& outcome : *outcomes) {
+          paxoskv::v1::BatchOutcome* out = response->add_outcomes();
+          absl::Status status = outcome.ok() ? ResultStatus(*outcome) : outcome.status();
+          if (status.ok()) {
+            *out->mutable_result() = *std::move(outcome);
+            continue;
+          }
+          out->set_status_code(static_cast<int32_t>(status.code()));
+          out->set_status_message(std::string(status.message()));
+          out->set_wrong_shard(IsWrongShard(status));
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
+  return reactor;
 }
 
 grpc::Status ReplicaService::Status(grpc::ServerContext*, const paxoskv::v1::ReplicaStatusRequest*,

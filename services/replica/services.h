@@ -49,13 +49,18 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
   ReplicaLoop* loop_;
 };
 
-class ReplicaService final : public paxoskv::v1::Replica::Service {
+// Execute and Status are sync handlers; ExecuteBatch (the master's hot path) uses the
+// callback API: it proposes and returns, and the thread that completes the batch's last
+// command answers the call, so no handler thread waits per batch.
+class ReplicaService final
+    : public paxoskv::v1::Replica::WithCallbackMethod_ExecuteBatch<paxoskv::v1::Replica::Service> {
  public:
   explicit ReplicaService(ReplicaLoop* loop) : loop_(loop) {}
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
-  grpc::Status ExecuteBatch(grpc::ServerContext* context, const paxoskv::v1::CommandBatch* batch,
-                            paxoskv::v1::CommandBatchResult* response) override;
+  grpc::ServerUnaryReactor* ExecuteBatch(grpc::CallbackServerContext* context,
+                                         const paxoskv::v1::CommandBatch* batch,
+                                         paxoskv::v1::CommandBatchResult* response) override;
   grpc::Status Status(grpc::ServerContext* context,
                       const paxoskv::v1::ReplicaStatusRequest* request,
                       paxoskv::v1::ReplicaStatus* status) override;

@@ -265,6 +265,50 @@ TEST_F(ReplicaGroupTest, ExecuteBatchAnswersEachCommandOnItsOwn) {
   EXPECT_EQ(response.outcomes_size(), 0);
 }
 
+// ExecuteBatch holds no thread while it waits (callback API): a batch that cannot be chosen
+// (both followers down) ends at the caller's deadline with DEADLINE_EXCEEDED or CANCELLED,
+// and once the followers are back the same commands (same ids) complete, applied once.
+TEST_F(ReplicaGroupTest, ExecuteBatchPastItsDeadlineEndsAndTheGroupGoesOn) {
+  auto leader = WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  ASSERT_TRUE(Execute(Put("warm", "up", 11, 1)).ok());
+  std::vector<uint32_t> followers;
+  for (uint32_t id = 1; id <= 3; ++id) {
+    if (id != *leader) followers.push_back(id);
+  }
+  for (uint32_t id : followers) Crash(id);
+
+  auto stub = paxoskv::v1::Replica::NewStub(
+      grpc::CreateChannel(members_[*leader], grpc::InsecureChannelCredentials()));
+  paxoskv::v1::CommandBatch batch;
+  batch.set_shard_id(1);
+  for (int i = 0; i < 5; ++i) {
+    *batch.add_commands() = Put(absl::StrCat("stuck", i), "v", 11, 2 + i);
+  }
+  *batch.add_commands() = Get("warm");
+  paxoskv::v1::CommandBatchResult response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  const absl::Time sent = absl::Now();
+  grpc::Status status = stub->ExecuteBatch(&context, batch, &response);
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(5));
+  // The leader may also step down (no quorum) and fail the batch as UNAVAILABLE first.
+  EXPECT_TRUE(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+              status.error_code() == grpc::StatusCode::CANCELLED ||
+              status.error_code() == grpc::StatusCode::UNAVAILABLE)
+      << status.error_code() << ": " << status.error_message();
+
+  for (uint32_t id : followers) Start(id);
+  ASSERT_TRUE(WaitForLeader().has_value());
+  for (int i = 0; i < 5; ++i) {   // retried with the same ids: applied once
+    auto retried = Execute(Put(absl::StrCat("stuck", i), "v", 11, 2 + i));
+    ASSERT_TRUE(retried.ok()) << retried.status();
+    auto got = Execute(Get(absl::StrCat("stuck", i)));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->value(), "v");
+  }
+}
+
 TEST_F(ReplicaGroupTest, RetriedCommandIsAppliedOnce) {
   ASSERT_TRUE(WaitForLeader().has_value());
   ASSERT_TRUE(Execute(Put("x", "first", 42, 1)).ok());
