@@ -31,6 +31,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -123,12 +124,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-// Through the master with KvClient: retries UNAVAILABLE with the same (client_id, seq) until
-// the deadline, as an application would (the failover tests rely on this).
-class MasterTarget final : public Target {
+// Through a retrying client library: KvClient (the master) retries UNAVAILABLE with the same
+// (client_id, seq) until the deadline, as an application would (the failover tests rely on
+// this); ReplicaClient (one replica group) also follows leader hints.
+template <typename Client>
+class ClientTarget final : public Target {
  public:
-  MasterTarget(const std::string& address, int index)
-      : client_(MakeChannel(address, index), paxoskv::client::KvClientOptions{}) {}
+  template <typename... Args>
+  explicit ClientTarget(Args&&... args) : client_(std::forward<Args>(args)...) {}
   OpResult Call(const Operation& op, absl::Duration timeout) override {
     switch (op.kind) {
       case OpKind::kGet: {
@@ -145,29 +148,7 @@ class MasterTarget final : public Target {
   }
 
  private:
-  paxoskv::client::KvClient client_;
-};
-
-class ReplicaTarget final : public Target {
- public:
-  explicit ReplicaTarget(std::vector<std::string> replicas) : client_(std::move(replicas)) {}
-  OpResult Call(const Operation& op, absl::Duration timeout) override {
-    switch (op.kind) {
-      case OpKind::kGet: {
-        auto value = client_.Get(op.key, {.timeout = timeout});
-        if (value.ok()) return {absl::OkStatus(), *std::move(value)};
-        return {value.status(), std::nullopt};
-      }
-      case OpKind::kPut:
-        return {client_.Put(op.key, op.value, {.timeout = timeout}), std::nullopt};
-      case OpKind::kDelete:
-        return {client_.Delete(op.key, {.timeout = timeout}).status(), std::nullopt};
-    }
-    return {absl::InternalError("unknown op"), std::nullopt};
-  }
-
- private:
-  paxoskv::client::ReplicaClient client_;
+  Client client_;
 };
 
 // The state of one asynchronous unary call; deletes itself when the call completes.
@@ -549,10 +530,11 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<AsyncTarget>> async_targets;
   for (int i = 0; i < connections; ++i) {
     if (target_name == "replica") {
-      targets.push_back(std::make_unique<ReplicaTarget>(
+      targets.push_back(std::make_unique<ClientTarget<paxoskv::client::ReplicaClient>>(
           std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace()))));
     } else if (target_name == "master" && driver == "threads") {
-      targets.push_back(std::make_unique<MasterTarget>(addr, i));
+      targets.push_back(std::make_unique<ClientTarget<paxoskv::client::KvClient>>(
+          MakeChannel(addr, i), paxoskv::client::KvClientOptions{}));
     } else if (target_name == "master") {
       async_targets.push_back(std::make_unique<MasterAsyncTarget>(addr, i));
     } else if (target_name == "etcd") {

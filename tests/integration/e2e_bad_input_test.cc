@@ -1,11 +1,9 @@
 // End-to-end bad-input tests with the real binaries: AddShard misuse, oversized or empty
 // keys and values through the master, and kvctl's exit codes. Each bad request must get a
 // clear status and change nothing (ring epoch and shards, stored values).
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -163,25 +161,10 @@ TEST_F(BadInputTest, SecondAddShardDuringAMigrationIsFailedPrecondition) {
 
 // ---- kvctl --------------------------------------------------------------------------------
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr, interleaved
-};
-
 CommandResult RunKvctl(const ProcessCluster& cluster, const std::string& args,
                        const std::string& master) {
-  const std::string command = absl::StrCat(cluster.bin_dir(), "/kvctl ",
-                                           master.empty() ? "" : "--master " + master + " ",
-                                           args, " 2>&1");
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return RunCommand(absl::StrCat(cluster.bin_dir(), "/kvctl ",
+                                 master.empty() ? "" : "--master " + master + " ", args));
 }
 
 TEST_F(BadInputTest, KvctlExitCodes) {

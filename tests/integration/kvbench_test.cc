@@ -5,10 +5,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
@@ -25,23 +23,6 @@
 
 namespace paxoskv::testing {
 namespace {
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out;   // stdout and stderr
-};
-
-RunResult RunCommand(const std::string& command) {
-  RunResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 // The JSON object kvbench --json prints as its last line.
 nlohmann::json LastJson(const std::string& out) {
@@ -73,7 +54,7 @@ ProcessCluster* KvbenchTest::cluster_ = nullptr;
 TEST_P(KvbenchTest, MixedLoadMatchesItsLinearizableHistory) {
   const std::string history_path =
       absl::StrCat(::testing::TempDir(), "/kvbench-", GetParam(), ".jsonl");
-  RunResult r = RunCommand(Kvbench(absl::StrCat(
+  CommandResult r = RunCommand(Kvbench(absl::StrCat(
       "--target=master --addr=", cluster_->master_address(),
       " --clients=8 --ops=600 --keys=20 --value_size=40 --read_percent=40 --delete_percent=20",
       " --prefix=mixed-", GetParam(), "- --json --history=", history_path)));
@@ -111,7 +92,7 @@ TEST_P(KvbenchTest, MixedLoadMatchesItsLinearizableHistory) {
 }
 
 TEST_P(KvbenchTest, PreloadedGetsFindEveryValue) {
-  RunResult r = RunCommand(Kvbench(absl::StrCat(
+  CommandResult r = RunCommand(Kvbench(absl::StrCat(
       "--target=master --addr=", cluster_->master_address(),
       " --clients=4 --ops=200 --keys=50 --preload --read_percent=100 --prefix=preload-",
       GetParam(), "- --json --history=/dev/null")));
@@ -161,7 +142,7 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
   const std::string dead = absl::StrCat("127.0.0.1:", refusing.port());
   const std::string kvbench = absl::StrCat(cluster.bin_dir(), "/kvbench --target=master --addr=",
                                            dead, " --clients=4 --op_timeout_ms=500");
-  RunResult r = RunCommand(kvbench + " --duration_s=1 --json");
+  CommandResult r = RunCommand(kvbench + " --duration_s=1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   nlohmann::json figures = LastJson(r.out);
   EXPECT_GT(figures["ops"].get<int64_t>(), 0);
@@ -173,7 +154,7 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
     EXPECT_TRUE(code == "UNAVAILABLE" || code == "DEADLINE_EXCEEDED") << code << ": " << count;
   }
 
-  RunResult stopped = RunCommand(kvbench + " --duration_s=30 --stop_on_error");
+  CommandResult stopped = RunCommand(kvbench + " --duration_s=30 --stop_on_error");
   EXPECT_EQ(stopped.exit_code, 1) << stopped.out;
   EXPECT_TRUE(absl::StrContains(stopped.out, "UNAVAILABLE")) << stopped.out;
 }
@@ -190,7 +171,7 @@ TEST(KvbenchFlagsTest, BadFlagsExit2WithAReason) {
       {"--target=etcd --delete_percent=10", "does not support deletes"},
   };
   for (const auto& [args, reason] : cases) {
-    RunResult r = RunCommand(kvbench + args);
+    CommandResult r = RunCommand(kvbench + args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, reason)) << args << ": " << r.out;
   }

@@ -61,6 +61,15 @@ struct ProcessClusterOptions {
   absl::Duration stop_grace = absl::Seconds(5);
 };
 
+// What a shell command printed (stdout and stderr, interleaved) and its exit code (-1 when
+// it could not run or did not exit normally).
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+// Runs `command` with sh, stderr folded into stdout, and waits for it.
+CommandResult RunCommand(const std::string& command);
+
 class ProcessCluster {
  public:
   explicit ProcessCluster(ProcessClusterOptions options = {});
