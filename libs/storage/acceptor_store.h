@@ -1,9 +1,10 @@
 // Durable state of one replica: its identity, the acceptor state (promised ballot, accepted
-// entries), the chosen watermark and the latest state-machine snapshot.
+// entries), the chosen watermark and the latest state-machine snapshot (chunked: snapshot.h).
 // Implementations: RocksDbStore (real, fsync), MemoryStore (tests), FaultyStore (tests: drops
-// what was not synced on a simulated crash).
-// Thread-safety: implementations are thread-safe for one writer (ReplicaLoop's persist step)
-// plus concurrent readers (snapshot sends).
+// what was not synced on a simulated crash, injects I/O errors and power cuts).
+// Thread-safety: implementations are thread-safe for one writer of acceptor state (the
+// replica core's persist step), snapshot writers on other threads (a background snapshot,
+// a snapshot being received) and concurrent readers (snapshot sends).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/common/ids.h"
-#include "libs/paxos/node.h"
+#include "libs/paxos/durable_state.h"
+#include "libs/storage/snapshot.h"
 #include "paxoskv/v1/paxos.pb.h"
 
 namespace paxoskv::storage {
@@ -35,11 +37,6 @@ struct WriteBatch {
   bool sync = true;
 };
 
-struct Snapshot {
-  SlotId last_slot = 0;
-  std::string data;   // serialized paxoskv.v1.KvSnapshot
-};
-
 class AcceptorStore {
  public:
   virtual ~AcceptorStore() = default;
@@ -55,11 +52,14 @@ class AcceptorStore {
   // An I/O error is returned; callers treat it as fatal (PAXOSKV_CHECK_OK).
   virtual absl::Status Write(const WriteBatch& batch) = 0;
 
-  // Saves a snapshot durably (fsync) and deletes log entries with slot <= snapshot.last_slot.
-  virtual absl::Status SaveSnapshot(const Snapshot& snapshot) = 0;
+  // Starts a snapshot covering slots <= last_slot (see SnapshotWriter). Several writers may
+  // exist at once (a background snapshot, one being received); commits are serialised and
+  // the newest snapshot wins. kInternal on an I/O error.
+  virtual absl::StatusOr<std::unique_ptr<SnapshotWriter>> NewSnapshot(SlotId last_slot) = 0;
 
-  // The latest saved snapshot (last_slot 0 and empty data when none).
-  virtual absl::StatusOr<Snapshot> LoadSnapshot() = 0;
+  // Opens the current snapshot for reading (meta().last_slot 0 and no chunks when none). A
+  // reader keeps its snapshot readable even if a newer one is committed meanwhile.
+  virtual absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenSnapshot() = 0;
 
   // Bytes on disk (or in memory), for status and tests of bounded growth.
   virtual uint64_t ApproximateSizeBytes() = 0;

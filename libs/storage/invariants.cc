@@ -4,20 +4,15 @@
 #include <algorithm>
 
 #include "libs/common/check.h"
+#include "libs/paxos/ballot.h"   // header-only: the one ballot order
 
 namespace paxoskv::storage {
-
-int CompareBallot(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b) {
-  if (a.round() != b.round()) return a.round() < b.round() ? -1 : 1;
-  if (a.node_id() != b.node_id()) return a.node_id() < b.node_id() ? -1 : 1;
-  return 0;
-}
 
 void CheckBatchOrDie(const paxoskv::v1::Ballot& promised, SlotId chosen_through,
                      const WriteBatch& batch) {
   const paxoskv::v1::Ballot& effective = batch.promised ? *batch.promised : promised;
   if (batch.promised) {
-    PAXOSKV_CHECK(CompareBallot(*batch.promised, promised) >= 0)
+    PAXOSKV_CHECK(paxos::Compare(*batch.promised, promised) >= 0)
         << "promised ballot would decrease from " << promised.ShortDebugString() << " to "
         << batch.promised->ShortDebugString();
   }
@@ -25,7 +20,7 @@ void CheckBatchOrDie(const paxoskv::v1::Ballot& promised, SlotId chosen_through,
   for (const auto& entry : batch.accepted) {
     PAXOSKV_CHECK(entry.slot() != 0) << "entry with slot 0";
     if (entry.slot() > chosen) {
-      PAXOSKV_CHECK(CompareBallot(entry.ballot(), effective) <= 0)
+      PAXOSKV_CHECK(paxos::Compare(entry.ballot(), effective) <= 0)
           << "accepted entry slot=" << entry.slot()
           << " ballot=" << entry.ballot().ShortDebugString()
           << " above promised=" << effective.ShortDebugString();
@@ -40,7 +35,7 @@ void CheckDurableStateOrDie(const paxos::DurableState& state) {
         << "entries out of order: slot=" << entry.slot() << " after " << previous;
     previous = entry.slot();
     if (entry.slot() > state.chosen_through) {
-      PAXOSKV_CHECK(CompareBallot(entry.ballot(), state.promised) <= 0)
+      PAXOSKV_CHECK(paxos::Compare(entry.ballot(), state.promised) <= 0)
           << "loaded entry slot=" << entry.slot()
           << " ballot=" << entry.ballot().ShortDebugString()
           << " above promised=" << state.promised.ShortDebugString();

@@ -4,14 +4,11 @@
 #pragma once
 
 #include "libs/common/ids.h"
-#include "libs/paxos/node.h"
+#include "libs/paxos/durable_state.h"
 #include "libs/storage/acceptor_store.h"
 #include "paxoskv/v1/paxos.pb.h"
 
 namespace paxoskv::storage {
-
-// Ballot order (round, node_id); local so storage needs no link dependency on libs/paxos.
-int CompareBallot(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b);
 
 // Crashes if applying `batch` on top of (promised, chosen_through) would break an invariant:
 // the promised ballot never decreases, no entry has slot 0, and every accepted entry that is

@@ -21,15 +21,17 @@ absl::Status MemoryStore::Write(const WriteBatch& batch) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryStore::SaveSnapshot(const Snapshot& snapshot) {
-  absl::MutexLock lock(&mu_);
-  state_.SaveSnapshot(snapshot);
-  return absl::OkStatus();
+absl::StatusOr<std::unique_ptr<SnapshotWriter>> MemoryStore::NewSnapshot(SlotId last_slot) {
+  return NewMemorySnapshotWriter(last_slot, [this](MemorySnapshot snapshot) {
+    absl::MutexLock lock(&mu_);
+    state_.SaveSnapshot(snapshot);
+    return absl::OkStatus();
+  });
 }
 
-absl::StatusOr<Snapshot> MemoryStore::LoadSnapshot() {
+absl::StatusOr<std::unique_ptr<SnapshotReader>> MemoryStore::OpenSnapshot() {
   absl::MutexLock lock(&mu_);
-  return state_.snapshot();
+  return NewMemorySnapshotReader(state_.snapshot());
 }
 
 uint64_t MemoryStore::ApproximateSizeBytes() {

@@ -1,6 +1,7 @@
 // MemoryStore: an AcceptorStore kept in memory, with the same semantics as RocksDbStore
 // (identity check, invariant checks, snapshot truncation) but nothing survives the process.
-// For unit and simulation tests. Thread-safe (one mutex around every call).
+// For unit tests. Thread-safe (one mutex around every call). Snapshot writers it hands out
+// must not outlive it.
 #pragma once
 
 #include <memory>
@@ -21,8 +22,9 @@ class MemoryStore : public AcceptorStore {
   absl::Status CheckIdentity(const Identity& identity) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<paxos::DurableState> Load() override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Write(const WriteBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status SaveSnapshot(const Snapshot& snapshot) override ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<Snapshot> LoadSnapshot() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::unique_ptr<SnapshotWriter>> NewSnapshot(SlotId last_slot) override;
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenSnapshot() override
+      ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t ApproximateSizeBytes() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -13,6 +13,8 @@ using testing_util::Batch;
 using testing_util::EntryKey;
 using testing_util::MakeBallot;
 using testing_util::MakeEntry;
+using testing_util::ReadSnapshot;
+using testing_util::SaveSnapshot;
 
 TEST(FaultyStoreTest, CrashDropsUnsyncedWritesButKeepsSyncedOnes) {
   FaultyStore store;
@@ -72,14 +74,14 @@ TEST(FaultyStoreTest, SnapshotIsDurable) {
                                   MakeEntry(2, MakeBallot(1, 1), "b")},
                                  std::nullopt, /*sync=*/false))
                   .ok());
-  ASSERT_TRUE(store.SaveSnapshot({.last_slot = 1, .data = "s1"}).ok());
+  ASSERT_TRUE(SaveSnapshot(store, 1, {"s1"}).ok());
   store.SimulateCrash();
   auto state = store.Load();
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->snapshot_slot, 1u);
   ASSERT_EQ(state->entries.size(), 1u);
   EXPECT_EQ(EntryKey(state->entries[0]), "b");
-  EXPECT_EQ(store.LoadSnapshot()->data, "s1");
+  EXPECT_EQ(ReadSnapshot(store)->chunks, std::vector<std::string>{"s1"});
 }
 
 TEST(FaultyStoreTest, InjectedIoErrorsAreReturnedAndChangeNothing) {
@@ -88,8 +90,7 @@ TEST(FaultyStoreTest, InjectedIoErrorsAreReturnedAndChangeNothing) {
   absl::Status first = store.Write(Batch(MakeBallot(1, 1)));
   EXPECT_EQ(first.code(), absl::StatusCode::kInternal);
   EXPECT_NE(first.message().find("I/O error"), std::string::npos);
-  EXPECT_EQ(store.SaveSnapshot({.last_slot = 3, .data = "x"}).code(),
-            absl::StatusCode::kInternal);
+  EXPECT_EQ(SaveSnapshot(store, 3, {"x"}).code(), absl::StatusCode::kInternal);
   EXPECT_EQ(store.failed_writes(), 2u);
   auto state = store.Load();
   ASSERT_TRUE(state.ok());
@@ -98,6 +99,69 @@ TEST(FaultyStoreTest, InjectedIoErrorsAreReturnedAndChangeNothing) {
   // Faults used up: writes succeed again.
   EXPECT_TRUE(store.Write(Batch(MakeBallot(1, 1))).ok());
   EXPECT_EQ(store.Load()->promised.round(), 1u);
+}
+
+// Rule: a power cut after n durable operations keeps exactly those n (and the volatile
+// writes the crash chooses to keep, a prefix of those made before the cut); the process
+// goes on unaware: every later call succeeds and reads see its writes until the crash.
+TEST(FaultyStoreTest, PowerCutKeepsOnlyWhatWasDurableBeforeIt) {
+  FaultyStore store;
+  store.CutPowerAfter(1);
+  ASSERT_TRUE(store.Write(Batch(MakeBallot(1, 1), {MakeEntry(1, MakeBallot(1, 1), "a")})).ok());
+  EXPECT_FALSE(store.power_cut());
+  ASSERT_TRUE(store.Write(Batch(std::nullopt, {MakeEntry(2, MakeBallot(1, 1), "b")},
+                                std::nullopt, /*sync=*/false))
+                  .ok());
+  // The second durable operation finds the power cut, yet reports success.
+  ASSERT_TRUE(store.Write(Batch(MakeBallot(2, 1), {MakeEntry(3, MakeBallot(2, 1), "c")})).ok());
+  EXPECT_TRUE(store.power_cut());
+  ASSERT_TRUE(SaveSnapshot(store, 3, {"lost"}).ok());
+  EXPECT_EQ(store.Load()->snapshot_slot, 3u);   // the running process sees its writes
+  store.SimulateCrash(/*keep_volatile=*/1);     // the unsynced "b" reached the disk
+  EXPECT_FALSE(store.power_cut());
+  auto state = store.Load();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->promised.round(), 1u);
+  EXPECT_EQ(state->snapshot_slot, 0u);
+  ASSERT_EQ(state->entries.size(), 2u);
+  EXPECT_EQ(EntryKey(state->entries[0]), "a");
+  EXPECT_EQ(EntryKey(state->entries[1]), "b");
+  EXPECT_TRUE(ReadSnapshot(store)->chunks.empty());
+}
+
+TEST(FaultyStoreTest, PowerCutBeforeSnapshotCommitLosesIt) {
+  FaultyStore store;
+  ASSERT_TRUE(store.Write(Batch(MakeBallot(1, 1), {MakeEntry(1, MakeBallot(1, 1), "a")})).ok());
+  store.CutPowerAfter(0);
+  ASSERT_TRUE(SaveSnapshot(store, 1, {"s"}).ok());
+  EXPECT_TRUE(store.power_cut());
+  store.SimulateCrash();
+  EXPECT_EQ(store.Load()->snapshot_slot, 0u);
+  EXPECT_EQ(store.Load()->entries.size(), 1u);
+}
+
+// The hook sees each batch when it becomes durable: a synced write makes earlier unsynced
+// ones durable too (in order); a crash that keeps a volatile prefix reports it then.
+TEST(FaultyStoreTest, DurableHookSeesBatchesWhenTheyBecomeDurable) {
+  FaultyStore store;
+  std::vector<std::string> seen;
+  store.SetDurableHook([&seen](const WriteBatch& batch) {
+    for (const auto& entry : batch.accepted) seen.push_back(EntryKey(entry));
+  });
+  ASSERT_TRUE(store.Write(Batch(MakeBallot(1, 1), {MakeEntry(1, MakeBallot(1, 1), "a")},
+                                std::nullopt, /*sync=*/false))
+                  .ok());
+  EXPECT_TRUE(seen.empty());
+  ASSERT_TRUE(store.Write(Batch(std::nullopt, {MakeEntry(2, MakeBallot(1, 1), "b")})).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
+  ASSERT_TRUE(store.Write(Batch(std::nullopt, {MakeEntry(3, MakeBallot(1, 1), "c")},
+                                std::nullopt, /*sync=*/false))
+                  .ok());
+  ASSERT_TRUE(store.Write(Batch(std::nullopt, {MakeEntry(4, MakeBallot(1, 1), "d")},
+                                std::nullopt, /*sync=*/false))
+                  .ok());
+  store.SimulateCrash(/*keep_volatile=*/1);
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c"}));
 }
 
 TEST(FaultyStoreTest, IdentitySurvivesCrash) {

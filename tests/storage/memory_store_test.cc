@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "libs/storage/faulty_store.h"
 #include "libs/storage/rocksdb_store.h"
-#include "libs/storage/store_ref.h"
 #include "tests/storage/test_util.h"
 
 namespace paxoskv::storage {
@@ -22,6 +21,8 @@ using testing_util::Batch;
 using testing_util::EntryKey;
 using testing_util::MakeBallot;
 using testing_util::MakeEntry;
+using testing_util::ReadSnapshot;
+using testing_util::SaveSnapshot;
 
 struct StoreKind {
   std::string name;
@@ -75,17 +76,17 @@ TEST_P(AcceptorStoreConformanceTest, SnapshotDropsCoveredEntries) {
   }
   ASSERT_TRUE(store->Write(batch).ok());
   const uint64_t before = store->ApproximateSizeBytes();
-  ASSERT_TRUE(store->SaveSnapshot({.last_slot = 4, .data = "snap"}).ok());
+  ASSERT_TRUE(SaveSnapshot(*store, 4, {"snap"}).ok());
   auto state = store->Load();
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->snapshot_slot, 4u);
   EXPECT_GE(state->chosen_through, 4u);
   ASSERT_EQ(state->entries.size(), 2u);
   EXPECT_EQ(state->entries[0].slot(), 5u);
-  auto snapshot = store->LoadSnapshot();
+  auto snapshot = ReadSnapshot(*store);
   ASSERT_TRUE(snapshot.ok());
-  EXPECT_EQ(snapshot->last_slot, 4u);
-  EXPECT_EQ(snapshot->data, "snap");
+  EXPECT_EQ(snapshot->meta.last_slot, 4u);
+  EXPECT_EQ(snapshot->chunks, std::vector<std::string>{"snap"});
   EXPECT_GT(before, 0u);
 }
 
@@ -99,11 +100,70 @@ TEST_P(AcceptorStoreConformanceTest, IdentityMismatchNamesBoth) {
       << status;
 }
 
-TEST_P(AcceptorStoreConformanceTest, StoreRefForwards) {
+// Goal: a snapshot of many chunks (a state far larger than one chunk) reads back exactly,
+// with a meta that describes it. Method: 500 chunks of distinct sizes, one of them empty.
+TEST_P(AcceptorStoreConformanceTest, SnapshotOfManyChunksRoundTrips) {
   auto store = Make();
-  auto ref = MakeStoreRef(store.get());
-  ASSERT_TRUE(ref->Write(Batch(MakeBallot(8, 3))).ok());
-  EXPECT_EQ(store->Load()->promised.round(), 8u);
+  std::vector<std::string> chunks;
+  uint64_t bytes = 0;
+  SnapshotDigest digest;
+  for (int i = 0; i < 500; ++i) {
+    chunks.push_back(std::string(static_cast<size_t>(i % 37), static_cast<char>('a' + i % 26)));
+    bytes += chunks.back().size();
+    digest.Add(chunks.back());
+  }
+  ASSERT_TRUE(SaveSnapshot(*store, 77, chunks).ok());
+  auto snapshot = ReadSnapshot(*store);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->chunks, chunks);
+  EXPECT_EQ(snapshot->meta.last_slot, 77u);
+  EXPECT_EQ(snapshot->meta.chunks, 500u);
+  EXPECT_EQ(snapshot->meta.bytes, bytes);
+  EXPECT_EQ(snapshot->meta.digest, digest.value());
+}
+
+TEST_P(AcceptorStoreConformanceTest, NoSnapshotReadsAsEmpty) {
+  auto store = Make();
+  auto snapshot = ReadSnapshot(*store);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->meta.last_slot, 0u);
+  EXPECT_TRUE(snapshot->chunks.empty());
+}
+
+// An uncommitted writer changes nothing, and a snapshot older than the current one is
+// ignored even when its writer was opened first (two writers racing to commit).
+TEST_P(AcceptorStoreConformanceTest, OnlyCommittedNewestSnapshotCounts) {
+  auto store = Make();
+  {
+    auto abandoned = store->NewSnapshot(50);
+    ASSERT_TRUE(abandoned.ok());
+    ASSERT_TRUE((*abandoned)->Append("never committed").ok());
+  }
+  EXPECT_EQ(store->Load()->snapshot_slot, 0u);
+  auto older = store->NewSnapshot(5);
+  ASSERT_TRUE(older.ok());
+  ASSERT_TRUE((*older)->Append("old").ok());
+  ASSERT_TRUE(SaveSnapshot(*store, 9, {"new"}).ok());
+  ASSERT_TRUE((*older)->Commit().ok());
+  auto snapshot = ReadSnapshot(*store);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->meta.last_slot, 9u);
+  EXPECT_EQ(snapshot->chunks, std::vector<std::string>{"new"});
+  EXPECT_EQ(store->Load()->snapshot_slot, 9u);
+}
+
+// A reader opened before a newer snapshot is committed still reads its own snapshot whole
+// (a snapshot being sent to a peer while the replica takes the next one).
+TEST_P(AcceptorStoreConformanceTest, ReaderKeepsItsSnapshotAcrossNewerCommit) {
+  auto store = Make();
+  ASSERT_TRUE(SaveSnapshot(*store, 3, {"a", "b"}).ok());
+  auto reader = store->OpenSnapshot();
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE(SaveSnapshot(*store, 6, {"c"}).ok());
+  auto chunks = ReadAllChunks(**reader);
+  ASSERT_TRUE(chunks.ok()) << chunks.status();
+  EXPECT_EQ(*chunks, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ((*reader)->meta().last_slot, 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(

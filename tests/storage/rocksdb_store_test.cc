@@ -10,7 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include <rocksdb/db.h>
+#include <xxhash.h>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "tests/storage/test_util.h"
 
 namespace paxoskv::storage {
@@ -20,12 +24,19 @@ using testing_util::Batch;
 using testing_util::EntryKey;
 using testing_util::MakeBallot;
 using testing_util::MakeEntry;
+using testing_util::ReadSnapshot;
+using testing_util::SaveSnapshot;
 
 // A fresh directory per test under the gtest temp dir.
 std::string FreshDir(const std::string& name) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/paxoskv_storage_", name);
   std::filesystem::remove_all(dir);
   return dir;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 std::unique_ptr<AcceptorStore> Open(const std::string& dir, RocksDbStoreOptions options = {}) {
@@ -42,10 +53,10 @@ TEST(RocksDbStoreTest, EmptyStoreLoadsZeroState) {
   EXPECT_TRUE(state->entries.empty());
   EXPECT_EQ(state->chosen_through, 0u);
   EXPECT_EQ(state->snapshot_slot, 0u);
-  auto snapshot = store->LoadSnapshot();
+  auto snapshot = ReadSnapshot(*store);
   ASSERT_TRUE(snapshot.ok());
-  EXPECT_EQ(snapshot->last_slot, 0u);
-  EXPECT_TRUE(snapshot->data.empty());
+  EXPECT_EQ(snapshot->meta.last_slot, 0u);
+  EXPECT_TRUE(snapshot->chunks.empty());
 }
 
 TEST(RocksDbStoreTest, RoundTripsAcrossReopen) {
@@ -88,7 +99,7 @@ TEST(RocksDbStoreTest, SyncedWriteSurvivesAbruptProcessExit) {
         if (!store.ok()) _exit(2);
         WriteBatch batch = Batch(MakeBallot(4, 1), {MakeEntry(7, MakeBallot(4, 1), "kept")}, 7);
         if (!(*store)->Write(batch).ok()) _exit(3);
-        if (!(*store)->SaveSnapshot({.last_slot = 5, .data = "five"}).ok()) _exit(4);
+        if (!SaveSnapshot(**store, 5, {"fi", "ve"}).ok()) _exit(4);
         _exit(0);
       },
       ::testing::ExitedWithCode(0), "");
@@ -100,7 +111,7 @@ TEST(RocksDbStoreTest, SyncedWriteSurvivesAbruptProcessExit) {
   EXPECT_EQ(EntryKey(state->entries[0]), "kept");
   EXPECT_EQ(state->chosen_through, 7u);
   EXPECT_EQ(state->snapshot_slot, 5u);
-  EXPECT_EQ(store->LoadSnapshot()->data, "five");
+  EXPECT_EQ(ReadSnapshot(*store)->chunks, (std::vector<std::string>{"fi", "ve"}));
 }
 
 TEST(RocksDbStoreTest, ChosenThroughNeverDecreases) {
@@ -140,13 +151,13 @@ TEST(RocksDbStoreTest, SnapshotTruncatesLogAndSurvivesReopen) {
     }
     batch.chosen_through = 12;
     ASSERT_TRUE(store->Write(batch).ok());
-    ASSERT_TRUE(store->SaveSnapshot({.last_slot = 10, .data = "state@10"}).ok());
+    ASSERT_TRUE(SaveSnapshot(*store, 10, {"state@10"}).ok());
     // An entry at or below the snapshot is ignored from now on.
     WriteBatch late;
     late.accepted = {MakeEntry(5, MakeBallot(1, 1), "late")};
     ASSERT_TRUE(store->Write(late).ok());
     // An older snapshot never replaces a newer one.
-    ASSERT_TRUE(store->SaveSnapshot({.last_slot = 7, .data = "state@7"}).ok());
+    ASSERT_TRUE(SaveSnapshot(*store, 7, {"state@7"}).ok());
   }
   auto store = Open(dir);
   auto state = store->Load();
@@ -156,10 +167,10 @@ TEST(RocksDbStoreTest, SnapshotTruncatesLogAndSurvivesReopen) {
   EXPECT_EQ(state->entries.front().slot(), 11u);
   EXPECT_EQ(state->entries.back().slot(), 20u);
   EXPECT_EQ(state->chosen_through, 12u);
-  auto snapshot = store->LoadSnapshot();
+  auto snapshot = ReadSnapshot(*store);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
-  EXPECT_EQ(snapshot->last_slot, 10u);
-  EXPECT_EQ(snapshot->data, "state@10");
+  EXPECT_EQ(snapshot->meta.last_slot, 10u);
+  EXPECT_EQ(snapshot->chunks, std::vector<std::string>{"state@10"});
   // Only the current snapshot file is kept.
   int files = 0;
   for (const auto& file : std::filesystem::directory_iterator(dir + "/snapshots")) {
@@ -171,7 +182,7 @@ TEST(RocksDbStoreTest, SnapshotTruncatesLogAndSurvivesReopen) {
 
 TEST(RocksDbStoreTest, SnapshotRaisesChosenThrough) {
   auto store = Open(FreshDir("snapshot_chosen"));
-  ASSERT_TRUE(store->SaveSnapshot({.last_slot = 42, .data = "x"}).ok());
+  ASSERT_TRUE(SaveSnapshot(*store, 42, {"x"}).ok());
   auto state = store->Load();
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->chosen_through, 42u);
@@ -181,11 +192,54 @@ TEST(RocksDbStoreTest, SnapshotRaisesChosenThrough) {
 TEST(RocksDbStoreTest, CorruptSnapshotFileIsDataLoss) {
   const std::string dir = FreshDir("corrupt_snapshot");
   auto store = Open(dir);
-  ASSERT_TRUE(store->SaveSnapshot({.last_slot = 3, .data = "good data"}).ok());
-  for (const auto& file : std::filesystem::directory_iterator(dir + "/snapshots")) {
-    std::ofstream(file.path(), std::ios::trunc) << "bad data!";
+  ASSERT_TRUE(SaveSnapshot(*store, 3, {"good data", "more good data"}).ok());
+  const auto path = std::filesystem::directory_iterator(dir + "/snapshots")->path();
+  const std::string good = ReadFile(path);
+  // A flipped byte, a truncated file, and a chunk length that runs past the end.
+  std::string flipped = good;
+  flipped[flipped.size() - 3] ^= 1;
+  std::string long_length = good;
+  long_length[8 + 7] = 0x7f;   // high byte of the first chunk's length
+  for (const std::string& bad : {flipped, good.substr(0, good.size() - 4), long_length}) {
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << bad;
+    EXPECT_EQ(ReadSnapshot(*store).status().code(), absl::StatusCode::kDataLoss);
   }
-  EXPECT_EQ(store->LoadSnapshot().status().code(), absl::StatusCode::kDataLoss);
+  std::ofstream(path, std::ios::trunc | std::ios::binary) << good;
+  EXPECT_TRUE(ReadSnapshot(*store).ok());
+}
+
+// A snapshot written before snapshots were chunked (a 24-byte "S" record naming a file of one
+// unframed chunk, checked by the XXH64 of the file) still loads after an upgrade.
+TEST(RocksDbStoreTest, ReadsSnapshotWrittenBeforeChunking) {
+  const std::string dir = FreshDir("legacy_snapshot");
+  const std::string data = "a snapshot written by an older version";
+  {
+    std::filesystem::create_directories(dir + "/snapshots");
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir + "/rocksdb", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    const uint64_t hash = XXH64(data.data(), data.size(), 0);
+    std::string record;
+    for (uint64_t value : {uint64_t{12}, uint64_t{data.size()}, hash}) {
+      for (int shift = 56; shift >= 0; shift -= 8) record.push_back(char((value >> shift) & 0xff));
+    }
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "S", record).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "C", record.substr(0, 8)).ok());
+    std::ofstream(absl::StrFormat("%s/snapshots/snapshot-%020u-%016x.bin", dir, 12, hash),
+                  std::ios::binary)
+        << data;
+  }
+  auto store = Open(dir);
+  auto snapshot = ReadSnapshot(*store);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->meta.last_slot, 12u);
+  EXPECT_EQ(snapshot->chunks, std::vector<std::string>{data});
+  EXPECT_EQ(store->Load()->snapshot_slot, 12u);
+  // The next snapshot is written chunked and replaces it.
+  ASSERT_TRUE(SaveSnapshot(*store, 20, {"x", "y"}).ok());
+  EXPECT_EQ(ReadSnapshot(*store)->chunks, (std::vector<std::string>{"x", "y"}));
 }
 
 TEST(RocksDbStoreTest, SecondOpenOfSameDirectoryFails) {
@@ -220,7 +274,7 @@ TEST(RocksDbStoreTest, DiskUseLevelsOffWithSnapshots) {
       batch.chosen_through = slot;
       ASSERT_TRUE(store->Write(batch).ok());
     }
-    ASSERT_TRUE(store->SaveSnapshot({.last_slot = slot, .data = std::string(4096, 's')}).ok());
+    ASSERT_TRUE(SaveSnapshot(*store, slot, {std::string(4096, 's')}).ok());
     const uint64_t size = store->ApproximateSizeBytes();
     if (round < 10) max_early = std::max(max_early, size);
     if (round >= kRounds - 10) max_late = std::max(max_late, size);

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "libs/common/status_macros.h"
 #include "libs/storage/acceptor_store.h"
 #include "paxoskv/v1/paxos.pb.h"
 
@@ -52,6 +54,27 @@ inline WriteBatch Batch(std::optional<paxoskv::v1::Ballot> promised,
 
 inline std::string EntryKey(const paxoskv::v1::Entry& entry) {
   return entry.value().commands(0).key();
+}
+
+// Writes and commits a snapshot of `chunks` covering slots <= last_slot.
+inline absl::Status SaveSnapshot(AcceptorStore& store, SlotId last_slot,
+                                 const std::vector<std::string>& chunks) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SnapshotWriter> writer, store.NewSnapshot(last_slot));
+  for (const std::string& chunk : chunks) RETURN_IF_ERROR(writer->Append(chunk));
+  return writer->Commit();
+}
+
+// The current snapshot, read back whole.
+struct SnapshotContents {
+  SnapshotMeta meta;
+  std::vector<std::string> chunks;
+};
+inline absl::StatusOr<SnapshotContents> ReadSnapshot(AcceptorStore& store) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SnapshotReader> reader, store.OpenSnapshot());
+  SnapshotContents contents;
+  contents.meta = reader->meta();
+  ASSIGN_OR_RETURN(contents.chunks, ReadAllChunks(*reader));
+  return contents;
 }
 
 }  // namespace paxoskv::storage::testing_util
