@@ -1,5 +1,5 @@
-// The replicated KV state machine: keys in (hash, key) order, the client dedup table, scans
-// by hash range and a deterministic snapshot format (see README.md).
+// The replicated KV state machine: keys in (hash, key) order, the client dedup table with
+// its sessions, fences, scans by hash range and the chunked snapshot format (README.md).
 #include "libs/kv/kv_state_machine.h"
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -17,16 +18,21 @@
 #include "absl/container/btree_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/limits.h"
-#include "libs/kv/key_hash.h"
+#include "libs/ring/hash_ring.h"
 
 namespace paxoskv::kv {
 namespace {
 
 namespace pb = paxoskv::v1;
+using ring::HashRing;
+using ring::StableHash;
 
 // A scan page stops early once it holds this many key + value bytes (at least one entry is
 // always returned), so a page of large values still fits one gRPC message.
 constexpr size_t kScanPageBytesMax = 4 << 20;
+// Bounds on one migration command, so that no single command (or its result) can grow
+// without limit: a page of keys the master imports or deletes, the ranges of one fence.
+constexpr int kCommandItemsMax = 100000;
 
 // A position in the key order: (hash, key).
 struct KeyRef {
@@ -83,19 +89,20 @@ struct RecordLess {
 
 using RecordSet = absl::btree_set<Record, RecordLess>;
 
-// One client's dedup window.
+// One remembered result: the first outcome of (client_id, seq) and which command it was.
+struct StoredResult {
+  pb::CommandResult result;
+  uint64_t fingerprint = 0;   // 0: unknown (a table from an older version)
+};
+
+// One client's session: its dedup window and how recently it was active.
 struct ClientWindow {
   uint64_t forgotten_below = 0;
   uint64_t last_slot = 0;
-  std::map<uint64_t, pb::CommandResult> results;  // seq -> first result
-  uint64_t bytes = 0;                              // sum of results' ByteSizeLong
+  uint64_t last_active_ms = 0;
+  std::map<uint64_t, StoredResult> results;  // seq -> first result
+  uint64_t bytes = 0;                        // sum of results' ByteSizeLong
 };
-
-bool RangeContains(const pb::HashRange& range, uint64_t hash) {
-  if (range.begin() == range.end()) return true;
-  if (range.begin() < range.end()) return hash >= range.begin() && hash < range.end();
-  return hash >= range.begin() || hash < range.end();  // wraps past 2^64 - 1
-}
 
 absl::Status CheckKey(const std::string& key, absl::string_view what) {
   if (key.empty()) return absl::InvalidArgumentError(absl::StrCat(what, "key is empty"));
@@ -114,35 +121,23 @@ absl::Status CheckValue(const std::string& value, absl::string_view what) {
   return absl::OkStatus();
 }
 
-pb::CommandResult ErrorResult(pb::ResultCode code, std::string message) {
+absl::Status CheckCount(int count, absl::string_view what) {
+  if (count > kCommandItemsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", count, " items; the limit is ", kCommandItemsMax));
+  }
+  return absl::OkStatus();
+}
+
+pb::CommandResult ErrorResult(pb::ResultCode code, std::string message, SlotId slot = 0) {
   pb::CommandResult result;
   result.set_code(code);
   result.set_message(std::move(message));
+  result.set_applied_slot(slot);
   return result;
 }
 
-// Output of the snapshot writer: a string, or a running hash (Digest) without the copy.
-class StringSink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  void Append(const char* data, size_t size) { out_->append(data, size); }
-
- private:
-  std::string* out_;
-};
-
-class HashSink {
- public:
-  HashSink() : state_(XXH64_createState()) { XXH64_reset(state_, 0); }
-  ~HashSink() { XXH64_freeState(state_); }
-  HashSink(const HashSink&) = delete;
-  HashSink& operator=(const HashSink&) = delete;
-  void Append(const char* data, size_t size) { XXH64_update(state_, data, size); }
-  uint64_t Digest() const { return XXH64_digest(state_); }
-
- private:
-  XXH64_state_t* state_;
-};
+// ---- The snapshot encoding -------------------------------------------------------------------
 
 size_t VarintSize(uint64_t value) {
   size_t size = 1;
@@ -153,67 +148,114 @@ size_t VarintSize(uint64_t value) {
   return size;
 }
 
-template <typename Sink>
-void AppendVarint(Sink& sink, uint64_t value) {
-  char buffer[10];
-  size_t size = 0;
+void AppendVarint(std::string* out, uint64_t value) {
   while (value >= 0x80) {
-    buffer[size++] = static_cast<char>((value & 0x7f) | 0x80);
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
     value >>= 7;
   }
-  buffer[size++] = static_cast<char>(value);
-  sink.Append(buffer, size);
+  out->push_back(static_cast<char>(value));
 }
 
 // Appends a length-delimited field (wire type 2).
-template <typename Sink>
-void AppendBytesField(Sink& sink, uint32_t field, std::string_view bytes) {
-  AppendVarint(sink, (field << 3) | 2);
-  AppendVarint(sink, bytes.size());
-  sink.Append(bytes.data(), bytes.size());
+void AppendBytesField(std::string* out, uint32_t field, std::string_view bytes) {
+  AppendVarint(out, (field << 3) | 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes.data(), bytes.size());
 }
 
+std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  return bytes;
+}
+
+// KvSnapshot field numbers (protos/paxoskv/v1/command.proto).
+constexpr uint32_t kSnapshotEntries = 1;
+constexpr uint32_t kSnapshotDedup = 2;
+constexpr uint32_t kSnapshotLegacyFrozen = 3;
+constexpr uint32_t kSnapshotFrozenRanges = 4;
+constexpr uint32_t kSnapshotSessions = 5;
+
 }  // namespace
+
+uint64_t CommandFingerprint(const pb::Command& command) {
+  uint64_t fingerprint = 0;
+  if (command.op() == pb::OP_GET || command.op() == pb::OP_PUT || command.op() == pb::OP_DELETE) {
+    // The hot path: no copy. op, then key and value each with its length.
+    XXH64_state_t* state = XXH64_createState();
+    XXH64_reset(state, 0);
+    const uint64_t header[3] = {static_cast<uint64_t>(command.op()), command.key().size(),
+                                command.value().size()};
+    XXH64_update(state, header, sizeof(header));
+    XXH64_update(state, command.key().data(), command.key().size());
+    XXH64_update(state, command.value().data(), command.value().size());
+    fingerprint = XXH64_digest(state);
+    XXH64_freeState(state);
+  } else {
+    pb::Command what = command;
+    what.clear_client_id();
+    what.clear_seq();
+    what.clear_ack_below();
+    what.clear_shard_id();
+    what.clear_proposed_ms();
+    const std::string bytes = SerializeDeterministic(what);
+    fingerprint = XXH64(bytes.data(), bytes.size(), 1);
+  }
+  return fingerprint == 0 ? 1 : fingerprint;
+}
 
 struct KvStateMachine::Impl {
   KvLimits limits;
   RecordSet records;
   uint64_t data_bytes = 0;  // keys + values
   std::map<uint64_t, ClientWindow> clients;
-  // Ranges fenced by OP_FREEZE_RANGES: moved (or moving) to another shard. Never shrinks:
-  // shards are only ever added, so a range that left never comes back.
-  std::vector<pb::HashRange> frozen;
+  std::set<std::pair<uint64_t, uint64_t>> clients_by_activity;  // (last_active_ms, client_id)
+  uint64_t dedup_bytes = 0;
+  pb::SessionState sessions;
+  // Ranges fenced by OP_FREEZE_RANGES: moved (or moving) to another shard, until the fence
+  // that set them is lifted (OP_UNFREEZE_RANGES with the same freeze_id).
+  std::vector<pb::FrozenRange> frozen;
 
   bool IsFrozen(std::string_view key) const {
     if (frozen.empty()) return false;
-    const uint64_t hash = KeyHash(key);
-    for (const pb::HashRange& range : frozen) {
-      const bool inside = range.begin() < range.end()
-                              ? hash >= range.begin() && hash < range.end()
-                              : hash >= range.begin() || hash < range.end();
-      if (inside) return true;
-    }
-    return false;
+    const uint64_t hash = StableHash(key);
+    return std::any_of(frozen.begin(), frozen.end(), [hash](const pb::FrozenRange& f) {
+      return HashRing::RangeContains(f.range(), hash);
+    });
   }
 
   void Freeze(const pb::Command& command) {
     for (const pb::HashRange& range : command.freeze_ranges()) {
-      const bool known = std::any_of(frozen.begin(), frozen.end(), [&](const pb::HashRange& r) {
-        return r.begin() == range.begin() && r.end() == range.end();
+      const bool known = std::any_of(frozen.begin(), frozen.end(), [&](const pb::FrozenRange& f) {
+        return f.freeze_id() == command.freeze_id() && f.range().begin() == range.begin() &&
+               f.range().end() == range.end();
       });
-      if (!known) frozen.push_back(range);
+      if (known) continue;
+      pb::FrozenRange& added = frozen.emplace_back();
+      *added.mutable_range() = range;
+      added.set_freeze_id(command.freeze_id());
     }
   }
-  std::set<std::pair<uint64_t, uint64_t>> clients_by_slot;  // (last_slot, client_id)
-  uint64_t dedup_bytes = 0;
+
+  // Returns how many ranges the fence `freeze_id` held.
+  size_t Unfreeze(uint64_t freeze_id) {
+    const size_t before = frozen.size();
+    std::erase_if(frozen, [freeze_id](const pb::FrozenRange& f) {
+      return f.freeze_id() == freeze_id;
+    });
+    return before - frozen.size();
+  }
 
   const Record* Find(std::string_view key) const {
-    auto it = records.find(KeyRef{KeyHash(key), key});
+    auto it = records.find(KeyRef{StableHash(key), key});
     return it == records.end() ? nullptr : &*it;
   }
 
   void Put(std::string_view key, std::string_view value) {
-    const uint64_t hash = KeyHash(key);
+    const uint64_t hash = StableHash(key);
     auto it = records.find(KeyRef{hash, key});
     if (it != records.end()) {
       data_bytes -= it->value().size();
@@ -226,7 +268,7 @@ struct KvStateMachine::Impl {
   }
 
   bool Erase(std::string_view key) {
-    auto it = records.find(KeyRef{KeyHash(key), key});
+    auto it = records.find(KeyRef{StableHash(key), key});
     if (it == records.end()) return false;
     data_bytes -= it->key().size() + it->value().size();
     records.erase(it);
@@ -256,7 +298,7 @@ struct KvStateMachine::Impl {
     bool done = true;
     while (it != records.end()) {
       const uint64_t hash = it->hash();
-      if (!RangeContains(range, hash)) {
+      if (!HashRing::RangeContains(range, hash)) {
         if (range.begin() < range.end() && hash >= range.end()) break;  // past the range
         // Before the (start of the) range: jump to its beginning.
         it = records.lower_bound(KeyRef{range.begin(), std::string_view()});
@@ -278,6 +320,7 @@ struct KvStateMachine::Impl {
       for (const auto& [client_id, window] : clients) {
         *result->add_dedup() = ExportClient(client_id, window);
       }
+      *result->mutable_sessions() = sessions;
     }
   }
 
@@ -286,36 +329,39 @@ struct KvStateMachine::Impl {
     client.set_client_id(client_id);
     client.set_forgotten_below(window.forgotten_below);
     client.set_last_slot(window.last_slot);
+    client.set_last_active_ms(window.last_active_ms);
     for (const auto& [seq, stored] : window.results) {
       pb::DedupEntry* entry = client.add_entries();
       entry->set_seq(seq);
-      *entry->mutable_result() = stored;
+      *entry->mutable_result() = stored.result;
+      entry->set_fingerprint(stored.fingerprint);
     }
     return client;
   }
 
-  // Returns the client's window (created if absent) with last_slot raised to `slot`.
-  ClientWindow& TouchClient(uint64_t client_id, SlotId slot) {
+  // Returns the client's window (created if absent), last active at `active_ms` and `slot`
+  // at the latest.
+  ClientWindow& TouchClient(uint64_t client_id, SlotId slot, uint64_t active_ms) {
     auto [it, inserted] = clients.try_emplace(client_id);
     ClientWindow& window = it->second;
-    if (inserted || slot > window.last_slot) {
-      if (!inserted) clients_by_slot.erase({window.last_slot, client_id});
-      window.last_slot = std::max(window.last_slot, slot);
-      clients_by_slot.insert({window.last_slot, client_id});
-    }
+    if (!inserted) clients_by_activity.erase({window.last_active_ms, client_id});
+    window.last_slot = std::max(window.last_slot, slot);
+    window.last_active_ms = std::max(window.last_active_ms, active_ms);
+    clients_by_activity.insert({window.last_active_ms, client_id});
     return window;
   }
 
-  void StoreResult(ClientWindow& window, uint64_t seq, const pb::CommandResult& result) {
-    auto [it, inserted] = window.results.try_emplace(seq, result);
+  void StoreResult(ClientWindow& window, uint64_t seq, const pb::CommandResult& result,
+                   uint64_t fingerprint) {
+    auto [it, inserted] = window.results.try_emplace(seq, StoredResult{result, fingerprint});
     if (!inserted) return;
-    const uint64_t size = it->second.ByteSizeLong();
+    const uint64_t size = it->second.result.ByteSizeLong();
     window.bytes += size;
     dedup_bytes += size;
   }
 
-  void EraseResult(ClientWindow& window, std::map<uint64_t, pb::CommandResult>::iterator it) {
-    const uint64_t size = it->second.ByteSizeLong();
+  void EraseResult(ClientWindow& window, std::map<uint64_t, StoredResult>::iterator it) {
+    const uint64_t size = it->second.result.ByteSizeLong();
     window.bytes -= size;
     dedup_bytes -= size;
     window.results.erase(it);
@@ -330,7 +376,8 @@ struct KvStateMachine::Impl {
     window.forgotten_below = ack_below;
   }
 
-  // Bounds the window: forgets the smallest seqs beyond dedup_window_per_client.
+  // Bounds the window: forgets the smallest seqs beyond dedup_window_per_client (a retry of
+  // one of them is then refused as stale: loudly, never applied twice).
   void TrimWindow(ClientWindow& window) {
     while (window.results.size() > limits.dedup_window_per_client) {
       const uint64_t seq = window.results.begin()->first;
@@ -339,32 +386,44 @@ struct KvStateMachine::Impl {
     }
   }
 
-  // Bounds the table: forgets the clients with the smallest last_slot (then smallest id),
-  // never `keep` (the client being served).
-  void EvictClients(uint64_t keep) {
-    auto it = clients_by_slot.begin();
-    while (clients.size() > limits.dedup_clients_max && it != clients_by_slot.end()) {
-      const uint64_t client_id = it->second;
-      if (client_id == keep) {
-        ++it;
-        continue;
-      }
-      auto client = clients.find(client_id);
-      dedup_bytes -= client->second.bytes;
-      clients.erase(client);
-      it = clients_by_slot.erase(it);
-    }
+  // Evicts the least recently active client if it has been idle for client_idle_ms; false if
+  // every client is younger. The eviction watermark lets a late copy of an evicted client's
+  // command be recognised (Apply) instead of being applied a second time.
+  bool EvictIdleClient() {
+    if (clients_by_activity.empty()) return false;
+    const auto [active_ms, client_id] = *clients_by_activity.begin();
+    if (active_ms + limits.client_idle_ms > sessions.now_ms()) return false;
+    auto client = clients.find(client_id);
+    dedup_bytes -= client->second.bytes;
+    clients.erase(client);
+    clients_by_activity.erase(clients_by_activity.begin());
+    sessions.set_evicted_active_ms(std::max(sessions.evicted_active_ms(), active_ms));
+    return true;
+  }
+
+  // Whether a command of a client without a session may be a copy of one applied before its
+  // session was evicted: the copy was proposed within client_retry_ms of the first attempt.
+  bool MayBeEvictedClient(const pb::Command& command) const {
+    return sessions.evicted_active_ms() > 0 &&
+           command.proposed_ms() <= sessions.evicted_active_ms() + limits.client_retry_ms;
   }
 
   // Import of another shard's table: union of windows (our results win on a clash), the
-  // higher forgotten_below, and last_slot raised to the importing slot so the imported
-  // clients count as recently active here.
+  // higher forgotten_below, last_slot raised to the importing slot, and the source's
+  // eviction watermark, so a client evicted there is recognised here too.
   void MergeClient(SlotId slot, const pb::DedupClient& imported) {
-    if (imported.client_id() == 0) return;
-    ClientWindow& window = TouchClient(imported.client_id(), slot);
-    for (const auto& entry : imported.entries()) StoreResult(window, entry.seq(), entry.result());
+    ClientWindow& window = TouchClient(imported.client_id(), slot, imported.last_active_ms());
+    for (const auto& entry : imported.entries()) {
+      StoreResult(window, entry.seq(), entry.result(), entry.fingerprint());
+    }
     window.forgotten_below = std::max(window.forgotten_below, imported.forgotten_below());
     TrimWindow(window);
+  }
+
+  void MergeSessions(const pb::SessionState& imported) {
+    sessions.set_now_ms(std::max(sessions.now_ms(), imported.now_ms()));
+    sessions.set_evicted_active_ms(
+        std::max(sessions.evicted_active_ms(), imported.evicted_active_ms()));
   }
 
   // Executes a valid command without dedup.
@@ -386,7 +445,9 @@ struct KvStateMachine::Impl {
       case pb::OP_IMPORT:
         for (const auto& entry : command.import_entries()) Put(entry.key(), entry.value());
         for (const auto& client : command.import_dedup()) MergeClient(slot, client);
-        EvictClients(/*keep=*/0);
+        MergeSessions(command.import_sessions());
+        while (clients.size() > limits.dedup_clients_max && EvictIdleClient()) {
+        }
         break;
       case pb::OP_DELETE_KEYS:
         for (const auto& key : command.keys()) Erase(key);
@@ -394,42 +455,52 @@ struct KvStateMachine::Impl {
       case pb::OP_FREEZE_RANGES:
         Freeze(command);
         break;
+      case pb::OP_UNFREEZE_RANGES:
+        result.set_existed(Unfreeze(command.freeze_id()) > 0);
+        break;
       default:  // unreachable: validated by the caller
         return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, "unknown op");
     }
+    result.set_applied_slot(slot);
     return result;
   }
 
-  // The snapshot bytes: exactly the deterministic serialisation of a KvSnapshot proto
-  // (entries in (hash, key) order, dedup in client_id order), written without building one.
-  template <typename Sink>
-  void WriteSnapshot(Sink& sink) const {
-    for (const Record& record : records) {
-      const std::string_view key = record.key();
-      const std::string_view value = record.value();
+  // The state as a sequence of encoded KvSnapshot records (one field each, in field order,
+  // so their concatenation is the deterministic serialization of one KvSnapshot): entries in
+  // (hash, key) order, dedup clients in client_id order, fences in arrival order, the
+  // session state. `emit` returns non-OK to stop.
+  template <typename Emit>
+  absl::Status ForEachRecord(Emit emit) const {
+    std::string record;
+    for (const Record& entry : records) {
+      const std::string_view key = entry.key();
+      const std::string_view value = entry.value();
       size_t inner = 1 + VarintSize(key.size()) + key.size();
       if (!value.empty()) inner += 1 + VarintSize(value.size()) + value.size();
-      AppendVarint(sink, (1 << 3) | 2);  // KvSnapshot.entries
-      AppendVarint(sink, inner);
-      AppendBytesField(sink, 1, key);  // KeyValue.key
-      if (!value.empty()) AppendBytesField(sink, 2, value);  // KeyValue.value (proto3: omit "")
+      record.clear();
+      AppendVarint(&record, (kSnapshotEntries << 3) | 2);
+      AppendVarint(&record, inner);
+      AppendBytesField(&record, 1, key);                        // KeyValue.key
+      if (!value.empty()) AppendBytesField(&record, 2, value);  // KeyValue.value (omit "")
+      if (absl::Status s = emit(record); !s.ok()) return s;
     }
-    std::string bytes;
     for (const auto& [client_id, window] : clients) {
-      bytes.clear();
-      {
-        google::protobuf::io::StringOutputStream stream(&bytes);
-        google::protobuf::io::CodedOutputStream coded(&stream);
-        coded.SetSerializationDeterministic(true);
-        ExportClient(client_id, window).SerializeToCodedStream(&coded);
-      }
-      AppendBytesField(sink, 2, bytes);  // KvSnapshot.dedup
+      record.clear();
+      AppendBytesField(&record, kSnapshotDedup,
+                       SerializeDeterministic(ExportClient(client_id, window)));
+      if (absl::Status s = emit(record); !s.ok()) return s;
     }
-    for (const pb::HashRange& range : frozen) {
-      bytes.clear();
-      range.SerializeToString(&bytes);
-      AppendBytesField(sink, 3, bytes);  // KvSnapshot.frozen
+    for (const pb::FrozenRange& range : frozen) {
+      record.clear();
+      AppendBytesField(&record, kSnapshotFrozenRanges, SerializeDeterministic(range));
+      if (absl::Status s = emit(record); !s.ok()) return s;
     }
+    if (sessions.ByteSizeLong() > 0) {
+      record.clear();
+      AppendBytesField(&record, kSnapshotSessions, SerializeDeterministic(sessions));
+      if (absl::Status s = emit(record); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -438,15 +509,22 @@ namespace {
 bool IsKeyOp(pb::Op op) { return op == pb::OP_GET || op == pb::OP_PUT || op == pb::OP_DELETE; }
 
 pb::CommandResult WrongShard(SlotId slot) {
-  pb::CommandResult result = ErrorResult(
-      pb::RESULT_CODE_WRONG_SHARD, "the key's hash range has moved to another shard");
-  result.set_applied_slot(slot);
-  return result;
+  return ErrorResult(pb::RESULT_CODE_WRONG_SHARD,
+                     "the key's hash range has moved to another shard", slot);
 }
 
 }  // namespace
 
 absl::Status ValidateCommand(const pb::Command& command) {
+  if (command.client_id() != 0 && command.seq() == 0) {
+    return absl::InvalidArgumentError(
+        "seq must be positive when client_id is set (the pair identifies the request)");
+  }
+  if (command.ack_below() > command.seq() && command.seq() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ack_below ", command.ack_below(), " is above seq ", command.seq(),
+        ": a client cannot have every result below a request it has not been answered"));
+  }
   switch (command.op()) {
     case pb::OP_GET:
     case pb::OP_DELETE:
@@ -461,10 +539,13 @@ absl::Status ValidateCommand(const pb::Command& command) {
         return absl::InvalidArgumentError("scan_limit must be positive");
       }
       return absl::OkStatus();
-    case pb::OP_IMPORT:
+    case pb::OP_IMPORT: {
+      absl::Status status = CheckCount(command.import_entries_size(), "import_entries");
+      if (status.ok()) status = CheckCount(command.import_dedup_size(), "import_dedup");
+      if (!status.ok()) return status;
       for (int i = 0; i < command.import_entries_size(); ++i) {
         const std::string what = absl::StrCat("import_entries[", i, "]: ");
-        absl::Status status = CheckKey(command.import_entries(i).key(), what);
+        status = CheckKey(command.import_entries(i).key(), what);
         if (status.ok()) status = CheckValue(command.import_entries(i).value(), what);
         if (!status.ok()) return status;
       }
@@ -474,15 +555,25 @@ absl::Status ValidateCommand(const pb::Command& command) {
         }
       }
       return absl::OkStatus();
-    case pb::OP_DELETE_KEYS:
-      for (int i = 0; i < command.keys_size(); ++i) {
-        absl::Status status = CheckKey(command.keys(i), absl::StrCat("keys[", i, "]: "));
-        if (!status.ok()) return status;
+    }
+    case pb::OP_DELETE_KEYS: {
+      absl::Status status = CheckCount(command.keys_size(), "keys");
+      for (int i = 0; status.ok() && i < command.keys_size(); ++i) {
+        status = CheckKey(command.keys(i), absl::StrCat("keys[", i, "]: "));
       }
-      return absl::OkStatus();
+      return status;
+    }
     case pb::OP_FREEZE_RANGES:
       if (command.freeze_ranges_size() == 0) {
         return absl::InvalidArgumentError("freeze_ranges is empty");
+      }
+      if (command.freeze_id() == 0) {
+        return absl::InvalidArgumentError("freeze_id must be set (it names the fence)");
+      }
+      return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
+    case pb::OP_UNFREEZE_RANGES:
+      if (command.freeze_id() == 0) {
+        return absl::InvalidArgumentError("freeze_id must name the fence to lift");
       }
       return absl::OkStatus();
     case pb::OP_UNSPECIFIED:
@@ -492,6 +583,24 @@ absl::Status ValidateCommand(const pb::Command& command) {
   }
 }
 
+absl::Status ValidateClientCommand(const pb::Command& command) {
+  if (!IsKeyOp(command.op()) && command.op() != pb::OP_UNSPECIFIED &&
+      pb::Op_IsValid(command.op())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        pb::Op_Name(command.op()),
+        " is a migration operation: only the master sends it, through the Migration service"));
+  }
+  return ValidateCommand(command);
+}
+
+absl::Status ValidateMigrationCommand(const pb::Command& command) {
+  if (IsKeyOp(command.op())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(pb::Op_Name(command.op()), " is not a migration operation"));
+  }
+  return ValidateCommand(command);
+}
+
 KvStateMachine::KvStateMachine(KvLimits limits) : impl_(std::make_shared<Impl>()) {
   impl_->limits = limits;
 }
@@ -499,33 +608,46 @@ KvStateMachine::KvStateMachine(KvLimits limits) : impl_(std::make_shared<Impl>()
 pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command) {
   Impl& impl = *impl_;
   if (absl::Status valid = ValidateCommand(command); !valid.ok()) {
-    pb::CommandResult result =
-        ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, std::string(valid.message()));
-    result.set_applied_slot(slot);
-    return result;
+    return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, std::string(valid.message()), slot);
   }
+  impl.sessions.set_now_ms(std::max(impl.sessions.now_ms(), command.proposed_ms()));
   // Scans are reads without side effects and their pages are large: never remembered, a
   // retried scan simply runs again. client_id 0 bypasses dedup by contract.
   if (command.client_id() == 0 || command.op() == pb::OP_SCAN_RANGE) {
     if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) return WrongShard(slot);
-    pb::CommandResult result = impl.Execute(slot, command);
-    result.set_applied_slot(slot);
-    return result;
+    return impl.Execute(slot, command);
   }
+  const uint64_t fingerprint = CommandFingerprint(command);
   auto client = impl.clients.find(command.client_id());
   if (client != impl.clients.end()) {
     ClientWindow& window = client->second;
     auto stored = window.results.find(command.seq());
     if (stored != window.results.end()) {
-      pb::CommandResult result = stored->second;  // the first result, not re-applied
-      impl.TouchClient(command.client_id(), slot);
+      if (stored->second.fingerprint != 0 && stored->second.fingerprint != fingerprint) {
+        return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT,
+                           absl::StrCat("client_id ", command.client_id(), " seq ",
+                                        command.seq(),
+                                        " was already used for another command; use a new seq"),
+                           slot);
+      }
+      pb::CommandResult result = stored->second.result;  // the first result, not re-applied
+      impl.TouchClient(command.client_id(), slot, command.proposed_ms());
       return result;
     }
     if (command.seq() < window.forgotten_below) {
-      pb::CommandResult result = ErrorResult(
-          pb::RESULT_CODE_STALE_REQUEST, "request too old to deduplicate; outcome unknown");
-      result.set_applied_slot(slot);
-      return result;
+      return ErrorResult(pb::RESULT_CODE_STALE_REQUEST,
+                         "request too old to deduplicate; outcome unknown", slot);
+    }
+  } else {
+    if (impl.MayBeEvictedClient(command)) {
+      return ErrorResult(pb::RESULT_CODE_STALE_REQUEST,
+                         "client session expired (evicted while idle); outcome unknown", slot);
+    }
+    if (impl.clients.size() >= impl.limits.dedup_clients_max && !impl.EvictIdleClient()) {
+      return ErrorResult(pb::RESULT_CODE_RESOURCE_EXHAUSTED,
+                         absl::StrCat("too many active client sessions (",
+                                      impl.limits.dedup_clients_max, "); retry later"),
+                         slot);
     }
   }
   if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) {
@@ -533,12 +655,10 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
     return WrongShard(slot);
   }
   pb::CommandResult result = impl.Execute(slot, command);
-  result.set_applied_slot(slot);
-  ClientWindow& window = impl.TouchClient(command.client_id(), slot);
-  impl.StoreResult(window, command.seq(), result);
+  ClientWindow& window = impl.TouchClient(command.client_id(), slot, command.proposed_ms());
+  impl.StoreResult(window, command.seq(), result, fingerprint);
   impl.Acknowledge(window, command.ack_below());
   impl.TrimWindow(window);
-  impl.EvictClients(/*keep=*/command.client_id());
   return result;
 }
 
@@ -553,87 +673,102 @@ pb::CommandResult KvStateMachine::Read(const pb::Command& command) const {
   return impl_->Get(command);
 }
 
-std::string KvStateMachine::Snapshot() const {
-  std::string out;
-  out.reserve(impl_->data_bytes + impl_->records.size() * 8 + impl_->dedup_bytes);
-  StringSink sink(&out);
-  impl_->WriteSnapshot(sink);
-  return out;
+absl::Status KvStateMachine::WriteSnapshot(size_t chunk_bytes, ChunkSink emit) const {
+  std::string chunk;
+  absl::Status status = impl_->ForEachRecord([&](const std::string& record) -> absl::Status {
+    if (!chunk.empty() && chunk.size() + record.size() > chunk_bytes) {
+      absl::Status emitted = emit(chunk);
+      if (!emitted.ok()) return emitted;
+      chunk.clear();
+    }
+    chunk += record;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  if (!chunk.empty()) return emit(chunk);
+  return absl::OkStatus();
 }
 
 uint64_t KvStateMachine::Digest() const {
-  HashSink sink;
-  impl_->WriteSnapshot(sink);
-  return sink.Digest();
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  impl_->ForEachRecord([state](const std::string& record) {
+        XXH64_update(state, record.data(), record.size());
+        return absl::OkStatus();
+      })
+      .IgnoreError();   // the sink never fails
+  const uint64_t digest = XXH64_digest(state);
+  XXH64_freeState(state);
+  return digest;
 }
 
-absl::Status KvStateMachine::Restore(std::string_view data) {
-  if (data.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError("snapshot larger than 2 GiB");
-  }
-  auto fresh = std::make_shared<Impl>();
-  fresh->limits = impl_->limits;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()),
-                                            static_cast<int>(data.size()));
-  in.SetTotalBytesLimit(INT_MAX);
+absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
   const auto corrupt = [](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("snapshot does not parse: ", what));
+    return absl::InvalidArgumentError(absl::StrCat("snapshot chunk does not parse: ", what));
   };
+  if (chunk.size() > static_cast<size_t>(INT_MAX)) return corrupt("chunk larger than 2 GiB");
+  Impl& impl = *impl_;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(chunk.data()),
+                                            static_cast<int>(chunk.size()));
+  in.SetTotalBytesLimit(INT_MAX);
+  std::string bytes;
   while (uint32_t tag = in.ReadTag()) {
     const uint32_t field = tag >> 3;
-    const uint32_t wire_type = tag & 7;
-    if (wire_type != 2 || (field != 1 && field != 2 && field != 3)) {
+    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotSessions) {
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
         return corrupt("bad field");
       }
       continue;
     }
     uint32_t length = 0;
-    if (!in.ReadVarint32(&length)) return corrupt("bad length");
-    if (field == 1) {
-      const auto limit = in.PushLimit(static_cast<int>(length));
-      std::string key;
-      std::string value;
-      while (uint32_t inner = in.ReadTag()) {
-        if (inner == ((1 << 3) | 2)) {
-          if (!in.ReadVarint32(&length) || !in.ReadString(&key, static_cast<int>(length))) {
-            return corrupt("bad key");
-          }
-        } else if (inner == ((2 << 3) | 2)) {
-          if (!in.ReadVarint32(&length) || !in.ReadString(&value, static_cast<int>(length))) {
-            return corrupt("bad value");
-          }
-        } else if (!google::protobuf::internal::WireFormatLite::SkipField(&in, inner)) {
-          return corrupt("bad entry field");
+    if (!in.ReadVarint32(&length) || !in.ReadString(&bytes, static_cast<int>(length))) {
+      return corrupt("truncated record");
+    }
+    switch (field) {
+      case kSnapshotEntries: {
+        pb::KeyValue entry;
+        if (!entry.ParseFromString(bytes)) return corrupt("bad entry");
+        if (absl::Status s = CheckKey(entry.key(), "entry: "); !s.ok()) return corrupt(s.message());
+        if (absl::Status s = CheckValue(entry.value(), "entry: "); !s.ok()) {
+          return corrupt(s.message());
         }
+        impl.Put(entry.key(), entry.value());
+        break;
       }
-      if (!in.ConsumedEntireMessage()) return corrupt("truncated entry");
-      in.PopLimit(limit);
-      if (key.empty()) return corrupt("empty key");
-      fresh->Put(key, value);
-    } else if (field == 3) {
-      std::string bytes;
-      pb::HashRange range;
-      if (!in.ReadString(&bytes, static_cast<int>(length)) || !range.ParseFromString(bytes)) {
-        return corrupt("bad frozen range");
+      case kSnapshotDedup: {
+        pb::DedupClient client;
+        if (!client.ParseFromString(bytes) || client.client_id() == 0) {
+          return corrupt("bad dedup client");
+        }
+        if (impl.clients.contains(client.client_id())) return corrupt("dedup client twice");
+        ClientWindow& window =
+            impl.TouchClient(client.client_id(), client.last_slot(), client.last_active_ms());
+        window.forgotten_below = client.forgotten_below();
+        for (const auto& entry : client.entries()) {
+          if (entry.seq() == 0) return corrupt("dedup entry with seq 0");
+          impl.StoreResult(window, entry.seq(), entry.result(), entry.fingerprint());
+        }
+        break;
       }
-      fresh->frozen.push_back(range);
-    } else {
-      std::string bytes;
-      if (!in.ReadString(&bytes, static_cast<int>(length))) return corrupt("truncated dedup");
-      pb::DedupClient client;
-      if (!client.ParseFromString(bytes) || client.client_id() == 0) {
-        return corrupt("bad dedup client");
+      case kSnapshotLegacyFrozen: {
+        pb::FrozenRange& range = impl.frozen.emplace_back();
+        if (!range.mutable_range()->ParseFromString(bytes)) return corrupt("bad frozen range");
+        break;
       }
-      ClientWindow& window = fresh->TouchClient(client.client_id(), client.last_slot());
-      window.forgotten_below = client.forgotten_below();
-      for (const auto& entry : client.entries()) {
-        fresh->StoreResult(window, entry.seq(), entry.result());
+      case kSnapshotFrozenRanges: {
+        pb::FrozenRange& range = impl.frozen.emplace_back();
+        if (!range.ParseFromString(bytes)) return corrupt("bad frozen range");
+        break;
+      }
+      case kSnapshotSessions: {
+        pb::SessionState sessions;
+        if (!sessions.ParseFromString(bytes)) return corrupt("bad session state");
+        impl.MergeSessions(sessions);
+        break;
       }
     }
   }
   if (!in.ConsumedEntireMessage()) return corrupt("trailing bytes");
-  impl_ = std::move(fresh);
   return absl::OkStatus();
 }
 

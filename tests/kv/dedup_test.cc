@@ -1,5 +1,6 @@
 // Tests of exactly-once dedup (DESIGN "Exactly once"): a bounded window of (seq -> result)
-// per client, a forgotten_below low-water mark advanced by ack_below, and bounded clients.
+// per client, a forgotten_below low-water mark advanced by ack_below, bounded client sessions
+// that age by the leader's proposed_ms, and fingerprints that refuse a reused seq.
 #include <string>
 
 #include <gtest/gtest.h>
@@ -54,9 +55,9 @@ TEST(DedupTest, ConcurrentSeqsFromOneClientBothApplyOutOfOrder) {
   EXPECT_EQ(three.code(), pb::RESULT_CODE_OK);
   EXPECT_EQ(kv.Read(Get("a")).value(), "3");
   EXPECT_EQ(kv.Read(Get("b")).value(), "5");
-  // Both are remembered.
-  EXPECT_EQ(kv.Apply(3, Put("a", "other", 1, 3)).applied_slot(), 2u);
-  EXPECT_EQ(kv.Apply(4, Put("b", "other", 1, 5)).applied_slot(), 1u);
+  // Both are remembered: their retries get the first results.
+  EXPECT_EQ(kv.Apply(3, Put("a", "3", 1, 3, 3)).applied_slot(), 2u);
+  EXPECT_EQ(kv.Apply(4, Put("b", "5", 1, 5, 3)).applied_slot(), 1u);
   EXPECT_EQ(kv.Read(Get("a")).value(), "3");
 }
 
@@ -70,7 +71,7 @@ TEST(DedupTest, AckBelowForgetsResultsAndMakesOlderSeqsStale) {
   EXPECT_EQ(stale.message(), "request too old to deduplicate; outcome unknown");
   EXPECT_EQ(kv.Read(Get("a")).value(), "3");
   // Seq 3 itself is still remembered.
-  EXPECT_EQ(kv.Apply(5, Put("a", "x", 1, 3)).applied_slot(), 3u);
+  EXPECT_EQ(kv.Apply(5, Put("a", "3", 1, 3, 3)).applied_slot(), 3u);
   EXPECT_EQ(kv.Read(Get("a")).value(), "3");
 }
 
@@ -80,24 +81,108 @@ TEST(DedupTest, WindowIsBoundedAndEvictedSeqsBecomeStale) {
   for (uint64_t seq = 1; seq <= 5; ++seq) kv.Apply(seq, Put("k", std::to_string(seq), 1, seq));
   // Window holds 3, 4, 5; 1 and 2 were evicted.
   EXPECT_EQ(kv.Apply(10, Put("k", "dup", 1, 2)).code(), pb::RESULT_CODE_STALE_REQUEST);
-  EXPECT_EQ(kv.Apply(11, Put("k", "dup", 1, 3)).applied_slot(), 3u);
+  EXPECT_EQ(kv.Apply(11, Put("k", "3", 1, 3)).applied_slot(), 3u);
   EXPECT_EQ(kv.Read(Get("k")).value(), "5");
 }
 
-TEST(DedupTest, ClientsBeyondLimitEvictLeastRecentlyActive) {
-  KvStateMachine kv(KvLimits{.dedup_window_per_client = 8, .dedup_clients_max = 2,
-                             .scan_limit_max = 100});
-  kv.Apply(1, Put("a", "1", /*client_id=*/10, 1));
-  kv.Apply(2, Put("b", "1", /*client_id=*/20, 1));
-  kv.Apply(3, Put("a", "2", /*client_id=*/10, 2));  // client 10 active again
-  kv.Apply(4, Put("c", "1", /*client_id=*/30, 1));  // evicts client 20 (last_slot 2)
-  pb::Command scan = Scan(0, 0, 10);
-  pb::CommandResult page = kv.Apply(5, scan);
+constexpr uint64_t kMinute = 60 * 1000;
+const KvLimits kTwoClients{.dedup_window_per_client = 8,
+                           .dedup_clients_max = 2,
+                           .client_idle_ms = 10 * kMinute,
+                           .client_retry_ms = 5 * kMinute,
+                           .scan_limit_max = 100};
+
+TEST(DedupTest, ClientsBeyondLimitEvictTheLeastRecentlyActiveIdleOne) {
+  KvStateMachine kv(kTwoClients);
+  kv.Apply(1, At(1 * kMinute, Put("a", "1", /*client_id=*/10, 1)));
+  kv.Apply(2, At(2 * kMinute, Put("b", "1", /*client_id=*/20, 1)));
+  kv.Apply(3, At(3 * kMinute, Put("a", "2", /*client_id=*/10, 2)));  // client 10 active again
+  // Client 20 has been idle for 10 minutes: a third client evicts it.
+  EXPECT_EQ(kv.Apply(4, At(12 * kMinute, Put("c", "1", /*client_id=*/30, 1))).code(),
+            pb::RESULT_CODE_OK);
+  pb::CommandResult page = kv.Apply(5, Scan(0, 0, 10));
   ASSERT_EQ(page.dedup_size(), 2);
   EXPECT_EQ(page.dedup(0).client_id(), 10u);
   EXPECT_EQ(page.dedup(1).client_id(), 30u);
-  // Client 20 forgotten entirely: its retry is applied again (the documented limit).
-  EXPECT_EQ(kv.Apply(6, Put("b", "again", 20, 1)).applied_slot(), 6u);
+  EXPECT_EQ(page.sessions().evicted_active_ms(), 2 * kMinute);
+}
+
+// Review F5.2: a late copy of an evicted client's command (a retry, or a copy recovered from
+// a deposed leader's log) is refused as stale, never applied a second time.
+TEST(DedupTest, LateCopyFromAnEvictedClientIsRefusedNotReapplied) {
+  KvStateMachine kv(kTwoClients);
+  kv.Apply(1, At(1 * kMinute, Delete("k", /*client_id=*/1, 1)));
+  kv.Apply(2, At(1 * kMinute, Put("k", "v", /*client_id=*/2, 1)));
+  kv.Apply(3, At(12 * kMinute, Put("other", "x", /*client_id=*/3, 1)));   // evicts client 1
+  // A copy of client 1's delete, proposed within the retry window of its first attempt.
+  pb::CommandResult late = kv.Apply(4, At(1 * kMinute + 30000, Delete("k", 1, 1)));
+  EXPECT_EQ(late.code(), pb::RESULT_CODE_STALE_REQUEST);
+  EXPECT_EQ(kv.Read(Get("k")).value(), "v");   // the second delete did not happen
+  // A client proposed after the retry window is a new session, not a copy: served.
+  EXPECT_EQ(kv.Apply(5, At(13 * kMinute, Put("n", "1", /*client_id=*/4, 1))).code(),
+            pb::RESULT_CODE_OK);
+}
+
+// When every session is still active, a new client is refused (nothing applied): the table
+// stays bounded without forgetting anyone a retry may still need.
+TEST(DedupTest, NewClientIsRefusedWhileEverySessionIsActive) {
+  KvStateMachine kv(kTwoClients);
+  kv.Apply(1, At(1 * kMinute, Put("a", "1", 10, 1)));
+  kv.Apply(2, At(2 * kMinute, Put("b", "1", 20, 1)));
+  pb::CommandResult refused = kv.Apply(3, At(3 * kMinute, Put("c", "1", 30, 1)));
+  EXPECT_EQ(refused.code(), pb::RESULT_CODE_RESOURCE_EXHAUSTED);
+  EXPECT_EQ(kv.Read(Get("c")).code(), pb::RESULT_CODE_NOT_FOUND);
+  // Known clients go on.
+  EXPECT_EQ(kv.Apply(4, At(3 * kMinute, Put("a", "2", 10, 2))).code(), pb::RESULT_CODE_OK);
+}
+
+// Review F4: a client id with seq 0 is refused (a second write with the same pair would
+// otherwise be answered OK and dropped).
+TEST(DedupTest, ClientIdWithSeqZeroIsRefused) {
+  KvStateMachine kv;
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateCommand(Put("k1", "v", 7, 0))));
+  EXPECT_EQ(kv.Apply(1, Put("k1", "v", 7, 0)).code(), pb::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(kv.Read(Get("k1")).code(), pb::RESULT_CODE_NOT_FOUND);
+}
+
+// Review F4: a (client_id, seq) reused for another command gets an error, never the first
+// command's result, and nothing is applied.
+TEST(DedupTest, ReusedSeqWithAnotherCommandIsAnErrorNotTheOtherResult) {
+  KvStateMachine kv;
+  EXPECT_EQ(kv.Apply(1, Put("k1", "v1", 7, 1)).code(), pb::RESULT_CODE_OK);
+  pb::CommandResult reused = kv.Apply(2, Put("k2", "v2", 7, 1));
+  EXPECT_EQ(reused.code(), pb::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(reused.message().find("already used for another command"), std::string::npos);
+  EXPECT_EQ(kv.Read(Get("k2")).code(), pb::RESULT_CODE_NOT_FOUND);
+  // The genuine retry still gets its first result.
+  EXPECT_EQ(kv.Apply(3, Put("k1", "v1", 7, 1)).applied_slot(), 1u);
+}
+
+// A hostile or buggy ack_below above the request's own seq would forget results the client
+// has not received: refused.
+TEST(DedupTest, AckBelowAboveSeqIsRefused) {
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateCommand(Put("k", "v", 7, 3, /*ack_below=*/9))));
+  EXPECT_TRUE(ValidateCommand(Put("k", "v", 7, 3, /*ack_below=*/3)).ok());
+}
+
+// A migration carries the source's eviction watermark: a client evicted at the old shard is
+// not a fresh session at the new one.
+TEST(DedupTest, ImportCarriesTheEvictionWatermark) {
+  KvStateMachine source(kTwoClients);
+  source.Apply(1, At(1 * kMinute, Put("k", "1", 1, 1)));
+  source.Apply(2, At(1 * kMinute, Put("j", "1", 2, 1)));
+  source.Apply(3, At(12 * kMinute, Put("i", "1", 3, 1)));   // evicts client 1
+  pb::CommandResult page = source.Apply(4, Scan(0, 0, 100));
+  pb::Command import;
+  import.set_op(pb::OP_IMPORT);
+  *import.mutable_import_entries() = page.entries();
+  *import.mutable_import_dedup() = page.dedup();
+  *import.mutable_import_sessions() = page.sessions();
+  KvStateMachine target(kTwoClients);
+  ASSERT_EQ(target.Apply(1, At(12 * kMinute, import)).code(), pb::RESULT_CODE_OK);
+  EXPECT_EQ(target.Apply(2, At(1 * kMinute + 1000, Put("k", "2", 1, 1))).code(),
+            pb::RESULT_CODE_STALE_REQUEST);
+  EXPECT_EQ(target.Read(Get("k")).value(), "1");
 }
 
 TEST(DedupTest, ScansAreNotRememberedAndRunAgainOnRetry) {

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include "libs/kv/key_hash.h"
 #include "libs/kv/kv_state_machine.h"
 #include "tests/kv/test_util.h"
 
@@ -15,9 +14,10 @@ namespace {
 using namespace testing_util;  // NOLINT: command builders
 
 // A range holding exactly the hash of `key` (and nothing of "other-*" keys in practice).
-pb::Command FreezeKey(const std::string& key) {
+pb::Command FreezeKey(const std::string& key, uint64_t freeze_id = 1) {
   pb::Command command;
   command.set_op(pb::OP_FREEZE_RANGES);
+  command.set_freeze_id(freeze_id);
   auto* range = command.add_freeze_ranges();
   range->set_begin(KeyHash(key));
   range->set_end(KeyHash(key) + 1);
@@ -63,10 +63,49 @@ TEST(FreezeTest, FenceSurvivesSnapshotAndIsIdempotent) {
   KvStateMachine kv;
   kv.Apply(1, FreezeKey("moving"));
   kv.Apply(2, FreezeKey("moving"));   // the master may resend it after a restart
-  KvStateMachine copy;
-  ASSERT_TRUE(copy.Restore(kv.Snapshot()).ok());
-  EXPECT_EQ(copy.Apply(3, Put("moving", "x", 1, 1)).code(), pb::RESULT_CODE_WRONG_SHARD);
-  EXPECT_EQ(copy.Snapshot(), kv.Snapshot());
+  auto copy = Restored(SnapshotChunks(kv));
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(copy->Apply(3, Put("moving", "x", 1, 1)).code(), pb::RESULT_CODE_WRONG_SHARD);
+  EXPECT_EQ(SnapshotChunks(*copy), SnapshotChunks(kv));
+}
+
+// Rule: a fence is lifted by the operation that set it (its freeze_id), and only that one.
+TEST(FreezeTest, UnfreezeLiftsOnlyItsOwnFence) {
+  KvStateMachine kv;
+  kv.Apply(1, FreezeKey("a", /*freeze_id=*/7));
+  kv.Apply(2, FreezeKey("b", /*freeze_id=*/8));
+  pb::Command unfreeze;
+  unfreeze.set_op(pb::OP_UNFREEZE_RANGES);
+  unfreeze.set_freeze_id(7);
+  pb::CommandResult lifted = kv.Apply(3, unfreeze);
+  EXPECT_EQ(lifted.code(), pb::RESULT_CODE_OK);
+  EXPECT_TRUE(lifted.existed());
+  EXPECT_EQ(kv.Apply(4, Put("a", "x", 1, 1)).code(), pb::RESULT_CODE_OK);
+  EXPECT_EQ(kv.Apply(5, Put("b", "x", 1, 2)).code(), pb::RESULT_CODE_WRONG_SHARD);
+  EXPECT_FALSE(kv.Apply(6, unfreeze).existed());   // nothing left to lift
+  // The lifted fence stays lifted across a snapshot.
+  auto copy = Restored(SnapshotChunks(kv));
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->Apply(7, Put("a", "y", 1, 3)).code(), pb::RESULT_CODE_OK);
+}
+
+// A fence without an id could never be lifted: refused.
+TEST(FreezeTest, FenceNeedsAnId) {
+  pb::Command command = FreezeKey("a", /*freeze_id=*/0);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateCommand(command)));
+  pb::Command unfreeze;
+  unfreeze.set_op(pb::OP_UNFREEZE_RANGES);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateCommand(unfreeze)));
+}
+
+// Rule: a client may not freeze anything: Replica.Execute takes GET, PUT and DELETE only,
+// the migration service nothing else.
+TEST(FreezeTest, MigrationOpsAreNotClientOps) {
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateClientCommand(FreezeKey("a"))));
+  EXPECT_TRUE(ValidateMigrationCommand(FreezeKey("a")).ok());
+  EXPECT_TRUE(ValidateClientCommand(Put("a", "b")).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateMigrationCommand(Put("a", "b"))));
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateClientCommand(Scan(0, 0, 10))));
 }
 
 TEST(FreezeTest, EmptyFenceIsInvalid) {

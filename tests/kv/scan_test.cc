@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include "libs/kv/key_hash.h"
 #include "libs/kv/kv_state_machine.h"
 #include "tests/kv/test_util.h"
 

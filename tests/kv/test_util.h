@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "libs/kv/kv_state_machine.h"
+#include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/command.pb.h"
 
 namespace paxoskv::kv::testing_util {
@@ -48,6 +51,37 @@ inline pb::Command Scan(uint64_t begin, uint64_t end, uint32_t limit) {
   command.mutable_range()->set_end(end);
   command.set_scan_limit(limit);
   return command;
+}
+
+// `command` as the shard leader would propose it at `proposed_ms`.
+inline pb::Command At(uint64_t proposed_ms, pb::Command command) {
+  command.set_proposed_ms(proposed_ms);
+  return command;
+}
+
+inline uint64_t KeyHash(const std::string& key) { return ring::StableHash(key); }
+
+// The state's snapshot, as its chunks.
+inline std::vector<std::string> SnapshotChunks(const KvStateMachine& kv,
+                                               size_t chunk_bytes = 1 << 20) {
+  std::vector<std::string> chunks;
+  absl::Status status = kv.WriteSnapshot(chunk_bytes, [&chunks](std::string_view chunk) {
+    chunks.emplace_back(chunk);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) chunks.push_back("unexpected error: " + status.ToString());
+  return chunks;
+}
+
+// A fresh state machine built from `chunks`.
+inline absl::StatusOr<KvStateMachine> Restored(const std::vector<std::string>& chunks,
+                                               KvLimits limits = {}) {
+  KvStateMachine kv(limits);
+  for (const std::string& chunk : chunks) {
+    absl::Status status = kv.AddSnapshotChunk(chunk);
+    if (!status.ok()) return status;
+  }
+  return kv;
 }
 
 }  // namespace paxoskv::kv::testing_util
