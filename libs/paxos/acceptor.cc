@@ -42,6 +42,9 @@ bool Node::Impl::HoldsValue(SlotId slot, const pb::Value& value) const {
 
 void Node::Impl::FollowLeader(const pb::Ballot& b) {
   if (role != Role::kFollower) StepDown("higher ballot");
+  if (!SameBallot(b, promised) || !leader.has_value() || ToInt(*leader) != b.node_id()) {
+    leader_chosen_seen = 0;   // what another leader vouched for says nothing about this one
+  }
   SetPromised(b);
   if (!leader.has_value() || ToInt(*leader) != b.node_id()) {
     log->info("following leader={} ballot={}.{}", b.node_id(), b.round(), b.node_id());
@@ -104,6 +107,7 @@ void Node::Impl::OnAccept(uint32_t from, const pb::Accept& m) {
     return;
   }
   FollowLeader(b);
+  leader_chosen_seen = std::max(leader_chosen_seen, m.chosen_through());
   for (const pb::Entry& e : m.entries()) {
     StoreEntry(e.slot(), b, e.value(), /*chosen=*/false);
     a->add_slots(e.slot());
@@ -123,7 +127,8 @@ void Node::Impl::OnLearn(uint32_t from, const pb::Learn& m) {
   NoteRound(b.round());
   if (Compare(b, promised) < 0) return;  // stale; the current leader will teach us
   if (b.node_id() == from) {
-    FollowLeader(b);
+    FollowLeader(b);   // b == promised (Validate): the leader we follow
+    leader_chosen_seen = std::max(leader_chosen_seen, m.chosen_through());
   } else if (!(role == Role::kLeader && SameBallot(b, my_ballot))) {
     return;  // a follower's catch-up for a leadership we no longer hold
   }
@@ -151,7 +156,12 @@ void Node::Impl::OnInstallSnapshot(uint32_t from, const pb::InstallSnapshot& m) 
   log->debug("install_snapshot from={} ballot={}.{} last_slot={}", from, b.round(), b.node_id(),
              m.last_slot());
   NoteRound(b.round());
-  if (b.node_id() == from && Compare(b, promised) >= 0) FollowLeader(b);
+  if (Compare(b, promised) < 0) return;   // stale
+  if (b.node_id() == from) {
+    FollowLeader(b);   // b == promised (Validate): the leader we follow
+  } else if (role == Role::kFollower || !SameBallot(b, my_ballot)) {
+    return;   // a member's help for a campaign or leadership we no longer hold
+  }
   if (m.last_slot() <= applied_through) return;
   InstallSnapshotLocal(m.last_slot());
   ready_snapshot = m;

@@ -6,6 +6,7 @@
 
 #include "libs/common/check.h"
 #include "libs/paxos/ballot.h"
+#include "libs/paxos/limits.h"
 #include "libs/paxos/node_impl.h"
 
 namespace paxoskv::paxos {
@@ -38,9 +39,13 @@ void Node::Impl::AdvanceChosenThrough() {
 bool Node::Impl::BuildLearn(SlotId after, pb::Learn* learn) const {
   if (after < compacted_through) return false;
   const SlotId last = std::min<SlotId>(chosen_through, after + config.learn_entries_max);
+  size_t bytes = 0;
   for (auto it = log_slots.upper_bound(after); it != log_slots.end() && it->first <= last; ++it) {
     PAXOSKV_CHECK(it->second.chosen) << "slot " << it->first << " below chosen_through";
-    *learn->add_entries() = FullEntry(it->second);
+    pb::Entry entry = FullEntry(it->second);
+    bytes += entry.ByteSizeLong();
+    if (learn->entries_size() > 0 && bytes > kMessageEntryBytesTarget) break;
+    *learn->add_entries() = std::move(entry);
   }
   learn->set_chosen_through(chosen_through);
   return true;

@@ -8,17 +8,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
+#include "libs/common/status_macros.h"
 #include "libs/paxos/ballot.h"
 #include "libs/paxos/invariants.h"
+#include "libs/paxos/limits.h"
 #include "libs/paxos/node_impl.h"
 #include "libs/paxos/quorum.h"
 
 namespace paxoskv::paxos {
 
 namespace pb = ::paxoskv::v1;
-
-int CompareBallots(const pb::Ballot& a, const pb::Ballot& b) { return Compare(a, b); }
-bool BallotLess(const pb::Ballot& a, const pb::Ballot& b) { return Compare(a, b) < 0; }
 
 Node::Impl::Impl(const NodeConfig& c) : config(c), log(c.logger) {}
 Node::Impl::~Impl() = default;
@@ -67,11 +66,20 @@ void Node::Impl::ResetElectionTimer() {
   election_timeout = t + static_cast<int>(rng() % static_cast<uint64_t>(t));
 }
 
-void Node::Impl::DebugCheck() {
-  if (debug_invariants == nullptr) return;
+void Node::Impl::CheckInvariants() {
+  if (invariants == nullptr) return;
   // Invariants reads the Node through its Impl; see invariants.h.
-  absl::Status s = debug_invariants->CheckImpl(*this);
+  absl::Status s = invariants->CheckImpl(*this);
   PAXOSKV_CHECK(s.ok()) << s.ToString();
+}
+
+void Node::Impl::NoteRefused(const pb::PaxosMessage& m, const absl::Status& why) {
+  ++refused;
+  // Loud, but bounded: a peer that keeps sending garbage must not flood the log.
+  if (refused <= 16 || refused % 1024 == 0) {
+    log->warn("refused message from={} body={} refused_total={}: {}", m.from(),
+              static_cast<int>(m.body_case()), refused, why.ToString());
+  }
 }
 
 namespace {
@@ -82,23 +90,121 @@ bool ValidBallot(const pb::Ballot& b) { return b.round() > 0 && b.node_id() > 0;
 
 }  // namespace
 
+absl::Status Node::Impl::ValidateBallot(const pb::Ballot& b, const char* what) const {
+  const uint64_t seen = std::max(max_round_seen, promised.round());
+  if (b.round() > kRoundMax) {
+    return Invalid(absl::StrCat(what, " round ", b.round(), " is above the maximum ", kRoundMax,
+                                " (no room left above it)"));
+  }
+  if (b.round() > seen && b.round() - seen > kRoundJumpMax) {
+    return Invalid(absl::StrCat(what, " round ", b.round(), " jumps more than ", kRoundJumpMax,
+                                " above every round seen (", seen, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::ValidateEntries(
+    const google::protobuf::RepeatedPtrField<pb::Entry>& entries, bool ballots) const {
+  if (static_cast<size_t>(entries.size()) > kEntriesPerMessageMax) {
+    return Invalid(absl::StrCat(entries.size(), " entries in one message; the limit is ",
+                                kEntriesPerMessageMax));
+  }
+  for (const pb::Entry& e : entries) {
+    if (e.slot() == 0) return Invalid("entry slot 0");
+    if (e.slot() > chosen_through + kSlotWindow) {
+      return Invalid(absl::StrCat("entry slot ", e.slot(), " is more than ", kSlotWindow,
+                                  " slots beyond what this replica knows chosen (",
+                                  chosen_through, ")"));
+    }
+    if (static_cast<size_t>(e.value().commands_size()) > kCommandsPerEntryMax) {
+      return Invalid(absl::StrCat("entry slot ", e.slot(), " has ", e.value().commands_size(),
+                                  " commands; the limit is ", kCommandsPerEntryMax));
+    }
+    if (e.value().ByteSizeLong() > kEntryBytesMax) {
+      return Invalid(absl::StrCat("entry slot ", e.slot(), " is larger than ", kEntryBytesMax,
+                                  " bytes"));
+    }
+    if (ballots) {
+      if (!ValidBallot(e.ballot())) return Invalid("entry without ballot");
+      RETURN_IF_ERROR(ValidateBallot(e.ballot(), "entry ballot"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::ValidateTeacher(uint32_t from, const pb::Ballot& b) const {
+  if (b.node_id() == from) {
+    // From the leader of b. Following a new leader takes a Prepare or an Accept; a Learn or a
+    // snapshot only ever comes from the leader we already follow (or an older one: stale).
+    if (Compare(b, promised) > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "learn or snapshot at ballot ", b.round(), ".", b.node_id(),
+          " above the promised ", promised.round(), ".", promised.node_id(),
+          ": a leader is followed after its Prepare or Accept, not its catch-up"));
+    }
+    return absl::OkStatus();
+  }
+  if (b.node_id() == self) {
+    // A member teaching us at our own ballot: only while we campaign or lead with it.
+    if (Compare(b, my_ballot) > 0 || Compare(b, promised) > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("learn or snapshot at our ballot ", b.round(), ".", b.node_id(),
+                       ", which we never used"));
+    }
+    return absl::OkStatus();
+  }
+  return Invalid("learn or snapshot needs the leader's ballot");
+}
+
+absl::Status Node::Impl::ValidateKnownChosen(
+    const google::protobuf::RepeatedPtrField<pb::Entry>& entries) const {
+  for (const pb::Entry& e : entries) {
+    if (e.slot() <= compacted_through) continue;   // applied; nothing left to compare
+    auto it = log_slots.find(e.slot());
+    if (it == log_slots.end() || !it->second.chosen) continue;
+    if (!HoldsValue(e.slot(), e.value())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "slot ", e.slot(), " is chosen here with another value: refusing to change it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::ValidateSnapshot(uint32_t from, const pb::InstallSnapshot& m) const {
+  RETURN_IF_ERROR(ValidateTeacher(from, m.ballot()));
+  if (m.last_slot() <= applied_through || Compare(m.ballot(), promised) < 0) {
+    return absl::OkStatus();   // stale or already covered: Step ignores it
+  }
+  // The sender must have told us, in a message we took, that it knows this much chosen.
+  SlotId vouched = 0;
+  if (m.ballot().node_id() == from) {
+    vouched = leader_chosen_seen;
+  } else if (role == Role::kCandidate) {
+    if (auto it = promises.find(from); it != promises.end()) vouched = it->second.chosen_through();
+  } else if (role == Role::kLeader) {
+    if (auto it = peers.find(from); it != peers.end()) vouched = it->second.chosen_through;
+  }
+  if (m.last_slot() > vouched) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot at slot ", m.last_slot(), " from ", from,
+                     " is beyond what it reported chosen (", vouched, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
   if (m.to() != self) return Invalid(absl::StrCat("message to ", m.to(), " delivered to ", self));
   if (m.from() == self || !IsMember(m.from())) {
     return Invalid(absl::StrCat("message from non-member ", m.from()));
   }
-  auto entries_ok = [](const auto& entries) {
-    for (const pb::Entry& e : entries) {
-      if (e.slot() == 0) return false;
-    }
-    return true;
-  };
+  const auto slot_ok = [](SlotId slot) { return slot <= kSlotMax; };
   switch (m.body_case()) {
     case pb::PaxosMessage::kPrepare:
       if (!ValidBallot(m.prepare().ballot()) || m.prepare().ballot().node_id() != m.from()) {
         return Invalid("prepare needs the sender's ballot");
       }
-      return absl::OkStatus();
+      if (!slot_ok(m.prepare().from_slot())) return Invalid("prepare from_slot out of range");
+      return ValidateBallot(m.prepare().ballot(), "prepare");
     case pb::PaxosMessage::kPromise:
       if (!ValidBallot(m.promise().ballot()) || m.promise().ballot().node_id() != self) {
         return Invalid("promise must answer our ballot");
@@ -106,17 +212,19 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
       if (!m.promise().ok() && !ValidBallot(m.promise().promised())) {
         return Invalid("promise reject without promised ballot");
       }
-      if (!entries_ok(m.promise().accepted())) return Invalid("entry slot 0");
-      for (const pb::Entry& e : m.promise().accepted()) {
-        if (!ValidBallot(e.ballot())) return Invalid("promise entry without ballot");
-      }
-      return absl::OkStatus();
+      if (!slot_ok(m.promise().chosen_through())) return Invalid("promise chosen_through");
+      RETURN_IF_ERROR(ValidateBallot(m.promise().ballot(), "promise"));
+      RETURN_IF_ERROR(ValidateBallot(m.promise().promised(), "promised"));
+      return ValidateEntries(m.promise().accepted(), /*ballots=*/true);
     case pb::PaxosMessage::kAccept:
       if (!ValidBallot(m.accept().ballot()) || m.accept().ballot().node_id() != m.from()) {
         return Invalid("accept needs the sender's ballot");
       }
-      if (!entries_ok(m.accept().entries())) return Invalid("entry slot 0");
-      return absl::OkStatus();
+      if (!slot_ok(m.accept().chosen_through())) return Invalid("accept chosen_through");
+      RETURN_IF_ERROR(ValidateBallot(m.accept().ballot(), "accept"));
+      RETURN_IF_ERROR(ValidateEntries(m.accept().entries(), /*ballots=*/false));
+      if (Compare(m.accept().ballot(), promised) < 0) return absl::OkStatus();   // refused
+      return ValidateKnownChosen(m.accept().entries());
     case pb::PaxosMessage::kAccepted:
       if (!ValidBallot(m.accepted().ballot()) || m.accepted().ballot().node_id() != self) {
         return Invalid("accepted must answer our ballot");
@@ -124,18 +232,26 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
       if (!m.accepted().ok() && !ValidBallot(m.accepted().promised())) {
         return Invalid("accepted reject without promised ballot");
       }
-      return absl::OkStatus();
-    case pb::PaxosMessage::kLearn:
-      if (!ValidBallot(m.learn().ballot()) ||
-          (m.learn().ballot().node_id() != m.from() && m.learn().ballot().node_id() != self)) {
-        return Invalid("learn needs the leader's ballot");
+      if (m.accepted().chosen_through() > chosen_through + kSlotWindow) {
+        return Invalid(absl::StrCat("accepted chosen_through ", m.accepted().chosen_through(),
+                                    " is far beyond ours (", chosen_through, ")"));
       }
-      if (!entries_ok(m.learn().entries())) return Invalid("entry slot 0");
-      return absl::OkStatus();
+      RETURN_IF_ERROR(ValidateBallot(m.accepted().ballot(), "accepted"));
+      return ValidateBallot(m.accepted().promised(), "promised");
+    case pb::PaxosMessage::kLearn:
+      if (!ValidBallot(m.learn().ballot())) return Invalid("learn needs the leader's ballot");
+      if (!slot_ok(m.learn().chosen_through())) return Invalid("learn chosen_through");
+      RETURN_IF_ERROR(ValidateBallot(m.learn().ballot(), "learn"));
+      RETURN_IF_ERROR(ValidateTeacher(m.from(), m.learn().ballot()));
+      RETURN_IF_ERROR(ValidateEntries(m.learn().entries(), /*ballots=*/false));
+      return ValidateKnownChosen(m.learn().entries());
     case pb::PaxosMessage::kInstallSnapshot:
       if (!ValidBallot(m.install_snapshot().ballot())) return Invalid("snapshot needs a ballot");
-      if (m.install_snapshot().last_slot() == 0) return Invalid("snapshot at slot 0");
-      return absl::OkStatus();
+      if (m.install_snapshot().last_slot() == 0 || !slot_ok(m.install_snapshot().last_slot())) {
+        return Invalid("snapshot slot out of range");
+      }
+      RETURN_IF_ERROR(ValidateBallot(m.install_snapshot().ballot(), "snapshot"));
+      return ValidateSnapshot(m.from(), m.install_snapshot());
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
   }
@@ -193,19 +309,35 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
     ls.entry = e;
     ls.chosen = e.slot() <= n.chosen_through;
   }
-  for (SlotId s = n.compacted_through + 1; s <= n.chosen_through; ++s) {
-    if (!n.log_slots.contains(s)) {
-      return Invalid(absl::StrCat("chosen_through ", n.chosen_through, " but slot ", s,
-                                  " is missing"));
+  // Every slot up to chosen_through must be here. The store never persists a chosen_through
+  // beyond its entries (a snapshot raises it only in the same atomic step), so a gap means
+  // a store written by an older version or an unforeseen crash. Lowering chosen_through to
+  // the gap is always safe: those slots are learned again, and an entry kept as merely
+  // accepted is still the chosen value at a ballot at or above the one it was chosen at.
+  SlotId contiguous = n.compacted_through;
+  for (auto it = n.log_slots.upper_bound(n.compacted_through);
+       it != n.log_slots.end() && it->first == contiguous + 1 && contiguous < n.chosen_through;
+       ++it) {
+    ++contiguous;
+  }
+  if (contiguous < n.chosen_through) {
+    n.log->warn("restored chosen_through={} but slot {} is missing: lowering it to {}",
+                n.chosen_through, contiguous + 1, contiguous);
+    n.chosen_through = contiguous;
+    for (auto it = n.log_slots.upper_bound(contiguous); it != n.log_slots.end(); ++it) {
+      it->second.chosen = false;
     }
   }
   n.reported_chosen_through = n.chosen_through;
   n.next_slot = n.chosen_through + 1;
   n.ResetElectionTimer();
-#ifndef NDEBUG
-  n.debug_invariants = std::make_unique<Invariants>();
+#ifdef PAXOSKV_INVARIANTS
+  const bool check_invariants = true;
+#else
+  const bool check_invariants = config.check_invariants;
 #endif
-  n.DebugCheck();
+  if (check_invariants) n.invariants = std::make_unique<Invariants>();
+  n.CheckInvariants();
   n.log->info("restored node={} promised={}.{} chosen_through={} snapshot_slot={} entries={}",
               n.self, n.promised.round(), n.promised.node_id(), n.chosen_through,
               n.compacted_through, n.log_slots.size());
@@ -216,7 +348,7 @@ absl::Status Node::Step(const pb::PaxosMessage& message) {
   Impl& n = *impl_;
   absl::Status valid = n.Validate(message);
   if (!valid.ok()) {
-    n.log->debug("rejected malformed message from={}: {}", message.from(), std::string(valid.message()));
+    n.NoteRefused(message, valid);
     return valid;
   }
   const uint32_t from = message.from();
@@ -242,8 +374,13 @@ absl::Status Node::Step(const pb::PaxosMessage& message) {
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
   }
-  n.DebugCheck();
+  n.CheckInvariants();
   return absl::OkStatus();
+}
+
+absl::Status Node::CheckInstallSnapshot(const pb::PaxosMessage& message) const {
+  if (!message.has_install_snapshot()) return Invalid("not an InstallSnapshot");
+  return impl_->Validate(message);
 }
 
 void Node::Tick() {
@@ -262,7 +399,7 @@ void Node::Tick() {
       break;
   }
   n.campaign_requested = false;
-  n.DebugCheck();
+  n.CheckInvariants();
 }
 
 absl::Status Node::Propose(pb::Command command) {
@@ -335,7 +472,7 @@ Ready Node::TakeReady() {
   n.ready_reads.clear();
   r.reads_failed = std::move(n.ready_reads_failed);
   n.ready_reads_failed.clear();
-  n.DebugCheck();
+  n.CheckInvariants();
   return r;
 }
 
@@ -349,6 +486,7 @@ Status Node::status() const {
   s.applied_through = n.applied_through;
   s.compacted_through = n.compacted_through;
   s.pending_commands = n.pending.size();
+  s.refused_messages = n.refused;
   return s;
 }
 

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/common/ids.h"
+#include "libs/paxos/durable_state.h"
 #include "paxoskv/v1/paxos.pb.h"
 
 namespace paxoskv::paxos {
@@ -39,17 +40,13 @@ struct NodeConfig {
   size_t inflight_slots_max = 64;       // slots proposed but not yet chosen (pipelining)
   size_t pending_commands_max = 20000;  // Propose() beyond this returns kResourceExhausted
   size_t learn_entries_max = 256;       // chosen entries per catch-up Learn message
-  // (Addition) unacknowledged Accepts, Prepares and catch-up Learns are re-sent after N ticks.
+  // Unacknowledged Accepts, Prepares and catch-up Learns are re-sent after N ticks.
   int retransmit_ticks = 4;
+  // Checks Invariants (invariants.h) after every input and crashes on a broken one. Tests and
+  // the simulator turn it on; a build with PAXOSKV_INVARIANTS defined (every test build,
+  // see CMakeLists.txt) turns it on for every node.
+  bool check_invariants = false;
   std::shared_ptr<spdlog::logger> logger;  // required
-};
-
-// What a restarted node reloads from its AcceptorStore.
-struct DurableState {
-  paxoskv::v1::Ballot promised;
-  std::vector<paxoskv::v1::Entry> entries;  // accepted (or learned-chosen) entries, by slot
-  SlotId chosen_through = 0;    // entries <= this are known chosen (may lag; never leads)
-  SlotId snapshot_slot = 0;     // the state machine snapshot covers slots <= this
 };
 
 // A linearizable-read ticket that became safe to serve: once the state machine has applied
@@ -94,6 +91,7 @@ struct Status {
   SlotId applied_through = 0;      // handed out in Ready::chosen (or covered by a snapshot)
   SlotId compacted_through = 0;
   size_t pending_commands = 0;
+  uint64_t refused_messages = 0;   // inputs Step refused (malformed or beyond our limits)
 };
 
 class Node {
@@ -105,8 +103,21 @@ class Node {
   ~Node();
 
   // Delivers a peer message. Messages from stale ballots are answered or dropped as the
-  // protocol says. Returns kInvalidArgument for a malformed message (never crashes on input).
+  // protocol says. A message refused changes nothing, is counted (status().refused_messages)
+  // and logged; never a crash on input:
+  //  - kInvalidArgument: malformed, or beyond the bounds of limits.h (a ballot round near
+  //    overflow or far above any seen, an entry far beyond our chosen slots, too many
+  //    entries or commands, an oversized entry);
+  //  - kFailedPrecondition: well-formed but not acceptable in our state: a Learn or
+  //    InstallSnapshot at a ballot we did not promise or from a node that does not lead it,
+  //    another value for a slot we know chosen, a snapshot beyond what its sender told us
+  //    is chosen.
   absl::Status Step(const paxoskv::v1::PaxosMessage& message);
+
+  // Whether Step would take `message`, an InstallSnapshot, now (the same checks, no change):
+  // the owner asks before it receives a snapshot's data, so that nobody can make it stage
+  // gigabytes it would then refuse.
+  absl::Status CheckInstallSnapshot(const paxoskv::v1::PaxosMessage& message) const;
 
   // Advances logical time by one tick: heartbeats, election timeouts, retransmission.
   void Tick();
@@ -143,9 +154,5 @@ class Node {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Ballot order (round, node_id).
-int CompareBallots(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b);
-bool BallotLess(const paxoskv::v1::Ballot& a, const paxoskv::v1::Ballot& b);
 
 }  // namespace paxoskv::paxos

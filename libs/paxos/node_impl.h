@@ -88,6 +88,10 @@ struct Node::Impl {
   int election_timeout = 0;
   bool campaign_requested = false;
   int64_t help_sent_tick = -1'000'000;  // follower -> leader catch-up rate limit
+  // The highest chosen_through the leader we follow announced at the ballot we promised
+  // (reset when we follow another): an InstallSnapshot beyond it is refused.
+  SlotId leader_chosen_seen = 0;
+  uint64_t refused = 0;                  // messages Step refused
 
   // ---- candidate / leader ----
   paxoskv::v1::Ballot my_ballot;                       // ballot we campaign or lead with
@@ -107,6 +111,10 @@ struct Node::Impl {
   // the slot's outcome from the next Accept's chosen_through at no cost.
   SlotId chosen_through_at_tick = 0;
   SlotId chosen_through_settled = 0;
+  // leader: when chosen_through last moved while slots were open (stall detection, see
+  // TickLeader: a leader that cannot get its open slots chosen campaigns again).
+  int64_t chosen_progress_tick = 0;
+  SlotId chosen_progress_through = 0;
 
   // ---- accumulated Ready ----
   std::optional<paxoskv::v1::Ballot> ready_promised;
@@ -118,7 +126,7 @@ struct Node::Impl {
   std::vector<ReadState> ready_reads;
   std::vector<uint64_t> ready_reads_failed;
 
-  std::unique_ptr<Invariants> debug_invariants;  // debug builds only
+  std::unique_ptr<Invariants> invariants;  // when config.check_invariants
 
   // ---- node.cc ----
   // The slot's whole entry (unpacks a packed value).
@@ -132,8 +140,20 @@ struct Node::Impl {
   void Send(uint32_t to, paxoskv::v1::PaxosMessage message);
   void NoteRound(uint64_t round);
   void ResetElectionTimer();
+  // Every check a message must pass before it may change anything (see Node::Step).
   absl::Status Validate(const paxoskv::v1::PaxosMessage& m) const;
-  void DebugCheck();
+  absl::Status ValidateBallot(const paxoskv::v1::Ballot& b, const char* what) const;
+  absl::Status ValidateEntries(const google::protobuf::RepeatedPtrField<paxoskv::v1::Entry>& e,
+                               bool ballots) const;
+  // Learn and InstallSnapshot: only at the ballot we follow from its leader, or at our own
+  // ballot (a member teaching its candidate or leader).
+  absl::Status ValidateTeacher(uint32_t from, const paxoskv::v1::Ballot& b) const;
+  // A Learn or Accept must not carry another value for a slot we know chosen.
+  absl::Status ValidateKnownChosen(
+      const google::protobuf::RepeatedPtrField<paxoskv::v1::Entry>& entries) const;
+  absl::Status ValidateSnapshot(uint32_t from, const paxoskv::v1::InstallSnapshot& m) const;
+  void NoteRefused(const paxoskv::v1::PaxosMessage& m, const absl::Status& why);
+  void CheckInvariants();
 
   // ---- acceptor.cc ----
   void SetPromised(const paxoskv::v1::Ballot& b);
@@ -160,12 +180,19 @@ struct Node::Impl {
   bool CanFlushProposals() const;
   void FlushProposals();
   // `fresh`: the entries were just proposed by FlushProposals (Ready::proposals).
+  // Splits `entries` into Accepts of at most kMessageEntryBytesTarget bytes (an empty list
+  // is one heartbeat).
   void SendAccept(uint32_t to, std::vector<paxoskv::v1::Entry> entries, bool fresh = false);
+  void SendOneAccept(uint32_t to, std::vector<paxoskv::v1::Entry> entries, bool fresh);
   void SendHeartbeats();
   void RetransmitAccepts();
   void AckProposal(SlotId slot, uint32_t from);
   void CheckReads();
   void TickLeader();
+  // A leader that heard a majority (check-quorum passes) but whose open slots have not been
+  // chosen for 2 election timeouts campaigns again: a slot it skipped because only a
+  // promiser that has since died held its value can then be recovered from a new quorum.
+  void CheckProgress();
   // Check-quorum: a leader that heard no ok Accepted from a majority (itself included) for
   // 2 election timeouts steps down, so a leader cut off in a minority stops accepting
   // commands it cannot get chosen and its clients move on (etcd's CheckQuorum).

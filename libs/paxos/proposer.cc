@@ -6,6 +6,7 @@
 
 #include "libs/common/check.h"
 #include "libs/paxos/ballot.h"
+#include "libs/paxos/limits.h"
 #include "libs/paxos/node_impl.h"
 #include "libs/paxos/quorum.h"
 
@@ -78,6 +79,8 @@ void Node::Impl::BecomeLeader() {
   PAXOSKV_CHECK(SameBallot(promised, my_ballot)) << "leading without our own promise";
   role = Role::kLeader;
   leader = static_cast<NodeId>(self);
+  chosen_progress_tick = now_tick;
+  chosen_progress_through = chosen_through;
   proposals.clear();
   pending.clear();
   peers.clear();
@@ -121,6 +124,18 @@ void Node::Impl::BecomeLeader() {
   std::vector<pb::Entry> recovered;
   size_t skipped = 0;
   for (SlotId s = chosen_through + 1; s <= last; ++s) {
+    if (s <= max_chosen && !slots.contains(s) && !log_slots.contains(s)) {
+      // Chosen elsewhere, and nobody here holds a value: learn it (see below). Jump to the
+      // next slot anyone reported, without walking a long gap one slot at a time.
+      SlotId next = max_chosen + 1;
+      if (auto it = slots.upper_bound(s); it != slots.end()) next = std::min(next, it->first);
+      if (auto it = log_slots.upper_bound(s); it != log_slots.end()) {
+        next = std::min(next, it->first);
+      }
+      skipped += next - s;
+      s = next - 1;
+      continue;
+    }
     auto own = log_slots.find(s);
     const bool own_chosen = own != log_slots.end() && own->second.chosen;
     auto it = slots.find(s);
@@ -229,6 +244,23 @@ void Node::Impl::FlushProposals() {
 }
 
 void Node::Impl::SendAccept(uint32_t to, std::vector<pb::Entry> entries, bool fresh) {
+  std::vector<pb::Entry> part;
+  size_t bytes = 0;
+  for (pb::Entry& e : entries) {
+    const size_t size = e.ByteSizeLong();
+    if (!part.empty() &&
+        (bytes + size > kMessageEntryBytesTarget || part.size() >= kEntriesPerMessageMax)) {
+      SendOneAccept(to, std::move(part), fresh);
+      part.clear();
+      bytes = 0;
+    }
+    bytes += size;
+    part.push_back(std::move(e));
+  }
+  SendOneAccept(to, std::move(part), fresh);
+}
+
+void Node::Impl::SendOneAccept(uint32_t to, std::vector<pb::Entry> entries, bool fresh) {
   pb::PaxosMessage msg;
   pb::Accept* a = msg.mutable_accept();
   *a->mutable_ballot() = my_ballot;
@@ -274,6 +306,23 @@ void Node::Impl::TickLeader() {
   if (++heartbeat_elapsed >= config.heartbeat_ticks) SendHeartbeats();
   RetransmitAccepts();
   CheckQuorum();
+  if (role == Role::kLeader) CheckProgress();
+}
+
+void Node::Impl::CheckProgress() {
+  const bool open = next_slot - 1 > chosen_through;
+  if (!open || chosen_through != chosen_progress_through) {
+    chosen_progress_through = chosen_through;
+    chosen_progress_tick = now_tick;
+    return;
+  }
+  const int64_t window = 2 * static_cast<int64_t>(std::max(1, config.election_timeout_ticks));
+  if (now_tick - chosen_progress_tick < window) return;
+  log->warn("no slot chosen for {} ticks with slots open (chosen_through={} next_slot={}): "
+            "campaigning again",
+            now_tick - chosen_progress_tick, chosen_through, next_slot);
+  StepDown("no progress");
+  StartCampaign();
 }
 
 void Node::Impl::CheckQuorum() {

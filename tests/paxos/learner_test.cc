@@ -80,6 +80,8 @@ TEST(LearnerTest, LearnOfAHeldValueWritesNothing) {
 TEST(LearnerTest, ExecutionNeverPassesAHole) {
   auto node = MakeNode(2);
   const pb::Ballot b = MakeBallot(1, 1);
+  ASSERT_TRUE(node->Step(AcceptMsg(1, 2, b, {})).ok());   // follows leader 1 (a heartbeat)
+  node->TakeReady();
   ASSERT_TRUE(
       node->Step(LearnMsg(1, 2, b, {Ent(1, b, Val("a")), Ent(3, b, Val("c"))}, 0)).ok());
   Ready r = node->TakeReady();
@@ -176,6 +178,11 @@ TEST(LearnerTest, CompactedLeaderSendsInstallSnapshotToLaggingFollower) {
   auto follower = MakeNode(3);
   pb::PaxosMessage snap = snaps[0];
   snap.mutable_install_snapshot()->set_data("state");
+  // The follower takes a snapshot only from the leader it follows, up to what that leader
+  // said is chosen: here the heartbeat that made it report its lag.
+  ASSERT_FALSE(follower->Step(snap).ok());
+  ASSERT_TRUE(follower->Step(AcceptMsg(1, 3, b, {}, /*chosen_through=*/3)).ok());
+  follower->TakeReady();
   ASSERT_TRUE(follower->Step(snap).ok());
   r = follower->TakeReady();
   ASSERT_TRUE(r.snapshot.has_value());

@@ -42,12 +42,24 @@ TEST(RestoreTest, CampaignsAboveDurablePromise) {
   EXPECT_EQ(Of(r, pb::PaxosMessage::kPrepare).at(0).prepare().ballot().round(), 5u);
 }
 
-TEST(RestoreTest, RejectsInconsistentDurableStateAndBadConfig) {
+// Defence in depth (review F1): a durable chosen_through beyond the entries on disk (a store
+// of an older version crashed between raising it and saving a snapshot) no longer stops the
+// replica for good: chosen_through is lowered to the last slot held, and the rest is learned
+// again. Slots above it are kept as merely accepted.
+TEST(RestoreTest, LowersChosenThroughToTheLastContiguousSlot) {
   DurableState d;
   d.promised = MakeBallot(1, 1);
-  d.entries = {Ent(1, MakeBallot(1, 1), Val("a"))};
-  d.chosen_through = 2;  // slot 2 missing
-  EXPECT_EQ(Node::Restore(Config(1), d).status().code(), absl::StatusCode::kInvalidArgument);
+  d.entries = {Ent(1, MakeBallot(1, 1), Val("a")), Ent(3, MakeBallot(1, 1), Val("c"))};
+  d.chosen_through = 3;  // slot 2 missing
+  auto node = Node::Restore(Config(1), d);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->status().chosen_through, 1u);
+  Ready r = (*node)->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].slot(), 1u);
+}
+
+TEST(RestoreTest, RejectsInconsistentDurableStateAndBadConfig) {
   DurableState above;
   above.promised = MakeBallot(1, 1);
   above.entries = {Ent(1, MakeBallot(2, 2), Val("a"))};  // above the promise
