@@ -1,7 +1,11 @@
-// Where a replica's outgoing Paxos messages go: the gRPC transport in production, a
-// recording or in-process double in tests. Implementations are thread-safe.
+// Where a replica core's outgoing Paxos messages go: the gRPC transport in production
+// (services/replica/transport.h), the simulated network in tests/sim, a recording double in
+// unit tests. Implementations are thread-safe and never block on the network.
 #pragma once
 
+#include <memory>
+
+#include "libs/storage/snapshot.h"
 #include "paxoskv/v1/paxos.pb.h"
 
 namespace paxoskv::replica {
@@ -9,11 +13,17 @@ namespace paxoskv::replica {
 class MessageSink {
  public:
   virtual ~MessageSink() = default;
-  // Best effort: may drop; must not block on the network.
+  // Best effort: may drop.
   virtual void Send(paxoskv::v1::PaxosMessage message) = 0;
-  // Whether an InstallSnapshot to `to` is still on its way. The loop then skips loading and
-  // sending another copy (the core asks again later): a large snapshot may take longer to
-  // ship and install than the core's resend interval.
+  // Sends the snapshot `reader` reads to header.to(): one InstallSnapshot message per chunk,
+  // in order, each the header (ballot, last_slot, snapshot meta) with chunk_index, data and
+  // last_chunk set (MakeSnapshotChunk, snapshot_transfer.h), the next one after the previous
+  // was delivered. Best effort: may stop at any chunk (the core asks again later).
+  virtual void SendSnapshot(paxoskv::v1::PaxosMessage header,
+                            std::unique_ptr<storage::SnapshotReader> reader) = 0;
+  // Whether a snapshot to `to` is still on its way. The core then skips sending another copy
+  // (it asks again later): a large snapshot may take longer to ship and install than the
+  // core's resend interval.
   virtual bool SnapshotInFlight(uint32_t /*to*/) const { return false; }
 };
 

@@ -1,6 +1,7 @@
 // paxoskv-replica: one replica of one shard. Loads its durable state, joins its group's
 // Multi-Paxos, and serves paxoskv.v1.Paxos (peers), paxoskv.v1.Replica (clients, master),
-// gRPC reflection and grpc.health.v1.Health. SIGTERM/SIGINT stop it cleanly.
+// paxoskv.v1.Migration (the master's range moves), gRPC reflection and
+// grpc.health.v1.Health. SIGTERM/SIGINT stop it cleanly.
 // Threads: gRPC's handler threads, the ReplicaLoop's loop and ticker threads, and main,
 // which waits for a signal.
 #include <algorithm>
@@ -44,6 +45,8 @@ ABSL_FLAG(uint32_t, inflight_slots, 64,
 ABSL_FLAG(uint64_t, snapshot_every, 50000,
           "applied commands between snapshots (the log tail kept in memory and on disk until the "
           "next snapshot; a snapshot of 1 M keys takes ~1 s of a background thread)");
+ABSL_FLAG(uint64_t, snapshot_chunk_bytes, 4 << 20,
+          "snapshot chunk size, on disk and on the wire (a snapshot has no size limit)");
 ABSL_FLAG(int, max_threads, 1024,
           "bound on gRPC handler threads (each Execute waits on one); beyond it callers get "
           "RESOURCE_EXHAUSTED");
@@ -52,6 +55,8 @@ ABSL_FLAG(bool, peer_streams, true,
           "send Paxos messages to each peer on one long-lived stream (false: one call each)");
 
 namespace {
+
+constexpr int kReplicaMessageBytesMax = 512 << 20;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "paxoskv-replica: %s\n", message.c_str());
@@ -110,6 +115,10 @@ int main(int argc, char** argv) {
   options.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
   options.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
   options.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
+  options.snapshot_chunk_bytes = absl::GetFlag(FLAGS_snapshot_chunk_bytes);
+  if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (256u << 20)) {
+    return Fail("--snapshot_chunk_bytes must be in (0, 256 MiB]");
+  }
   options.inflight_slots_max = std::max<uint32_t>(1, absl::GetFlag(FLAGS_inflight_slots));
   if (options.tick_ms <= 0 || options.heartbeat_ticks <= 0 ||
       options.election_timeout_ticks <= 2 * options.heartbeat_ticks) {
@@ -144,17 +153,21 @@ int main(int argc, char** argv) {
 
   paxoskv::replica::PaxosService paxos_service(loop->get());
   paxoskv::replica::ReplicaService replica_service(loop->get());
+  paxoskv::replica::MigrationService migration_service(loop->get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(),
                            &bound_port);
-  builder.SetMaxReceiveMessageSize(-1);
-  builder.SetMaxSendMessageSize(-1);
+  // Peer messages are bounded by the core (libs/paxos/limits.h: a Promise of every open slot
+  // is the largest); nothing larger is taken.
+  builder.SetMaxReceiveMessageSize(kReplicaMessageBytesMax);
+  builder.SetMaxSendMessageSize(kReplicaMessageBytesMax);
   paxoskv::ConfigureSyncServer(&builder, "paxoskv-replica", absl::GetFlag(FLAGS_max_threads));
   builder.RegisterService(&paxos_service);
   builder.RegisterService(&replica_service);
+  builder.RegisterService(&migration_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     return Fail(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen)));

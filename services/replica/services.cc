@@ -127,9 +127,23 @@ absl::Status ResultStatus(const paxoskv::v1::CommandResult& outcome) {
       return absl::AbortedError(outcome.message());
     case paxoskv::v1::RESULT_CODE_WRONG_SHARD:
       return WrongShardError(outcome.message());
+    case paxoskv::v1::RESULT_CODE_RESOURCE_EXHAUSTED:
+      return absl::ResourceExhaustedError(outcome.message());
     default:
       return absl::InternalError("unknown result code");
   }
+}
+
+// Execute of either service: one command, answered with its result or status.
+grpc::Status ExecuteOne(ReplicaLoop* loop, CommandOrigin origin, grpc::ServerContext* context,
+                        const paxoskv::v1::Command& command, paxoskv::v1::CommandResult* result) {
+  absl::StatusOr<paxoskv::v1::CommandResult> outcome =
+      loop->Execute(command, DeadlineOf(context), origin);
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status(), context);
+  absl::Status status = ResultStatus(*outcome);
+  if (!status.ok()) return ToGrpcStatus(status, context);
+  *result = *std::move(outcome);
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -137,13 +151,13 @@ absl::Status ResultStatus(const paxoskv::v1::CommandResult& outcome) {
 grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
                                      const paxoskv::v1::Command* command,
                                      paxoskv::v1::CommandResult* result) {
-  absl::StatusOr<paxoskv::v1::CommandResult> outcome =
-      loop_->Execute(*command, DeadlineOf(context));
-  if (!outcome.ok()) return ToGrpcStatus(outcome.status(), context);
-  absl::Status status = ResultStatus(*outcome);
-  if (!status.ok()) return ToGrpcStatus(status, context);
-  *result = *std::move(outcome);
-  return grpc::Status::OK;
+  return ExecuteOne(loop_, CommandOrigin::kClient, context, *command, result);
+}
+
+grpc::Status MigrationService::Execute(grpc::ServerContext* context,
+                                       const paxoskv::v1::Command* command,
+                                       paxoskv::v1::CommandResult* result) {
+  return ExecuteOne(loop_, CommandOrigin::kMigration, context, *command, result);
 }
 
 namespace {
@@ -185,8 +199,8 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
   }
   // Runs at once or on the thread that completes the last command (under the loop's lock:
   // it only fills the response and starts the reply).
-  loop_->ExecuteBatchAsync(
-      std::move(commands),
+  loop_->ExecuteAsync(
+      std::move(commands), CommandOrigin::kClient,
       [reactor, state = reactor->state(), context,
        response](absl::StatusOr<std::vector<ReplicaLoop::Outcome>> outcomes) {
         if (state->finished.exchange(true)) return;   // cancelled: the call is gone

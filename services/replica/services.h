@@ -1,7 +1,9 @@
 // gRPC adapters of one replica: parse, call ReplicaLoop, reply. They decide nothing.
-//   PaxosService:   peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
-//   ReplicaService: client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute and
-//   ExecuteBatch (the master's coalesced calls).
+//   PaxosService:     peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
+//   ReplicaService:   client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute and
+//                     ExecuteAsync (ExecuteBatch, the master's coalesced calls).
+//   MigrationService: the master's range-moving ops (paxoskv.v1.Migration), kept apart so
+//                     that they can be restricted to the master.
 // Thread-safe (stateless besides the loop pointer); run on gRPC's threads.
 #pragma once
 
@@ -64,6 +66,17 @@ class ReplicaService final
   grpc::Status Status(grpc::ServerContext* context,
                       const paxoskv::v1::ReplicaStatusRequest* request,
                       paxoskv::v1::ReplicaStatus* status) override;
+
+ private:
+  ReplicaLoop* loop_;
+};
+
+// Sync handler: migration ops are rare and each waits for its slot.
+class MigrationService final : public paxoskv::v1::Migration::Service {
+ public:
+  explicit MigrationService(ReplicaLoop* loop) : loop_(loop) {}
+  grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
+                       paxoskv::v1::CommandResult* result) override;
 
  private:
   ReplicaLoop* loop_;

@@ -7,6 +7,7 @@
 
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/replica/snapshot_transfer.h"
 
 namespace paxoskv::replica {
 
@@ -29,7 +30,7 @@ PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
 
 std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) {
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                           PaxoskvChannelArguments(/*max_message_bytes=*/-1));
+                                           PaxoskvChannelArguments(/*max_message_bytes=*/512 << 20));
   return paxoskv::v1::Paxos::NewStub(channel);
 }
 
@@ -259,8 +260,12 @@ void PeerTransport::Send(PaxosMessage message) {
     return;
   }
   Peer* peer = it->second.get();
+  if (message.has_install_snapshot()) {   // a snapshot travels by SendSnapshot, chunked
+    logger_->error("dropping an InstallSnapshot handed to Send for {}", peer->address);
+    return;
+  }
   message.set_shard_id(options_.shard_id);
-  if (options_.streams && !message.has_install_snapshot() && !peer->streams_unsupported.load()) {
+  if (options_.streams && !peer->streams_unsupported.load()) {
     SendOnStream(peer, std::move(message));
   } else {
     SendUnary(peer, std::move(message));
@@ -288,6 +293,77 @@ void PeerTransport::SendOnStream(Peer* peer, PaxosMessage message) {
   }
 }
 
+struct PeerTransport::SnapshotTransfer {
+  Peer* peer = nullptr;
+  PaxosMessage header;
+  std::unique_ptr<storage::SnapshotReader> reader;
+  uint64_t index = 0;
+  std::string next;        // the chunk read ahead (so that we know which one is the last)
+  bool has_next = false;
+};
+
+void PeerTransport::SendSnapshot(PaxosMessage header,
+                                 std::unique_ptr<storage::SnapshotReader> reader) {
+  auto it = peers_.find(header.to());
+  if (it == peers_.end() || stopping_.load()) return;
+  Peer* peer = it->second.get();
+  if (peer->snapshot_inflight.exchange(true)) return;   // one transfer per peer
+  header.set_shard_id(options_.shard_id);
+  auto transfer = std::make_shared<SnapshotTransfer>();
+  transfer->peer = peer;
+  transfer->header = std::move(header);
+  transfer->reader = std::move(reader);
+  absl::StatusOr<bool> first = transfer->reader->Next(&transfer->next);
+  if (!first.ok()) {
+    logger_->warn("cannot read snapshot for {}: {}", peer->address, first.status().ToString());
+    peer->snapshot_inflight = false;
+    return;
+  }
+  transfer->has_next = *first;
+  SendNextChunk(std::move(transfer));
+}
+
+void PeerTransport::SendNextChunk(std::shared_ptr<SnapshotTransfer> transfer) {
+  Peer* peer = transfer->peer;
+  std::string data = std::move(transfer->next);
+  bool last = true;
+  if (transfer->has_next) {
+    absl::StatusOr<bool> more = transfer->reader->Next(&transfer->next);
+    if (!more.ok()) {
+      logger_->warn("cannot read snapshot for {}: {}", peer->address, more.status().ToString());
+      peer->snapshot_inflight = false;
+      return;
+    }
+    transfer->has_next = *more;
+    last = !*more;
+  }
+  inflight_total_.fetch_add(1);
+  auto* call = new Call;
+  call->stub = CurrentStub(peer);
+  call->request = SnapshotChunk(transfer->header, transfer->index++, std::move(data), last);
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(options_.snapshot_deadline_ms));
+  call->stub->async()->InstallSnapshot(
+      &call->context, &call->request, &call->response,
+      [this, peer, transfer = std::move(transfer), call, last](grpc::Status status) mutable {
+        const bool go_on = status.ok() && !last && !stopping_.load();
+        if (status.ok()) {
+          peer->failures_in_a_row = 0;
+        } else {
+          logger_->info("snapshot to {} stopped at chunk {}: {}", peer->address,
+                        call->request.install_snapshot().chunk_index(), status.error_message());
+          NoteFailure(peer, status, call->context);
+        }
+        delete call;
+        if (go_on) {
+          SendNextChunk(std::move(transfer));
+        } else {
+          peer->snapshot_inflight = false;
+        }
+        inflight_total_.fetch_sub(1);
+      });
+}
+
 void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
   if (peer->inflight.fetch_add(1) >= options_.inflight_per_peer_max) {
     peer->inflight.fetch_sub(1);
@@ -299,19 +375,14 @@ void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
   auto* call = new Call;
   call->stub = CurrentStub(peer);   // keeps the channel alive until the call completes
   call->request = std::move(message);
-  const bool snapshot = call->request.has_install_snapshot();
-  if (snapshot) peer->snapshot_inflight = true;
-  call->context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(snapshot ? options_.snapshot_deadline_ms
-                                         : options_.rpc_deadline_ms));
-  auto done = [this, peer, call, snapshot](grpc::Status status) {
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(options_.rpc_deadline_ms));
+  auto done = [this, peer, call](grpc::Status status) {
     if (status.ok()) {
       peer->failures_in_a_row = 0;
     } else {
       NoteFailure(peer, status, call->context);
     }
-    if (snapshot) peer->snapshot_inflight = false;
     delete call;
     peer->inflight.fetch_sub(1);
     inflight_total_.fetch_sub(1);
@@ -333,9 +404,7 @@ void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
     case PaxosMessage::kLearn:
       async->Learn(&call->context, &call->request, &call->response, std::move(done));
       break;
-    case PaxosMessage::kInstallSnapshot:
-      async->InstallSnapshot(&call->context, &call->request, &call->response, std::move(done));
-      break;
+    case PaxosMessage::kInstallSnapshot:   // snapshots go through SendSnapshot
     case PaxosMessage::BODY_NOT_SET:
       done(grpc::Status(grpc::StatusCode::INTERNAL, "empty message"));
       break;

@@ -4,8 +4,11 @@
 //    (Paxos.Stream): no call set-up, no Ack, no completion per message. A stream whose write
 //    has not completed within rpc_deadline_ms (a paused or cut-off peer) is cancelled; a
 //    broken stream is replaced at the next Send; messages queued on it are lost.
-//  - InstallSnapshot, and every message to a peer that does not implement Stream (an older
-//    binary: UNIMPLEMENTED), travels as its own unary call with a deadline.
+//  - A snapshot travels chunk by chunk, each chunk an InstallSnapshot call of its own with its
+//    own deadline, the next one started when the previous one succeeded (a failed one ends
+//    the transfer; the core asks again later). At most one transfer per peer at a time.
+//  - Every message to a peer that does not implement Stream (an older binary: UNIMPLEMENTED)
+//    travels as its own unary call with a deadline.
 // Each peer has a bound on messages queued or calls in flight beyond which messages are
 // dropped (Paxos tolerates loss and the core retransmits). Thread-safe; the stream's
 // reactions run on gRPC's threads and take only the peer's stream lock.
@@ -24,15 +27,15 @@
 #include <spdlog/logger.h>
 
 #include "paxoskv/v1/paxos.grpc.pb.h"
-#include "services/replica/message_sink.h"
+#include "libs/replica/message_sink.h"
 
 namespace paxoskv::replica {
 
 struct TransportOptions {
   uint32_t shard_id = 0;              // stamped on every message
   int rpc_deadline_ms = 2000;
-  // InstallSnapshot: ship and install a large state (400 k keys took ~1.3 s here). Bounded:
-  // no second snapshot leaves for a peer while one is on its way.
+  // One snapshot chunk (4 MiB by default): ship it, stage it and parse it at the receiver.
+  // Bounded: no second snapshot leaves for a peer while one is on its way.
   int snapshot_deadline_ms = 15000;
   int inflight_per_peer_max = 4096;   // calls in flight (or messages queued) per peer
   bool streams = true;                // false: one unary call per message
@@ -50,6 +53,8 @@ class PeerTransport final : public MessageSink {
   // Queues `message` for message.to(); drops it (debug log) if that peer is unknown or
   // has too many calls in flight.
   void Send(paxoskv::v1::PaxosMessage message) override;
+  void SendSnapshot(paxoskv::v1::PaxosMessage header,
+                    std::unique_ptr<storage::SnapshotReader> reader) override;
   bool SnapshotInFlight(uint32_t to) const override;
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
@@ -59,6 +64,7 @@ class PeerTransport final : public MessageSink {
 
  private:
   class PeerStream;
+  struct SnapshotTransfer;
   struct Peer {
     std::string address;
     absl::Mutex mu;
@@ -80,6 +86,8 @@ class PeerTransport final : public MessageSink {
   static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
   std::shared_ptr<paxoskv::v1::Paxos::Stub> CurrentStub(Peer* peer);
   void SendUnary(Peer* peer, paxoskv::v1::PaxosMessage message);
+  // Sends the transfer's next chunk; its completion sends the one after.
+  void SendNextChunk(std::shared_ptr<SnapshotTransfer> transfer);
   void SendOnStream(Peer* peer, paxoskv::v1::PaxosMessage message);
   // A call or stream to `peer` failed: counts it and marks the channel for a fresh start
   // when the peer answered as another shard's replica or calls keep failing.

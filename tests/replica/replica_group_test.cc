@@ -211,7 +211,8 @@ TEST_F(ReplicaGroupTest, RefusesCommandsAndMessagesOfAnotherShard) {
 }
 
 // The master's coalesced call: one ExecuteBatch with writes, gets (one read-index round),
-// a bad command and a duplicate; each command gets the outcome Execute would give it alone.
+// a bad command, a retry and a reused (client_id, seq); each command gets the outcome Execute
+// would give it alone.
 TEST_F(ReplicaGroupTest, ExecuteBatchAnswersEachCommandOnItsOwn) {
   auto leader = WaitForLeader();
   ASSERT_TRUE(leader.has_value());
@@ -227,13 +228,14 @@ TEST_F(ReplicaGroupTest, ExecuteBatchAnswersEachCommandOnItsOwn) {
   *batch.add_commands() = Get("before");
   *batch.add_commands() = Get("missing");
   *batch.add_commands() = Put("", "empty key", 9, 100);
-  *batch.add_commands() = Put("before", "must not apply", 9, 1);   // duplicate of seq 1
+  *batch.add_commands() = Put("before", "0", 9, 1);   // a retry of seq 1
+  *batch.add_commands() = Put("before", "must not apply", 9, 1);   // seq 1 reused
   paxoskv::v1::CommandBatchResult response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::Status status = stub->ExecuteBatch(&context, batch, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(response.outcomes_size(), 24);
+  ASSERT_EQ(response.outcomes_size(), 25);
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(response.outcomes(i).status_code(), 0) << i << ": "
                                                      << response.outcomes(i).status_message();
@@ -243,6 +245,7 @@ TEST_F(ReplicaGroupTest, ExecuteBatchAnswersEachCommandOnItsOwn) {
   EXPECT_EQ(response.outcomes(21).status_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(response.outcomes(22).status_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(response.outcomes(23).status_code(), 0);   // the first result, replayed
+  EXPECT_EQ(response.outcomes(24).status_code(), grpc::StatusCode::INVALID_ARGUMENT);
   for (int i = 0; i < 20; ++i) {
     auto got = Execute(Get(absl::StrCat("k", i)));
     ASSERT_TRUE(got.ok()) << got.status();

@@ -1,7 +1,8 @@
-// Goal: the peer transport keeps at most one InstallSnapshot per peer on its way and says so
-// (ReplicaLoop then neither loads nor sends another copy of a large snapshot), while other
-// messages flow meanwhile on the peer's stream; a stream to a restarted peer is replaced; a
-// peer without Paxos.Stream (an older binary) gets one call per message.
+// Goal: the peer transport sends a snapshot chunk by chunk, in order, one call at a time;
+// keeps at most one snapshot per peer on its way and says so (the replica core then neither
+// loads nor sends another copy of a large snapshot), while other messages flow meanwhile on
+// the peer's stream; a stream to a restarted peer is replaced; a peer without Paxos.Stream
+// (an older binary) gets one call per message.
 // Method: a real PeerTransport sends to in-process Paxos servers whose InstallSnapshot
 // handler blocks until the test releases it.
 #include <chrono>
@@ -16,6 +17,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/common/logging.h"
+#include "libs/replica/snapshot_transfer.h"
+#include "libs/storage/memory_state.h"
 #include "paxoskv/v1/paxos.grpc.pb.h"
 #include "services/replica/transport.h"
 
@@ -28,11 +31,17 @@ using paxoskv::v1::PaxosMessage;
 // Counts calls; InstallSnapshot waits (in the handler) until Release().
 class BlockingPaxos final : public paxoskv::v1::Paxos::Service {
  public:
-  grpc::Status InstallSnapshot(grpc::ServerContext*, const PaxosMessage*, Ack*) override {
+  grpc::Status InstallSnapshot(grpc::ServerContext*, const PaxosMessage* message,
+                               Ack*) override {
     absl::MutexLock lock(&mu_);
     ++snapshots_;
+    chunks_.push_back(message->install_snapshot());
     mu_.Await(absl::Condition(&released_));
     return grpc::Status::OK;
+  }
+  std::vector<paxoskv::v1::InstallSnapshot> chunks() {
+    absl::MutexLock lock(&mu_);
+    return chunks_;
   }
   grpc::Status Accept(grpc::ServerContext*, const PaxosMessage*, Ack*) override {
     absl::MutexLock lock(&mu_);
@@ -77,6 +86,7 @@ class BlockingPaxos final : public paxoskv::v1::Paxos::Service {
   int snapshots_ ABSL_GUARDED_BY(mu_) = 0;
   int accepts_ ABSL_GUARDED_BY(mu_) = 0;
   int unary_accepts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<paxoskv::v1::InstallSnapshot> chunks_ ABSL_GUARDED_BY(mu_);
   bool with_stream_ = true;   // set before the server starts
 };
 
@@ -97,12 +107,30 @@ TestServer Serve(BlockingPaxos* service, int port = 0) {
   return out;
 }
 
-PaxosMessage Snapshot(uint32_t to) {
-  PaxosMessage message;
-  message.set_to(to);
-  message.mutable_install_snapshot()->set_last_slot(100);
-  message.mutable_install_snapshot()->set_data(std::string(1 << 20, 'x'));
-  return message;
+// A snapshot of three chunks at slot 100, as the core asks the transport to send it.
+struct SnapshotToSend {
+  PaxosMessage header;
+  std::unique_ptr<storage::SnapshotReader> reader;
+};
+SnapshotToSend Snapshot(uint32_t to) {
+  storage::MemorySnapshot snapshot;
+  snapshot.meta.last_slot = 100;
+  auto chunks = std::make_shared<std::vector<std::string>>();
+  storage::SnapshotDigest digest;
+  for (char c : {'a', 'b', 'c'}) {
+    chunks->push_back(std::string(1 << 20, c));
+    digest.Add(chunks->back());
+  }
+  snapshot.meta.chunks = 3;
+  snapshot.meta.bytes = 3 << 20;
+  snapshot.meta.digest = digest.value();
+  snapshot.chunks = chunks;
+  PaxosMessage request;
+  request.set_from(1);
+  request.set_to(to);
+  request.mutable_install_snapshot()->mutable_ballot()->set_round(1);
+  request.mutable_install_snapshot()->mutable_ballot()->set_node_id(1);
+  return {SnapshotHeader(request, snapshot.meta), storage::NewMemorySnapshotReader(snapshot)};
 }
 
 PaxosMessage Accept(uint32_t to) {
@@ -128,9 +156,13 @@ TEST(PeerTransportTest, OneSnapshotPerPeerInFlightAndOthersFlow) {
     EXPECT_FALSE(transport.SnapshotInFlight(2));
     EXPECT_FALSE(transport.SnapshotInFlight(3));   // not a peer
 
-    transport.Send(Snapshot(2));
+    SnapshotToSend snapshot = Snapshot(2);
+    transport.SendSnapshot(snapshot.header, std::move(snapshot.reader));
     EXPECT_TRUE(transport.SnapshotInFlight(2));
     ASSERT_TRUE(service.AwaitCalls(1, 0, absl::Seconds(10)));
+    // A second snapshot for the same peer is not started while the first is on its way.
+    SnapshotToSend again = Snapshot(2);
+    transport.SendSnapshot(again.header, std::move(again.reader));
     // Other messages are not held up by the snapshot on its way.
     transport.Send(Accept(2));
     ASSERT_TRUE(service.AwaitCalls(1, 1, absl::Seconds(10)));
@@ -142,7 +174,16 @@ TEST(PeerTransportTest, OneSnapshotPerPeerInFlightAndOthersFlow) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     EXPECT_FALSE(transport.SnapshotInFlight(2));
-    EXPECT_EQ(service.snapshots(), 1);
+    // One transfer: three calls, one per chunk, in order, the last one marked.
+    const std::vector<paxoskv::v1::InstallSnapshot> chunks = service.chunks();
+    ASSERT_EQ(chunks.size(), 3u);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      EXPECT_EQ(chunks[i].chunk_index(), i);
+      EXPECT_EQ(chunks[i].last_chunk(), i == 2);
+      EXPECT_EQ(chunks[i].last_slot(), 100u);
+      EXPECT_EQ(chunks[i].snapshot_chunks(), 3u);
+      EXPECT_EQ(chunks[i].data(), std::string(1 << 20, static_cast<char>('a' + i)));
+    }
     EXPECT_EQ(service.unary_accepts(), 0);   // the Accept went on the stream
   }
   server->Shutdown(std::chrono::system_clock::now());
