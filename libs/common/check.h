@@ -6,6 +6,14 @@
 #include <sstream>
 #include <string>
 
+namespace paxoskv {
+
+// Context printed with every check failure of this thread from now on (the simulator sets
+// the command that replays the seed it runs). Empty: none.
+void SetCheckFailureContext(std::string context);
+
+}  // namespace paxoskv
+
 namespace paxoskv::internal {
 
 class CheckFailure {

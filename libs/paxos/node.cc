@@ -145,8 +145,10 @@ absl::Status Node::Impl::ValidateTeacher(uint32_t from, const pb::Ballot& b) con
     return absl::OkStatus();
   }
   if (b.node_id() == self) {
-    // A member teaching us at our own ballot: only while we campaign or lead with it.
-    if (Compare(b, my_ballot) > 0 || Compare(b, promised) > 0) {
+    // A member teaching us at our own ballot (OnLearn / OnInstallSnapshot take it only while
+    // we still campaign or lead with it). We promise our own ballot before using it, so one
+    // above our promise was never ours.
+    if (Compare(b, promised) > 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("learn or snapshot at our ballot ", b.round(), ".", b.node_id(),
                        ", which we never used"));

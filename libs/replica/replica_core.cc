@@ -92,6 +92,8 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   config.heartbeat_ticks = options.heartbeat_ticks;
   config.election_timeout_ticks = options.election_timeout_ticks;
   config.inflight_slots_max = options.inflight_slots_max;
+  config.batch_commands_max = options.batch_commands_max;
+  config.learn_entries_max = options.learn_entries_max;
   config.seed = options.seed;
   config.check_invariants = options.check_invariants;
   config.logger = logger;
@@ -458,14 +460,20 @@ void ReplicaCore::ApplyQueued(Applied& applied) {
     unapplied_.pop_front();
     PAXOSKV_CHECK(entry.slot() == last_applied_slot_ + 1)
         << "chosen slot " << entry.slot() << " does not follow applied " << last_applied_slot_;
+    const size_t first = applied.results.size();
     for (const pb::Command& command : entry.value().commands()) {
-      pb::CommandResult result = kv_.Apply(entry.slot(), command);
-      if (options_.applied_hook) options_.applied_hook(entry.slot(), command, result);
       applied.results.push_back({.client_id = command.client_id(),
                                  .seq = command.seq(),
                                  .fingerprint = kv::CommandFingerprint(command),
-                                 .result = std::move(result)});
+                                 .result = kv_.Apply(entry.slot(), command)});
       ++commands_since_snapshot_;
+    }
+    if (options_.applied_hook) {
+      std::vector<pb::CommandResult> results;
+      for (size_t i = first; i < applied.results.size(); ++i) {
+        results.push_back(applied.results[i].result);
+      }
+      options_.applied_hook(entry, results);
     }
     last_applied_slot_ = entry.slot();
     ++counters_.slots_applied;

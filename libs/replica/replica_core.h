@@ -65,6 +65,8 @@ struct CoreOptions {
   int heartbeat_ticks = 5;
   int election_timeout_ticks = 30;
   size_t inflight_slots_max = 64;             // slots in flight; more commands wait and batch
+  size_t batch_commands_max = 512;            // commands per slot
+  size_t learn_entries_max = 256;             // chosen entries per catch-up Learn
   uint64_t seed = 1;                          // election jitter (the owner picks it)
   // The client id of writes that arrive without one (the owner picks it at random, so that
   // two incarnations of a replica never share one). Non-zero.
@@ -73,9 +75,9 @@ struct CoreOptions {
   size_t snapshot_chunk_bytes = 4 << 20;      // snapshot chunk size, on disk and on the wire
   kv::KvLimits kv_limits;
   bool check_invariants = false;              // paxos::NodeConfig::check_invariants
-  // Called after each command is applied, with the slot and its result (tests/sim checks
+  // Called after each chosen entry is applied, with each command's result (tests/sim checks
   // every node's applied sequence with it). State side.
-  std::function<void(SlotId, const paxoskv::v1::Command&, const paxoskv::v1::CommandResult&)>
+  std::function<void(const paxoskv::v1::Entry&, const std::vector<paxoskv::v1::CommandResult>&)>
       applied_hook;
 };
 

@@ -7,63 +7,77 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/logging.h"
-#include "libs/paxos/ballot.h"
+#include "libs/common/status_markers.h"
 #include "libs/paxos/quorum.h"
+#include "libs/replica/snapshot_transfer.h"
+#include "services/client/lincheck/checker.h"
 
 namespace paxoskv::sim {
 
 namespace pb = ::paxoskv::v1;
+using replica::ReplicaCore;
 
-namespace {
+std::string Address(uint32_t id) { return absl::StrCat("n", id); }
 
-uint64_t Mix(uint64_t digest, const std::string& bytes) {
-  uint64_t h = digest ^ 0xcbf29ce484222325ULL;  // FNV-1a over the value, chained
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
+// The simulated network, as one replica sees it: what it sends goes into the cluster's
+// in-flight list, unless the replica has already lost its power (a dead machine sends
+// nothing) or goes on after a failed write (which it must never do).
+class SimCluster::Sink final : public replica::MessageSink {
+ public:
+  Sink(SimCluster* cluster, uint32_t node) : cluster_(cluster), node_(node) {}
+
+  void Send(pb::PaxosMessage message) override {
+    std::vector<pb::PaxosMessage> one;
+    one.push_back(std::move(message));
+    Forward(std::move(one));
   }
-  return h;
-}
 
-size_t CountOccurrences(const std::string& haystack, const std::string& needle) {
-  size_t count = 0;
-  for (size_t pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + 1)) {
-    ++count;
+  void SendSnapshot(pb::PaxosMessage header,
+                    std::unique_ptr<storage::SnapshotReader> reader) override {
+    std::vector<pb::PaxosMessage> chunks;
+    absl::Status status = replica::SendAllChunks(
+        header, *reader, [&chunks](pb::PaxosMessage chunk) { chunks.push_back(std::move(chunk)); });
+    if (!status.ok()) {
+      cluster_->Violation(absl::StrCat("n", node_, " cannot read its snapshot: ", status.ToString()));
+      return;
+    }
+    ++cluster_->stats_.snapshots_sent;
+    cluster_->stats_.snapshot_chunks += static_cast<int64_t>(chunks.size());
+    Forward(std::move(chunks));
   }
-  return count;
-}
 
-std::string Token(uint64_t client, uint64_t seq) { return absl::StrCat("c", client, ".", seq, ";"); }
-
-const char* RoleName(paxos::Role r) {
-  switch (r) {
-    case paxos::Role::kLeader:
-      return "leader";
-    case paxos::Role::kCandidate:
-      return "candidate";
-    case paxos::Role::kFollower:
-      return "follower";
+ private:
+  void Forward(std::vector<pb::PaxosMessage> messages) {
+    SimNode& n = cluster_->nodes_[node_ - 1];
+    if (n.store->failed_writes() != n.failed_writes_seen) {
+      cluster_->Violation(absl::StrCat("n", node_, " sent a message after a failed write"));
+      return;
+    }
+    if (n.store->power_cut()) return;
+    for (auto& m : messages) m.set_shard_id(1);
+    cluster_->Send(node_, std::move(messages));
   }
-  return "?";
-}
 
-// Snapshots travel as an index into this process-wide registry (the driver's "data").
-std::vector<std::shared_ptr<const void>>& Registry() {
-  static std::vector<std::shared_ptr<const void>> registry;
-  return registry;
-}
+  SimCluster* const cluster_;
+  const uint32_t node_;
+};
 
-}  // namespace
-
-SimCluster::SimCluster(const SimOptions& options) : opt_(options), rng_(options.seed) {
+SimCluster::SimCluster(const SimOptions& options)
+    : opt_(options), rng_(options.seed), kills_left_(options.kills) {
   nodes_.resize(static_cast<size_t>(opt_.nodes));
   for (int i = 0; i < opt_.nodes; ++i) {
-    nodes_[static_cast<size_t>(i)].id = static_cast<uint32_t>(i + 1);
-    StartNode(nodes_[static_cast<size_t>(i)]);
+    SimNode& n = nodes_[static_cast<size_t>(i)];
+    n.id = static_cast<uint32_t>(i + 1);
+    n.store = std::make_unique<storage::FaultyStore>(Address(n.id));
+    n.store->SetDurableHook([this, id = n.id](const storage::WriteBatch& batch) {
+      for (const pb::Entry& e : batch.accepted) Record(id, e);
+    });
+    n.sink = std::make_unique<Sink>(this, n.id);
   }
+  for (SimNode& n : nodes_) StartNode(n);
   const int per_client = opt_.commands / std::max(1, opt_.clients);
   for (int c = 0; c < opt_.clients; ++c) {
     Client cl;
@@ -75,84 +89,141 @@ SimCluster::SimCluster(const SimOptions& options) : opt_(options), rng_(options.
   }
 }
 
-SimCluster::~SimCluster() = default;
-
-paxos::NodeConfig SimCluster::MakeConfig(uint32_t id) const {
-  paxos::NodeConfig c;
-  c.id = static_cast<NodeId>(id);
-  for (int i = 1; i <= opt_.nodes; ++i) c.members.push_back(static_cast<NodeId>(i));
-  c.heartbeat_ticks = opt_.heartbeat_ticks;
-  c.election_timeout_ticks = opt_.election_timeout_ticks;
-  c.seed = opt_.seed;
-  c.batch_commands_max = opt_.batch_commands_max;
-  c.inflight_slots_max = opt_.inflight_slots_max;
-  c.learn_entries_max = opt_.learn_entries_max;
-  if (opt_.trace) {
-    static auto sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
-    auto logger = std::make_shared<spdlog::logger>(absl::StrCat("paxos n", id), sink);
-    logger->set_level(spdlog::level::info);
-    c.logger = logger;
-  } else {
-    c.logger = NullLogger();
+SimCluster::~SimCluster() {
+  // Cores may hold callbacks into the clients: destroy them first.
+  for (SimNode& n : nodes_) {
+    n.job.reset();
+    n.core.reset();
   }
-  return c;
 }
 
-void SimCluster::StartNode(SimNode& n) {
-  paxos::DurableState d;
-  d.promised = n.store.promised;
-  const SlotId snap = n.store.snapshot ? n.store.snapshot->last_slot : 0;
-  for (const auto& [slot, e] : n.store.entries) {
-    if (slot > snap) d.entries.push_back(e);
-  }
-  d.chosen_through = n.store.chosen_through_synced;
-  d.snapshot_slot = snap;
-  n.kv.clear();
-  n.dedup.clear();
-  n.applied_through = snap;
-  n.digest = 0;
-  if (n.store.snapshot) {
-    n.kv = n.store.snapshot->kv;
-    n.dedup = n.store.snapshot->dedup;
-    n.digest = n.store.snapshot->digest;
-  }
-  n.last_snapshot_slot = snap;
-  auto node = paxos::Node::Restore(MakeConfig(n.id), d);
-  if (!node.ok()) {
-    Violation(absl::StrCat("restore of n", n.id, " failed: ", node.status().ToString()));
-    return;
-  }
-  n.node = std::move(node).value();
-  n.invariants = std::make_unique<paxos::Invariants>();
-  CheckNode(n);
-  Drain(n);
-}
-
-void SimCluster::Crash(SimNode& n) {
-  ++stats_.crashes;
-  if (opt_.trace) std::fprintf(stderr, "t=%lld crash n%u\n", static_cast<long long>(now_), n.id);
-  n.node.reset();
-  n.invariants.reset();
-  // The lazily written chosen_through may or may not have reached the disk.
-  if (Percent(50)) n.store.chosen_through_synced = n.store.chosen_through_unsynced;
-  n.store.chosen_through_unsynced = n.store.chosen_through_synced;
-  n.restart_at_tick = now_ + 5 + static_cast<int64_t>(Rand(static_cast<uint64_t>(
-                                      std::max(1, opt_.down_ticks_max))));
-  // Messages it had sent may be lost with it.
-  std::erase_if(network_, [&](const InFlight& f) {
-    return f.message.from() == n.id && Percent(50);
-  });
+replica::CoreOptions SimCluster::MakeOptions(uint32_t id) {
+  replica::CoreOptions o;
+  o.shard_id = 1;
+  o.replica_id = id;
+  for (int i = 1; i <= opt_.nodes; ++i) o.members[static_cast<uint32_t>(i)] = Address(i);
+  o.heartbeat_ticks = opt_.heartbeat_ticks;
+  o.election_timeout_ticks = opt_.election_timeout_ticks;
+  o.inflight_slots_max = opt_.inflight_slots_max;
+  o.batch_commands_max = opt_.batch_commands_max;
+  o.learn_entries_max = opt_.learn_entries_max;
+  o.seed = opt_.seed * 1000 + id;
+  o.local_client_id = (uint64_t{1} << 63) | (opt_.seed << 8) | id;
+  o.snapshot_every_commands = opt_.snapshot_every_commands;
+  o.snapshot_chunk_bytes = opt_.snapshot_chunk_bytes;
+  o.kv_limits = opt_.kv_limits;
+  o.check_invariants = true;
+  o.applied_hook = [this, id](const pb::Entry& entry, const std::vector<pb::CommandResult>& r) {
+    OnApplied(id, entry, r);
+  };
+  return o;
 }
 
 void SimCluster::Violation(const std::string& what) {
   violations_.push_back(absl::StrCat("t=", now_, ": ", what));
 }
 
-void SimCluster::CheckNode(SimNode& n) {
-  if (!n.node) return;
-  absl::Status s = n.invariants->Check(*n.node);
-  if (!s.ok()) Violation(s.ToString());
+// ---- Replicas --------------------------------------------------------------------------------
+
+void SimCluster::StartNode(SimNode& n) {
+  std::shared_ptr<spdlog::logger> logger = NullLogger();
+  if (opt_.trace) {
+    static auto sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+    logger = std::make_shared<spdlog::logger>(absl::StrCat("n", n.id), sink);
+    logger->set_level(spdlog::level::info);
+  }
+  auto core = ReplicaCore::Open(MakeOptions(n.id), n.store.get(), n.sink.get(), logger);
+  if (!core.ok()) {
+    // A replica that cannot restart is lost for good: the bug the hardening issue is about.
+    Violation(absl::StrCat("restart of n", n.id, " failed: ", core.status().ToString()));
+    return;
+  }
+  n.core = *std::move(core);
+  n.failed_writes_seen = n.store->failed_writes();
+  if (StoppedByFault(n, absl::OkStatus())) return;
+  Drain(n);
 }
+
+void SimCluster::Crash(SimNode& n, const char* why) {
+  if (opt_.trace) std::fprintf(stderr, "t=%lld n%u stops: %s\n", static_cast<long long>(now_), n.id, why);
+  n.job.reset();
+  n.core.reset();
+  // What reached the disk of the writes made since the last fsync: some prefix of them.
+  n.store->SimulateCrash(static_cast<size_t>(Rand(4)));
+  n.failed_writes_seen = n.store->failed_writes();
+  n.store->FailNextWrites(0);   // a write error armed but not reached dies with the process
+  n.armed = false;
+  n.restart_at_tick =
+      now_ + 5 + static_cast<int64_t>(Rand(static_cast<uint64_t>(std::max(1, opt_.down_ticks_max))));
+  // Messages it had sent may be lost with it.
+  std::erase_if(network_, [&](const InFlight& f) {
+    return f.messages.front().from() == n.id && Percent(50);
+  });
+}
+
+bool SimCluster::StoppedByFault(SimNode& n, const absl::Status& status) {
+  if (n.store->power_cut()) {
+    ++stats_.power_cuts;
+    Crash(n, "power cut");
+    return true;
+  }
+  if (!status.ok()) {
+    // The replica must stop at once after a failed write: ReplicaLoop crashes on it.
+    if (n.store->failed_writes() == n.failed_writes_seen) {
+      Violation(absl::StrCat("n", n.id, " stopped on an error without a failed write: ",
+                             status.ToString()));
+    }
+    ++stats_.write_errors;
+    Crash(n, "write error");
+    return true;
+  }
+  return false;
+}
+
+void SimCluster::Complete(SimNode& n, ReplicaCore::Applied applied) {
+  n.core->Complete(std::move(applied));
+}
+
+void SimCluster::Drain(SimNode& n) {
+  while (n.core && n.core->HasWork() && violations_.empty()) {
+    absl::StatusOr<ReplicaCore::Applied> applied = n.core->Process(n.core->TakeWork());
+    if (StoppedByFault(n, applied.status())) return;
+    Complete(n, *std::move(applied));
+    MaybeStartSnapshot(n);
+  }
+}
+
+void SimCluster::MaybeStartSnapshot(SimNode& n) {
+  if (!n.core || n.job.has_value()) return;
+  n.job = n.core->MaybeStartSnapshot();
+  if (!n.job.has_value()) return;
+  n.job_due_tick = now_ + static_cast<int64_t>(Rand(static_cast<uint64_t>(opt_.snapshot_job_ticks_max + 1)));
+  if (n.job_due_tick == now_) RunSnapshotJob(n);
+}
+
+void SimCluster::RunSnapshotJob(SimNode& n) {
+  absl::Status saved = n.job->Run();
+  if (n.store->power_cut()) {
+    ++stats_.power_cuts;
+    Crash(n, "power cut during a snapshot");
+    return;
+  }
+  absl::StatusOr<ReplicaCore::Applied> applied = n.core->FinishSnapshot(*n.job, std::move(saved));
+  n.job.reset();
+  if (StoppedByFault(n, applied.status())) return;
+  Complete(n, *std::move(applied));
+  Drain(n);
+}
+
+void SimCluster::TickSnapshots() {
+  for (SimNode& n : nodes_) {
+    if (n.core && n.job.has_value() && now_ >= n.job_due_tick && violations_.empty()) {
+      RunSnapshotJob(n);
+    }
+  }
+}
+
+// ---- Oracle -----------------------------------------------------------------------------------
 
 void SimCluster::Record(uint32_t node, const pb::Entry& e) {
   auto key = std::make_pair(e.slot(), std::make_pair(e.ballot().round(), e.ballot().node_id()));
@@ -174,184 +245,55 @@ void SimCluster::Record(uint32_t node, const pb::Entry& e) {
   }
 }
 
-void SimCluster::Apply(SimNode& n, const pb::Entry& e) {
-  if (e.slot() != n.applied_through + 1) {
-    Violation(absl::StrCat("n", n.id, " applied slot ", e.slot(), " after ", n.applied_through));
-    return;
-  }
-  const std::string value = e.value().SerializeAsString();
-  auto chosen = chosen_.find(e.slot());
+void SimCluster::OnApplied(uint32_t node, const pb::Entry& entry,
+                           const std::vector<pb::CommandResult>& results) {
+  auto chosen = chosen_.find(entry.slot());
   if (chosen == chosen_.end()) {
-    Violation(absl::StrCat("n", n.id, " applied slot ", e.slot(), " not chosen per oracle"));
+    Violation(absl::StrCat("n", node, " applied slot ", entry.slot(), " not chosen per oracle"));
     return;
   }
-  if (chosen->second != value) {
-    Violation(absl::StrCat("n", n.id, " applied a value at slot ", e.slot(),
+  if (chosen->second != entry.value().SerializeAsString()) {
+    Violation(absl::StrCat("n", node, " applied a value at slot ", entry.slot(),
                            " other than the chosen one"));
     return;
   }
-  n.applied_through = e.slot();
-  n.digest = Mix(n.digest, value);
-  auto [it, inserted] = digests_.emplace(e.slot(), n.digest);
-  if (!inserted && it->second != n.digest) {
-    Violation(absl::StrCat("n", n.id, " applied sequence diverges at slot ", e.slot()));
-    return;
-  }
-  for (const pb::Command& c : e.value().commands()) {
-    const auto id = std::make_pair(c.client_id(), c.seq());
-    if (n.dedup.insert(id).second) n.kv[c.key()] += c.value();
-    for (Client& cl : clients_) {
-      if (cl.id != c.client_id() || cl.seq != c.seq() || !cl.waiting || cl.reading ||
-          cl.target != n.id) {
-        continue;
-      }
-      const size_t count = CountOccurrences(n.kv[c.key()], Token(cl.id, cl.seq));
-      if (count != 1) {
-        Violation(absl::StrCat("command c", cl.id, ".", cl.seq, " applied ", count,
-                               " times at n", n.id));
-      }
-      cl.waiting = false;
-      acked_.emplace(id, now_);
-      ++stats_.commands_acked;
+  for (int i = 0; i < entry.value().commands_size(); ++i) {
+    const pb::Command& command = entry.value().commands(i);
+    const pb::CommandResult& result = results[static_cast<size_t>(i)];
+    if (command.client_id() == 0 || result.applied_slot() != entry.slot() ||
+        result.code() != pb::RESULT_CODE_OK) {
+      continue;   // not executed here: a duplicate answered from the table, or refused
+    }
+    auto [it, inserted] =
+        executed_at_.emplace(std::make_pair(command.client_id(), command.seq()), entry.slot());
+    if (!inserted && it->second != entry.slot()) {
+      Violation(absl::StrCat("command c", command.client_id(), ".", command.seq(),
+                             " executed at slot ", it->second, " and again at slot ",
+                             entry.slot()));
     }
   }
 }
 
-void SimCluster::Drain(SimNode& n) {
-  while (n.node && n.node->HasReady()) {
-    paxos::Ready r = n.node->TakeReady();
-    CheckNode(n);
-    // 0. Fresh proposals may leave before the durable state is saved; a crash can fall
-    // right between the two, losing the leader's own acceptance of them.
-    for (pb::PaxosMessage& m : r.proposals) Send(m);
-    if (faults_ && !r.proposals.empty() && Permille(opt_.crash_permille * 20)) {
-      size_t down = 0;
-      for (const SimNode& other : nodes_) down += other.node ? 0 : 1;
-      if (down + 1 < paxos::MajoritySize(nodes_.size())) {
-        Crash(n);
-        return;
-      }
-    }
-    // 1. Persist (synced): promised, then accepted entries.
-    if (r.promised) n.store.promised = *r.promised;
-    const SlotId snap = n.store.snapshot ? n.store.snapshot->last_slot : 0;
-    for (const pb::Entry& e : r.accepted) {
-      if (paxos::Compare(e.ballot(), n.store.promised) > 0) {
-        Violation(absl::StrCat("n", n.id, " persisted entry above its promise"));
-      }
-      if (e.slot() > snap) n.store.entries[e.slot()] = e;
-      Record(n.id, e);
-    }
-    if (r.chosen_through) {
-      n.store.chosen_through_unsynced = *r.chosen_through;
-      if (Percent(30)) n.store.chosen_through_synced = *r.chosen_through;
-    }
-    // 2. Send.
-    for (pb::PaxosMessage& m : r.messages) {
-      if (m.has_install_snapshot()) {
-        if (!n.store.snapshot) {
-          Violation(absl::StrCat("n", n.id, " sent a snapshot it does not have"));
-          continue;
-        }
-        Registry().push_back(n.store.snapshot);
-        m.mutable_install_snapshot()->set_data(absl::StrCat(Registry().size() - 1));
-        m.mutable_install_snapshot()->set_last_slot(n.store.snapshot->last_slot);
-      }
-      Send(m);
-    }
-    // 3. Install a snapshot.
-    if (r.snapshot) {
-      auto snapshot = std::static_pointer_cast<const SimSnapshot>(
-          Registry().at(std::stoul(r.snapshot->data())));
-      if (snapshot->last_slot != r.snapshot->last_slot()) Violation("snapshot slot mismatch");
-      auto d = digests_.find(snapshot->last_slot);
-      if (d == digests_.end() || d->second != snapshot->digest) {
-        Violation(absl::StrCat("n", n.id, " installed a snapshot off the common sequence"));
-      }
-      n.kv = snapshot->kv;
-      n.dedup = snapshot->dedup;
-      n.digest = snapshot->digest;
-      n.applied_through = snapshot->last_slot;
-      n.last_snapshot_slot = snapshot->last_slot;
-      n.store.snapshot = snapshot;
-      std::erase_if(n.store.entries,
-                    [&](const auto& kv) { return kv.first <= snapshot->last_slot; });
-      n.store.chosen_through_synced =
-          std::max(n.store.chosen_through_synced, snapshot->last_slot);
-      n.store.chosen_through_unsynced =
-          std::max(n.store.chosen_through_unsynced, snapshot->last_slot);
-      ++stats_.snapshots_installed;
-    }
-    // 4. Apply.
-    for (const pb::Entry& e : r.chosen) Apply(n, e);
-    if (!violations_.empty()) return;
-    // 5. Reads: confirmed ones wait for applied >= read_slot; failed ones are retried.
-    for (const paxos::ReadState& rs : r.reads) {
-      for (Client& c : clients_) {
-        if (c.reading && c.waiting && c.read_id == rs.id && c.target == n.id) {
-          c.read_slot = rs.read_slot;
-        }
-      }
-    }
-    for (uint64_t id : r.reads_failed) {
-      for (Client& c : clients_) {
-        if (c.reading && c.waiting && c.read_id == id) c.deadline = now_;
-      }
-    }
-    CompleteReads(n);
-    // Snapshot + Compact now and then, so lagging replicas need InstallSnapshot.
-    if (opt_.snapshot_interval_slots > 0 &&
-        n.applied_through >= n.last_snapshot_slot + static_cast<SlotId>(
-                                                         opt_.snapshot_interval_slots)) {
-      auto s = std::make_shared<SimSnapshot>();
-      s->last_slot = n.applied_through;
-      s->kv = n.kv;
-      s->dedup = n.dedup;
-      s->digest = n.digest;
-      n.store.snapshot = s;
-      std::erase_if(n.store.entries, [&](const auto& kv) { return kv.first <= s->last_slot; });
-      n.last_snapshot_slot = s->last_slot;
-      n.node->Compact(s->last_slot);
-      CheckNode(n);
-    }
-  }
-}
+// ---- Network -----------------------------------------------------------------------------------
 
-void SimCluster::CompleteReads(SimNode& n) {
-  for (Client& c : clients_) {
-    if (!c.reading || !c.waiting || c.target != n.id || !c.read_slot) continue;
-    if (n.applied_through < *c.read_slot) continue;
-    const std::string key = absl::StrCat("k", c.read_key);
-    const std::string& value = n.kv[key];
-    for (const auto& [id, tick] : acked_) {
-      if (id.first % 3 != static_cast<uint64_t>(c.read_key) || tick >= c.read_issued_tick) {
-        continue;
-      }
-      if (CountOccurrences(value, Token(id.first, id.second)) != 1) {
-        Violation(absl::StrCat("stale read at n", n.id, ": read of ", key, " issued at t=",
-                               c.read_issued_tick, " misses c", id.first, ".", id.second,
-                               " acknowledged at t=", tick));
-      }
-    }
-    c.waiting = false;
-    c.read_slot.reset();
-    ++stats_.reads_served;
+void SimCluster::Send(uint32_t from, std::vector<pb::PaxosMessage> messages) {
+  if (messages.empty()) return;
+  if (faults_ && Percent(opt_.loss_percent)) {
+    if (messages.size() == 1) return;
+    // A snapshot transfer cut short: the receiver keeps what came, the sender asks again.
+    messages.resize(static_cast<size_t>(Rand(messages.size())));
+    if (messages.empty()) return;
   }
-}
-
-void SimCluster::Send(const pb::PaxosMessage& m) {
-  if (faults_ && Percent(opt_.loss_percent)) return;
-  const SimNode& from = nodes_[m.from() - 1];
-  const SimNode& to = nodes_[m.to() - 1];
-  if (partition_until_ >= 0 && from.side != to.side) return;
+  const uint32_t to = messages.front().to();
+  if (partition_until_ >= 0 && nodes_[from - 1].side != nodes_[to - 1].side) return;
   const int copies = 1 + (faults_ && Percent(opt_.duplicate_percent) ? 1 : 0);
   for (int i = 0; i < copies; ++i) {
     const int span = std::max(0, opt_.delay_ticks_max - opt_.delay_ticks_min) + 1;
     InFlight f;
-    f.deliver_at = now_ + opt_.delay_ticks_min + static_cast<int64_t>(Rand(
-                                                     static_cast<uint64_t>(span)));
+    f.deliver_at = now_ + opt_.delay_ticks_min +
+                   static_cast<int64_t>(Rand(static_cast<uint64_t>(span)));
     f.order = rng_();
-    f.message = m;
+    f.messages = messages;
     network_.push_back(std::move(f));
   }
 }
@@ -365,133 +307,239 @@ void SimCluster::TickNetwork() {
     return a.deliver_at != b.deliver_at ? a.deliver_at < b.deliver_at : a.order < b.order;
   });
   for (InFlight& f : due) {
-    if (!violations_.empty()) return;
-    SimNode& to = nodes_[f.message.to() - 1];
-    if (!to.node) continue;
-    if (partition_until_ >= 0 && nodes_[f.message.from() - 1].side != to.side) continue;
-    ++stats_.messages_delivered;
-    absl::Status s = to.node->Step(f.message);
-    if (!s.ok()) Violation(absl::StrCat("n", to.id, " rejected a message: ", s.ToString()));
-    CheckNode(to);
-    Drain(to);
+    for (const pb::PaxosMessage& m : f.messages) {
+      if (!violations_.empty()) return;
+      SimNode& to = nodes_[m.to() - 1];
+      if (!to.core) break;
+      if (partition_until_ >= 0 && nodes_[m.from() - 1].side != to.side) break;
+      ++stats_.messages_delivered;
+      // Refusals are part of the protocol here (stale snapshots, messages beyond a lagging
+      // replica's window, a transfer cut short): the core must change nothing, which its
+      // invariants and the oracle check.
+      const bool taken = to.core->Deliver(m).ok();
+      if (StoppedByFault(to, absl::OkStatus())) break;
+      Drain(to);
+      if (!taken) break;   // the rest of a transfer is refused too (as the transport stops)
+    }
   }
 }
 
-void SimCluster::TickFaults(bool faults) {
+// ---- Faults -------------------------------------------------------------------------------------
+
+size_t SimCluster::DownOrArmed() const {
+  size_t down = 0;
+  for (const SimNode& n : nodes_) down += (!n.core || n.dead || n.armed) ? 1 : 0;
+  return down;
+}
+
+void SimCluster::TickFaults() {
   for (SimNode& n : nodes_) {
-    if (!n.node && (!faults || now_ >= n.restart_at_tick)) {
+    if (!n.core && !n.dead && (!faults_ || now_ >= n.restart_at_tick)) {
       if (opt_.trace) {
         std::fprintf(stderr, "t=%lld restart n%u\n", static_cast<long long>(now_), n.id);
       }
       StartNode(n);
     }
   }
-  if (partition_until_ >= 0 && (!faults || now_ >= partition_until_)) {
+  if (partition_until_ >= 0 && (!faults_ || now_ >= partition_until_)) {
     partition_until_ = -1;
     for (SimNode& n : nodes_) n.side = 0;
     if (opt_.trace) std::fprintf(stderr, "t=%lld partition healed\n", static_cast<long long>(now_));
   }
-  if (!faults) return;
+  if (!faults_) return;
   if (partition_until_ < 0 && Permille(opt_.partition_permille)) {
     ++stats_.partitions;
     partition_until_ = now_ + 10 + static_cast<int64_t>(Rand(static_cast<uint64_t>(
                                        std::max(1, opt_.partition_ticks_max))));
     // A random split with both sides non-empty.
     const uint64_t mask = 1 + Rand((uint64_t{1} << nodes_.size()) - 2);
-    std::string sides;
-    for (SimNode& n : nodes_) {
-      n.side = static_cast<int>((mask >> (n.id - 1)) & 1);
-      sides += absl::StrCat(" n", n.id, ":", n.side);
-    }
-    if (opt_.trace) {
-      std::fprintf(stderr, "t=%lld partition%s\n", static_cast<long long>(now_), sides.c_str());
-    }
+    for (SimNode& n : nodes_) n.side = static_cast<int>((mask >> (n.id - 1)) & 1);
   }
-  if (Permille(opt_.crash_permille)) {
-    size_t down = 0;
-    for (const SimNode& n : nodes_) down += n.node ? 0 : 1;
-    if (down + 1 < paxos::MajoritySize(nodes_.size())) {
-      SimNode& victim = nodes_[Rand(nodes_.size())];
-      if (victim.node) Crash(victim);
-    }
+  // At most f replicas down (or about to be) at once, so that a majority can go on.
+  const size_t f = paxos::MajoritySize(nodes_.size()) - 1;
+  SimNode& victim = nodes_[Rand(nodes_.size())];
+  if (!victim.core || victim.armed || DownOrArmed() + 1 > f) return;
+  if (kills_left_ > 0 && Permille(2)) {
+    --kills_left_;
+    ++stats_.kills;
+    Crash(victim, "killed for good");
+    victim.dead = true;
+  } else if (Permille(opt_.crash_permille)) {
+    ++stats_.crashes;
+    Crash(victim, "crash");
+  } else if (Permille(opt_.power_cut_permille)) {
+    victim.armed = true;
+    victim.store->CutPowerAfter(Rand(4));
+  } else if (Permille(opt_.write_error_permille)) {
+    victim.armed = true;
+    victim.store->FailNextWrites(1);
   }
 }
 
+// ---- Clients ------------------------------------------------------------------------------------
+
+void SimCluster::StartOperation(Client& c) {
+  c.busy = true;
+  c.op_id = next_op_id_++;
+  c.command.Clear();
+  c.op = lincheck::Operation{};
+  c.op.client = static_cast<int64_t>(c.id);
+  const std::string key = absl::StrCat("k", Rand(static_cast<uint64_t>(std::max(1, opt_.keys))));
+  c.op.key = key;
+  c.command.set_key(key);
+  const int roll = static_cast<int>(Rand(100));
+  if (roll < opt_.read_percent) {
+    c.op.kind = lincheck::OpKind::kGet;
+    c.command.set_op(pb::OP_GET);
+  } else {
+    ++c.seq;
+    c.command.set_client_id(c.id);
+    c.command.set_seq(c.seq);
+    if (roll < opt_.read_percent + opt_.delete_percent) {
+      c.op.kind = lincheck::OpKind::kDelete;
+      c.command.set_op(pb::OP_DELETE);
+    } else {
+      c.op.kind = lincheck::OpKind::kPut;
+      c.op.value = absl::StrCat("c", c.id, ".", c.seq);
+      c.command.set_op(pb::OP_PUT);
+      c.command.set_value(c.op.value);
+    }
+  }
+  --c.remaining;
+  c.attempting = false;
+  // Think a while, so that the workload overlaps the fault phase.
+  c.next_tick = now_ + static_cast<int64_t>(Rand(static_cast<uint64_t>(std::max(1, opt_.think_ticks_max))));
+}
+
+void SimCluster::Attempt(size_t index) {
+  Client& c = clients_[index];
+  if (c.op.call_ns == 0) c.op.call_ns = Nanos();
+  c.attempting = true;
+  c.next_tick = now_ + opt_.client_timeout_ticks;
+  SimNode& n = nodes_[c.target - 1];
+  if (!n.core) {
+    c.attempting = false;
+    c.target = static_cast<uint32_t>(1 + Rand(nodes_.size()));
+    c.next_tick = now_ + 2;
+    return;
+  }
+  std::vector<pb::Command> one;
+  one.push_back(c.command);   // a retry carries the same client_id and seq
+  const uint64_t op_id = c.op_id;
+  n.core->Propose(std::move(one), replica::CommandOrigin::kClient,
+                  static_cast<uint64_t>(now_) * 10,
+                  [this, index, op_id](absl::StatusOr<std::vector<ReplicaCore::Outcome>> r) {
+                    OnOutcome(index, op_id, std::move(r));
+                  });
+  Drain(n);
+}
+
+void SimCluster::OnOutcome(size_t index, uint64_t op_id,
+                           absl::StatusOr<std::vector<ReplicaCore::Outcome>> outcomes) {
+  Client& c = clients_[index];
+  if (!c.busy || c.op_id != op_id) return;   // an older operation's late answer
+  const auto retry = [&](std::optional<uint32_t> hint) {
+    c.attempting = false;
+    c.target = hint.value_or(static_cast<uint32_t>(1 + Rand(nodes_.size())));
+    c.next_tick = now_ + 1;   // never from inside the core's call
+  };
+  absl::Status status = outcomes.ok() ? outcomes->front().status() : outcomes.status();
+  if (!status.ok()) {
+    std::optional<uint32_t> hint;
+    if (auto address = LeaderHint(status); address.has_value() && address->size() > 1) {
+      uint32_t id = 0;
+      if (absl::SimpleAtoi(address->substr(1), &id) && id >= 1 && id <= nodes_.size()) hint = id;
+    }
+    if (absl::IsInvalidArgument(status)) {
+      Violation(absl::StrCat("c", c.id, " got INVALID_ARGUMENT: ", status.ToString()));
+    }
+    retry(hint);
+    return;
+  }
+  const pb::CommandResult& result = *outcomes->front();
+  switch (result.code()) {
+    case pb::RESULT_CODE_OK:
+      if (c.op.kind == lincheck::OpKind::kGet) {
+        Finish(c, "OK", result.value(), std::nullopt);
+      } else if (c.op.kind == lincheck::OpKind::kDelete) {
+        Finish(c, "OK", std::nullopt, result.existed());
+      } else {
+        Finish(c, "OK", std::nullopt, std::nullopt);
+      }
+      break;
+    case pb::RESULT_CODE_NOT_FOUND:
+      Finish(c, c.op.kind == lincheck::OpKind::kGet ? "NOT_FOUND" : "OK", std::nullopt,
+             std::nullopt);
+      break;
+    case pb::RESULT_CODE_STALE_REQUEST:
+      Finish(c, "ABORTED", std::nullopt, std::nullopt);   // outcome unknown: say so
+      break;
+    default:
+      Violation(absl::StrCat("c", c.id, " got result ", pb::ResultCode_Name(result.code()), ": ",
+                             result.message()));
+      Finish(c, "INTERNAL", std::nullopt, std::nullopt);
+  }
+}
+
+void SimCluster::Finish(Client& c, const std::string& status, std::optional<std::string> output,
+                        std::optional<bool> deleted) {
+  c.op.return_ns = Nanos();
+  c.op.status = status;
+  c.op.output = std::move(output);
+  c.op.deleted = deleted;
+  history_.push_back(c.op);
+  ++stats_.operations_done;
+  c.busy = false;
+  c.attempting = false;
+  c.next_tick = now_ + 1;
+}
+
 void SimCluster::TickClients() {
-  for (Client& c : clients_) {
-    if (c.done || !violations_.empty()) continue;
-    if (!c.waiting) {
+  for (size_t i = 0; i < clients_.size() && violations_.empty(); ++i) {
+    Client& c = clients_[i];
+    if (c.done) continue;
+    if (!c.busy) {
+      if (now_ < c.next_tick) continue;
       if (c.remaining == 0) {
         c.done = true;
         continue;
       }
-      c.waiting = true;
-      c.reading = Percent(opt_.read_percent);
-      c.read_key = static_cast<int>(Rand(3));
-      c.read_slot.reset();
-      if (!c.reading) {
-        --c.remaining;
-        ++c.seq;
-      }
-      // Think a while, so the workload overlaps the fault phase.
-      c.deadline = now_ + static_cast<int64_t>(Rand(static_cast<uint64_t>(
-                              std::max(1, opt_.think_ticks_max))));
+      StartOperation(c);
     }
-    if (now_ < c.deadline) continue;
-    if (c.submitted) {
-      // Timed out: the target may be a deposed leader; ask another replica (its hint).
-      c.submitted = false;
+    if (now_ < c.next_tick) continue;
+    if (c.attempting) {
+      // Timed out: the target may be a deposed leader; ask another replica.
       c.target = static_cast<uint32_t>(1 + (c.target + Rand(nodes_.size() - 1)) % nodes_.size());
     }
-    SimNode& n = nodes_[c.target - 1];
-    absl::Status s = absl::UnavailableError("down");
-    if (c.reading) {
-      if (n.node) {
-        c.read_id = next_read_id_++;
-        c.read_issued_tick = now_;
-        c.read_slot.reset();
-        s = n.node->ReadIndex(c.read_id);
-      }
-    } else if (n.node) {
-      pb::Command cmd;
-      cmd.set_client_id(c.id);
-      cmd.set_seq(c.seq);
-      cmd.set_op(pb::OP_PUT);
-      cmd.set_key(absl::StrCat("k", c.id % 3));
-      cmd.set_value(Token(c.id, c.seq));
-      s = n.node->Propose(std::move(cmd));
-    }
-    if (s.ok()) {
-      c.submitted = true;
-      c.deadline = now_ + opt_.client_timeout_ticks;
-      Drain(n);
-      continue;
-    }
-    // Not leader (or down): follow the hint, else try someone else; retry soon.
-    std::optional<NodeId> hint = n.node ? n.node->status().leader : std::nullopt;
-    if (hint && ToInt(*hint) != c.target) {
-      c.target = ToInt(*hint);
-    } else {
-      c.target = static_cast<uint32_t>(1 + Rand(nodes_.size()));
-    }
-    c.deadline = now_ + 2;
+    Attempt(i);
   }
 }
+
+// ---- Run ------------------------------------------------------------------------------------------
 
 std::string SimCluster::StatusLines() const {
   std::string out;
   for (const SimNode& n : nodes_) {
-    if (!n.node) {
-      absl::StrAppend(&out, "t=", now_, " n", n.id, " down\n");
+    if (!n.core) {
+      absl::StrAppend(&out, "t=", now_, " n", n.id, n.dead ? " dead\n" : " down\n");
       continue;
     }
-    paxos::Status s = n.node->status();
-    absl::StrAppend(&out, "t=", now_, " n", n.id, " ", RoleName(s.role), " ballot=",
-                    s.ballot.round(), ".", s.ballot.node_id(), " chosen=", s.chosen_through,
-                    " applied=", s.applied_through, " compacted=", s.compacted_through,
-                    " pending=", s.pending_commands, " side=", n.side, "\n");
+    const pb::ReplicaStatus s = n.core->status();
+    absl::StrAppend(&out, "t=", now_, " n", n.id, " ", s.role(), " round=", s.ballot_round(),
+                    " chosen=", s.chosen_slot(), " applied=", s.applied_slot(),
+                    " snapshot=", s.snapshot_slot(), " refused=", s.refused_messages(),
+                    " side=", n.side, "\n");
   }
   return out;
+}
+
+void SimCluster::CheckHistory() {
+  const lincheck::CheckResult result = lincheck::Check(history_);
+  if (result.verdict != lincheck::Verdict::kLinearizable) {
+    Violation(absl::StrCat("history of ", history_.size(), " operations is ",
+                           lincheck::VerdictName(result.verdict), ":\n",
+                           lincheck::FormatReport(result, /*verbose=*/false)));
+  }
 }
 
 void SimCluster::Run() {
@@ -502,18 +550,18 @@ void SimCluster::Run() {
   while (now_ < end && violations_.empty()) {
     ++now_;
     if (faults_ && now_ > opt_.fault_ticks) faults_ = false;
-    TickFaults(faults_);
+    TickFaults();
     TickNetwork();
     for (SimNode& n : nodes_) {
-      if (!n.node || !violations_.empty()) continue;
-      n.node->Tick();
-      CheckNode(n);
+      if (!n.core || !violations_.empty()) continue;
+      n.core->Tick();
       Drain(n);
     }
+    TickSnapshots();
     TickClients();
     std::optional<uint32_t> leader;
     for (const SimNode& n : nodes_) {
-      if (n.node && n.node->status().role == paxos::Role::kLeader) leader = n.id;
+      if (n.core && n.core->is_leader()) leader = n.id;
     }
     if (leader && leader != last_leader_) {
       ++stats_.leader_changes;
@@ -531,20 +579,7 @@ void SimCluster::Run() {
                            " fault-free ticks\n", StatusLines()));
     return;
   }
-  // Every acknowledged command appears exactly once in the most advanced replica's state.
-  const SimNode* best = nullptr;
-  for (const SimNode& n : nodes_) {
-    if (n.node && (best == nullptr || n.applied_through > best->applied_through)) best = &n;
-  }
-  for (const auto& [id, times] : acked_) {
-    auto it = best->kv.find(absl::StrCat("k", id.first % 3));
-    const size_t count =
-        it == best->kv.end() ? 0 : CountOccurrences(it->second, Token(id.first, id.second));
-    if (count != 1) {
-      Violation(absl::StrCat("acknowledged c", id.first, ".", id.second, " appears ", count,
-                             " times at n", best->id));
-    }
-  }
+  CheckHistory();
 }
 
 }  // namespace paxoskv::sim

@@ -1,22 +1,27 @@
-// SimCluster: a deterministic simulator for the Multi-Paxos core (libs/paxos), after
-// TigerBeetle's VOPR and etcd's rafttest network. N Nodes talk through a SimNetwork that loses,
-// duplicates, delays and reorders messages and splits the group into partitions that heal;
-// nodes crash and restart from a SimStore that keeps only what was synced. Clients submit
-// (client_id, seq) commands to whoever they believe leads and retry with the same identity.
-// Everything derives from one seed, so a failing run is replayed exactly with
-// PAXOSKV_SIM_SEED=<seed>.
+// SimCluster: a deterministic simulator of one shard, after TigerBeetle's VOPR (the real
+// replica over simulated storage and network) and etcd's rafttest network. N production
+// replica cores (libs/replica ReplicaCore: the Paxos node, the real KV state machine and dedup
+// table, the Ready order, snapshots) run over the fault-injecting store (libs/storage
+// FaultyStore) and a simulated network that loses, duplicates, delays and reorders messages,
+// cuts snapshot transfers short and splits the group into partitions that heal. Replicas
+// crash between events, lose power in the middle of a Ready (after any number of durable
+// writes: between persisting and sending, before and after a snapshot commit, in the middle
+// of an install), hit write and fsync errors (and must stop at once), and are killed for good
+// (up to f of them). Clients put, get and delete a few keys, retrying with the same
+// (client_id, seq) at another replica after a timeout. Everything derives from one seed:
+// PAXOSKV_SIM_SEED=<seed> replays a run exactly.
 //
-// Checked after every event (message delivery, tick, client action):
-//   - Invariants on the node that changed (libs/paxos/invariants.h);
-//   - an oracle, computed from the acceptors' persisted entries and independent of what nodes
-//     claim: a value is chosen at slot s when a majority stored (s, b, v) for one ballot b;
-//     at most one value is ever chosen per slot;
-//   - every applied slot carries the oracle's chosen value and every node's applied sequence
-//     is a prefix of one common sequence (a digest chain, carried through snapshots);
-//   - a command acknowledged to a client has been applied exactly once;
-//   - a read confirmed by ReadIndex and served once applied >= read_slot sees every write
-//     acknowledged before the read was issued (linearizable reads, no stale leader reads).
-// After the fault phase, faults stop and every submitted command must complete (liveness).
+// Checked after every event:
+//   - the Paxos core's invariants (PAXOSKV_INVARIANTS; a broken one aborts and prints the
+//     replay command);
+//   - an oracle built from what the stores made durable, independent of what nodes claim: a
+//     value is chosen at slot s when a majority made (s, b, v) durable for one ballot b; at
+//     most one value is ever chosen per slot;
+//   - every entry a replica applies is the oracle's chosen value for its slot;
+//   - every command executes at most once, at one slot (dedup, across retries and copies);
+//   - no message leaves after a failed write; every restart succeeds.
+// At the end: once faults stop, every client operation completes (liveness), and the whole
+// client history is linearizable (services/client/lincheck).
 // Not thread-safe; single-threaded by design.
 #pragma once
 
@@ -30,9 +35,11 @@
 #include <utility>
 #include <vector>
 
-#include "libs/paxos/invariants.h"
-#include "libs/paxos/node.h"
+#include "libs/kv/kv_state_machine.h"
+#include "libs/replica/replica_core.h"
+#include "libs/storage/faulty_store.h"
 #include "paxoskv/v1/paxos.pb.h"
+#include "services/client/lincheck/history.h"
 
 namespace paxoskv::sim {
 
@@ -42,42 +49,52 @@ struct SimOptions {
   // Network.
   int delay_ticks_min = 0;
   int delay_ticks_max = 3;
-  int loss_percent = 0;
+  int loss_percent = 0;        // also: a snapshot transfer is cut short this often
   int duplicate_percent = 0;
   int partition_permille = 0;  // chance per tick that a partition starts (when none is active)
   int partition_ticks_max = 150;
-  // Crash-restart: chance per tick (per mille) that one node crashes; it restarts later.
-  int crash_permille = 0;
+  // Replica faults (chances per tick, per mille). At most f replicas are down at once.
+  int crash_permille = 0;        // a replica stops between events
+  int power_cut_permille = 0;    // a replica loses power after 0-3 more durable operations
+  int write_error_permille = 0;  // a replica's next write or snapshot commit fails
   int down_ticks_max = 60;
-  // Snapshot + Compact every N applied slots per node (0 = never).
-  int snapshot_interval_slots = 16;
-  // Workload.
-  int clients = 4;
-  int commands = 150;           // total, spread over the clients
-  int client_timeout_ticks = 40;
-  int think_ticks_max = 60;     // a client waits [0, N) ticks between commands
-  int read_percent = 30;        // share of client operations that are linearizable reads
-  // Phases.
-  int fault_ticks = 1500;       // faults active
-  int heal_ticks = 3000;        // faults stopped; every command must complete within this
-  // Node config.
+  int kills = 0;                 // replicas killed for good during the fault phase (<= f)
+  // Replica core.
+  uint64_t snapshot_every_commands = 24;
+  size_t snapshot_chunk_bytes = 96;   // tiny: a snapshot is many chunks
+  int snapshot_job_ticks_max = 4;     // a background snapshot takes 0..N ticks
   int election_timeout_ticks = 10;
   int heartbeat_ticks = 2;
   size_t batch_commands_max = 8;
   size_t inflight_slots_max = 8;
   size_t learn_entries_max = 16;
-  // Per-event status lines (one per replica) to stderr, and node logs.
+  kv::KvLimits kv_limits;
+  // Workload.
+  int clients = 4;
+  int commands = 150;           // operations in total, spread over the clients
+  int keys = 3;
+  int read_percent = 30;
+  int delete_percent = 10;
+  int client_timeout_ticks = 40;
+  int think_ticks_max = 60;     // a client waits [0, N) ticks between operations
+  // Phases.
+  int fault_ticks = 1500;       // faults active
+  int heal_ticks = 3000;        // faults stopped; every operation must complete within this
+  // Per-tick status lines (one per replica) and replica logs, to stderr.
   bool trace = false;
 };
 
 struct SimStats {
   int64_t ticks = 0;
   int64_t messages_delivered = 0;
-  int64_t commands_acked = 0;
-  int64_t reads_served = 0;
+  int64_t operations_done = 0;
   int64_t crashes = 0;
+  int64_t power_cuts = 0;
+  int64_t write_errors = 0;
+  int64_t kills = 0;
   int64_t partitions = 0;
-  int64_t snapshots_installed = 0;
+  int64_t snapshots_sent = 0;
+  int64_t snapshot_chunks = 0;
   int64_t leader_changes = 0;
   SlotId max_chosen = 0;
 };
@@ -87,7 +104,8 @@ class SimCluster {
   explicit SimCluster(const SimOptions& options);
   ~SimCluster();
 
-  // Runs the fault phase, then the heal phase; stops early at the first violation.
+  // Runs the fault phase, then the heal phase, then the history check; stops early at the
+  // first violation.
   void Run();
 
   const std::vector<std::string>& violations() const { return violations_; }
@@ -96,70 +114,67 @@ class SimCluster {
   std::string StatusLines() const;
 
  private:
-  struct SimSnapshot {
-    SlotId last_slot = 0;
-    std::map<std::string, std::string> kv;
-    std::set<std::pair<uint64_t, uint64_t>> dedup;
-    uint64_t digest = 0;
-  };
-  // What survives a crash: promised and accepted are synced with every Ready; chosen_through
-  // is written lazily and may be lost; the snapshot is synced.
-  struct SimStore {
-    paxoskv::v1::Ballot promised;
-    std::map<SlotId, paxoskv::v1::Entry> entries;
-    SlotId chosen_through_synced = 0;
-    SlotId chosen_through_unsynced = 0;
-    std::shared_ptr<const SimSnapshot> snapshot;
-  };
+  class Sink;
   struct SimNode {
     uint32_t id = 0;
-    std::unique_ptr<paxos::Node> node;  // null while crashed
-    std::unique_ptr<paxos::Invariants> invariants;
-    SimStore store;
+    std::unique_ptr<storage::FaultyStore> store;   // survives crashes
+    std::unique_ptr<Sink> sink;
+    std::unique_ptr<replica::ReplicaCore> core;     // null while down
+    std::optional<replica::ReplicaCore::SnapshotJob> job;
+    int64_t job_due_tick = 0;
     int64_t restart_at_tick = 0;
-    int side = 0;  // partition side
-    // State machine.
-    SlotId applied_through = 0;
-    uint64_t digest = 0;
-    std::map<std::string, std::string> kv;
-    std::set<std::pair<uint64_t, uint64_t>> dedup;
-    SlotId last_snapshot_slot = 0;
+    bool dead = false;           // killed for good
+    bool armed = false;          // a power cut or write error is pending
+    uint64_t failed_writes_seen = 0;
+    int side = 0;                // partition side
   };
+  // A message, or a snapshot transfer's chunks (delivered in order, stopping at a refusal).
   struct InFlight {
     int64_t deliver_at = 0;
-    uint64_t order = 0;  // random tie-break: reordering within a tick
-    paxoskv::v1::PaxosMessage message;
+    uint64_t order = 0;          // random tie-break: reordering within a tick
+    std::vector<paxoskv::v1::PaxosMessage> messages;
   };
   struct Client {
     uint64_t id = 0;
-    uint64_t seq = 0;          // current command (0 = none yet)
-    int remaining = 0;         // commands still to issue after the current one
-    bool waiting = false;      // current command submitted, not acknowledged
-    uint32_t target = 1;       // node it believes leads
-    int64_t deadline = 0;      // resubmit after this tick
-    bool submitted = false;    // the target took the operation (a deadline is a timeout)
+    int remaining = 0;
+    uint64_t seq = 0;
+    bool busy = false;                // an operation is in progress
+    uint64_t op_id = 0;               // completions of older operations are ignored
+    paxoskv::v1::Command command;
+    lincheck::Operation op;
+    uint32_t target = 1;
+    bool attempting = false;          // an attempt is outstanding
+    int64_t next_tick = 0;            // next attempt (or timeout of the outstanding one)
     bool done = false;
-    // Linearizable read (ReadIndex) instead of a command.
-    bool reading = false;
-    uint64_t read_id = 0;          // current attempt (a retry gets a new id)
-    int read_key = 0;              // reads any key, so they race other clients' writes
-    int64_t read_issued_tick = 0;  // writes acknowledged before this must be visible
-    std::optional<SlotId> read_slot;  // confirmed: read once applied >= read_slot
   };
 
-  paxos::NodeConfig MakeConfig(uint32_t id) const;
+  replica::CoreOptions MakeOptions(uint32_t id);
   void StartNode(SimNode& n);
-  void Crash(SimNode& n);
+  void Crash(SimNode& n, const char* why);
   void Drain(SimNode& n);
-  void Send(const paxoskv::v1::PaxosMessage& m);
-  void Apply(SimNode& n, const paxoskv::v1::Entry& e);
+  // After a state-side call: a power cut or a failed write stops the replica here.
+  bool StoppedByFault(SimNode& n, const absl::Status& status);
+  void Complete(SimNode& n, replica::ReplicaCore::Applied applied);
+  void MaybeStartSnapshot(SimNode& n);
+  void RunSnapshotJob(SimNode& n);
+  void Send(uint32_t from, std::vector<paxoskv::v1::PaxosMessage> messages);
   void Record(uint32_t node, const paxoskv::v1::Entry& e);
-  void CheckNode(SimNode& n);
-  void TickFaults(bool faults);
+  void OnApplied(uint32_t node, const paxoskv::v1::Entry& entry,
+                 const std::vector<paxoskv::v1::CommandResult>& results);
+  void TickFaults();
   void TickNetwork();
+  void TickSnapshots();
   void TickClients();
-  void CompleteReads(SimNode& n);
+  void StartOperation(Client& c);
+  void Attempt(size_t client_index);
+  void OnOutcome(size_t client_index, uint64_t op_id,
+                 absl::StatusOr<std::vector<replica::ReplicaCore::Outcome>> outcomes);
+  void Finish(Client& c, const std::string& status, std::optional<std::string> output,
+              std::optional<bool> deleted);
+  void CheckHistory();
+  size_t DownOrArmed() const;
   void Violation(const std::string& what);
+  int64_t Nanos() const { return now_ * 1000; }
   uint64_t Rand(uint64_t n) { return rng_() % n; }
   bool Percent(int p) { return p > 0 && static_cast<int>(Rand(100)) < p; }
   bool Permille(int p) { return p > 0 && static_cast<int>(Rand(1000)) < p; }
@@ -171,7 +186,10 @@ class SimCluster {
   std::vector<SimNode> nodes_;
   std::vector<InFlight> network_;
   int64_t partition_until_ = -1;
+  int kills_left_ = 0;
   std::vector<Client> clients_;
+  uint64_t next_op_id_ = 1;
+  std::vector<lincheck::Operation> history_;
   std::vector<std::string> violations_;
   SimStats stats_;
   std::optional<uint32_t> last_leader_;
@@ -183,10 +201,8 @@ class SimCluster {
     std::set<uint32_t> nodes;
   };
   std::map<std::pair<SlotId, std::pair<uint64_t, uint32_t>>, Votes> votes_;
-  std::map<SlotId, std::string> chosen_;   // oracle: chosen value per slot
-  std::map<SlotId, uint64_t> digests_;     // common applied sequence: digest after each slot
-  std::map<std::pair<uint64_t, uint64_t>, int64_t> acked_;  // (client, seq) -> ack tick
-  uint64_t next_read_id_ = 1;
+  std::map<SlotId, std::string> chosen_;                         // oracle: value per slot
+  std::map<std::pair<uint64_t, uint64_t>, SlotId> executed_at_;  // (client, seq) -> slot
 };
 
 }  // namespace paxoskv::sim
