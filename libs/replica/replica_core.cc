@@ -8,6 +8,7 @@
 #include "libs/common/check.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/status_markers.h"
+#include "libs/paxos/ballot.h"
 
 namespace paxoskv::replica {
 
@@ -123,6 +124,18 @@ absl::Status ReplicaCore::DeliverSnapshotChunk(const pb::PaxosMessage& message) 
   // when the whole snapshot reaches the node.
   if (message.install_snapshot().chunk_index() == 0) {
     RETURN_IF_ERROR(node_->CheckInstallSnapshot(message));
+    // The node would ignore a snapshot at a stale ballot or at or below what it applied:
+    // refuse the offer before a byte is staged.
+    const paxos::Status status = node_->status();
+    if (paxos::Compare(message.install_snapshot().ballot(), status.ballot) < 0 ||
+        message.install_snapshot().last_slot() <= status.applied_through) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot offer at ballot ", message.install_snapshot().ballot().round(), ".",
+          message.install_snapshot().ballot().node_id(), " slot ",
+          message.install_snapshot().last_slot(), " is stale here (promised ",
+          status.ballot.round(), ".", status.ballot.node_id(), ", applied ",
+          status.applied_through, ")"));
+    }
   }
   absl::StatusOr<std::unique_ptr<StagedSnapshot>> staged = receiver_.Add(message);
   if (!staged.ok()) {
