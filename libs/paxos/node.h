@@ -1,16 +1,17 @@
 // Multi-Paxos for one replica group, written as a deterministic state machine.
 //
 // Inputs: Step(message), Tick(), Propose(command), Compact(slot). Output: Ready, which the
-// owner must act on in this order:
+// owner must act on in this order (libs/replica/README.md argues each step):
 //   0. `proposals` may be sent first, even before step 1 completes (they promise nothing);
 //   1. make `promised` and `accepted` durable (one synced write batch) -- BEFORE any message
 //      in `messages` is sent, since those messages promise what was just written;
+//      `chosen_through` too, unless `snapshot` is set (then only after step 3);
 //   2. send `messages` (best effort, any order, may be lost);
-//   3. if `snapshot` is set, install it into the state machine (and persist it);
+//   3. if `snapshot` is set, install it into the state machine and persist it;
 //   4. apply `chosen` in order (consecutive slots, continuing from the last applied slot).
 // No I/O, threads, clocks or global randomness: timeouts count Tick() calls and jitter comes
-// from NodeConfig::seed. Not thread-safe: exactly one owner calls it (services/replica
-// ReplicaLoop, or tests/sim SimCluster).
+// from NodeConfig::seed. Not thread-safe: exactly one owner calls it, the replica core
+// (libs/replica/replica_core.h), which both the replica binary and tests/sim drive.
 #pragma once
 
 #include <cstdint>

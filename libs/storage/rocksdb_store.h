@@ -1,14 +1,15 @@
 // RocksDbStore: the durable AcceptorStore of a replica, in one data directory:
 //   <dir>/rocksdb/                 RocksDB (WAL on, every synced Write fsyncs the WAL)
-//     "I"                -> identity: shard_id, replica_id (2 x 4 bytes big-endian)
+//     "I"                -> identity: shard_id, replica_id (2 x 8 bytes big-endian)
 //     "P"                -> promised ballot (serialized paxoskv.v1.Ballot)
 //     "C"                -> chosen_through (8 bytes big-endian)
-//     "S"                -> snapshot meta: last_slot, size, XXH64 of the data (3 x 8 bytes BE)
+//     "S"                -> snapshot meta: last_slot, bytes, chunks, digest (4 x 8 bytes BE)
 //     "E" + slot (8 B BE)-> serialized paxoskv.v1.Entry; big-endian keys iterate in slot order
-//   <dir>/snapshots/snapshot-<slot>.bin   snapshot data (written with write + fsync + rename +
-//                                         directory fsync, then made current by the "S" record)
-// Thread-safe for one writer (Write/SaveSnapshot/CheckIdentity) plus concurrent readers
-// (LoadSnapshot, ApproximateSizeBytes, Load).
+//   <dir>/snapshots/snapshot-<slot>-<digest>.bin   chunked snapshot data (written, fsynced,
+//                    renamed, directory fsynced, then made current by the "S" record)
+// Thread-safe for one writer of acceptor state (Write/CheckIdentity), snapshot writers on
+// other threads (commits are serialised) and concurrent readers (OpenSnapshot, Load,
+// ApproximateSizeBytes).
 #pragma once
 
 #include <cstddef>
