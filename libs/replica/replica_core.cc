@@ -247,6 +247,8 @@ void ReplicaCore::Propose(std::vector<pb::Command> commands, CommandOrigin origi
 bool ReplicaCore::HasWork() const { return node_->HasReady(); }
 
 ReplicaCore::Work ReplicaCore::TakeWork() {
+  PAXOSKV_CHECK(!work_outstanding_) << "a Ready taken before the previous one was saved";
+  work_outstanding_ = true;
   Work work;
   work.ready = node_->TakeReady();
   if (work.ready.snapshot.has_value()) {
@@ -260,6 +262,7 @@ ReplicaCore::Work ReplicaCore::TakeWork() {
 }
 
 void ReplicaCore::Complete(Applied applied) {
+  if (applied.of_work) work_outstanding_ = false;
   for (Applied::Result& done : applied.results) {
     auto [begin, end] = waiters_.equal_range(CommandKey{done.client_id, done.seq});
     for (auto it = begin; it != end;) {
@@ -396,6 +399,7 @@ absl::StatusOr<ReplicaCore::Applied> ReplicaCore::Process(Work work) {
   if (!apply_first) ApplyChosen(ready, applied);
   applied.reads = std::move(ready.reads);
   applied.reads_failed = std::move(ready.reads_failed);
+  applied.of_work = true;
   Describe(applied);
   return applied;
 }

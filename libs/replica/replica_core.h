@@ -118,6 +118,7 @@ class ReplicaCore {
     SlotId applied_through = 0;
     SlotId snapshot_slot = 0;
     uint64_t key_count = 0;
+    bool of_work = false;   // from Process (ends the Work in progress)
   };
 
   // A background snapshot of the state machine as of `slot`: Run it on any thread (it
@@ -171,6 +172,9 @@ class ReplicaCore {
 
   // Whether TakeWork would return something to do.
   bool HasWork() const;
+  // REQUIRES: the previous Work was processed and its Applied completed. The fresh proposals
+  // sent before the fsync, and the chosen entries applied before it, are safe only because
+  // Ready k+1 is never taken before Ready k is durable (a check enforces it).
   Work TakeWork();
 
   // Completes the clients of `applied`, serves the reads it made possible, compacts the log
@@ -265,6 +269,7 @@ class ReplicaCore {
   uint64_t next_local_seq_ = 1;
   uint64_t last_stamp_ms_ = 0;
   bool was_leader_ = false;
+  bool work_outstanding_ = false;   // a Work taken and not yet completed
   SnapshotReceiver receiver_;
   std::unique_ptr<StagedSnapshot> install_;   // accepted by the node, for the next Work
   SlotId applied_mirror_ = 0;       // last_applied_slot_ as of the last Complete
