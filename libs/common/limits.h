@@ -1,4 +1,4 @@
-// Input limits shared by the master, the replica and the clients (DESIGN §4).
+// Input limits shared by the master, the replica and the clients (README "API and status codes").
 #pragma once
 
 #include <cstddef>

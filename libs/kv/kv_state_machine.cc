@@ -13,6 +13,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
 #include <xxhash.h>
 
 #include "absl/container/btree_set.h"
@@ -185,15 +186,14 @@ uint64_t CommandFingerprint(const pb::Command& command) {
   uint64_t fingerprint = 0;
   if (command.op() == pb::OP_GET || command.op() == pb::OP_PUT || command.op() == pb::OP_DELETE) {
     // The hot path: no copy. op, then key and value each with its length.
-    XXH64_state_t* state = XXH64_createState();
-    XXH64_reset(state, 0);
+    XXH64_state_t state;
+    XXH64_reset(&state, 0);
     const uint64_t header[3] = {static_cast<uint64_t>(command.op()), command.key().size(),
                                 command.value().size()};
-    XXH64_update(state, header, sizeof(header));
-    XXH64_update(state, command.key().data(), command.key().size());
-    XXH64_update(state, command.value().data(), command.value().size());
-    fingerprint = XXH64_digest(state);
-    XXH64_freeState(state);
+    XXH64_update(&state, header, sizeof(header));
+    XXH64_update(&state, command.key().data(), command.key().size());
+    XXH64_update(&state, command.value().data(), command.value().size());
+    fingerprint = XXH64_digest(&state);
   } else {
     pb::Command what = command;
     what.clear_client_id();

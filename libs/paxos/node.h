@@ -150,7 +150,7 @@ class Node {
   Node& operator=(const Node&) = delete;
 
  private:
-  friend class Invariants;  // (Addition) reads internal state to check safety invariants.
+  friend class Invariants;  // reads internal state to check safety invariants
   Node();
   struct Impl;
   std::unique_ptr<Impl> impl_;
