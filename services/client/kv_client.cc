@@ -2,10 +2,10 @@
 #include "services/client/kv_client.h"
 
 #include <algorithm>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/client_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 
@@ -43,13 +43,6 @@ absl::Status CallWithRetry(bool retry, absl::Duration attempt_timeout,
 }
 
 }  // namespace
-
-uint64_t RandomClientId() {
-  std::random_device device;
-  uint64_t id = 0;
-  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
-  return id;
-}
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 

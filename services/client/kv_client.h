@@ -137,9 +137,6 @@ class ReplicaClient {
       ABSL_GUARDED_BY(mu_);
 };
 
-// A random non-zero 64-bit client id (from std::random_device).
-uint64_t RandomClientId();
-
 // The gRPC code name of a status code, e.g. "DEADLINE_EXCEEDED" (as in the history files).
 std::string StatusCodeName(absl::StatusCode code);
 

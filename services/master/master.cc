@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <future>
 #include <map>
-#include <random>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/check.h"
+#include "libs/common/client_id.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
@@ -54,13 +54,6 @@ absl::Status ResultToStatus(const CommandResult& result) {
     default:
       return absl::InternalError(absl::StrCat("unknown result code ", result.code()));
   }
-}
-
-uint64_t RandomClientId() {
-  std::random_device device;
-  uint64_t id = 0;
-  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
-  return id;
 }
 
 }  // namespace
