@@ -51,6 +51,13 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// The (client_id, seq) of each command.
+std::set<std::pair<uint64_t, uint64_t>> Ids(const std::vector<pb::Command>& commands) {
+  std::set<std::pair<uint64_t, uint64_t>> ids;
+  for (const pb::Command& c : commands) ids.emplace(c.client_id(), c.seq());
+  return ids;
+}
+
 pb::ShardConfig Shard(uint32_t id, const std::vector<std::string>& replicas) {
   pb::ShardConfig shard;
   shard.set_shard_id(id);
@@ -268,6 +275,19 @@ TEST_F(MasterTest, AssignsItsOwnClientIdAndSeqWhenCallerHasNone) {
   EXPECT_EQ(commands[3].client_id(), 0u);  // Reads need no dedup.
 }
 
+// The master acknowledges each anonymous write's result once it is answered (ack_below), so
+// the replica's dedup table does not keep results nobody will ask for again.
+TEST_F(MasterTest, SequentialAnonymousWritesLetTheReplicaForgetAnsweredResults) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(absl::StrCat("k", i), "v").ok());
+  const std::vector<pb::Command> applied = r1.applied();
+  ASSERT_EQ(applied.size(), 5u);
+  // Only the last write's result is still remembered: each write acknowledged the ones before.
+  EXPECT_EQ(r1.dedup_keys(),
+            (std::set<std::pair<uint64_t, uint64_t>>{{applied[4].client_id(), applied[4].seq()}}));
+}
+
 TEST_F(MasterTest, RejectsBadInputWithNothingSent) {
   FakeReplica r1(1);
   Start(Options({Shard(1, {r1.address()})}));
@@ -397,7 +417,9 @@ TEST_F(MasterTest, CoalescesConcurrentPutsIntoBatches) {
   EXPECT_LT(sizes.size(), static_cast<size_t>(kPuts));
   EXPECT_GT(*std::max_element(sizes.begin(), sizes.end()), 1);
   EXPECT_EQ(r1.execute_calls(), kPuts + 1);
-  EXPECT_EQ(r1.dedup_keys().size(), static_cast<size_t>(kPuts + 1));
+  // Each put was applied once, under its own (client_id, seq).
+  EXPECT_EQ(r1.applied().size(), static_cast<size_t>(kPuts + 1));
+  EXPECT_EQ(Ids(r1.applied()).size(), static_cast<size_t>(kPuts + 1));
 }
 
 TEST_F(MasterTest, BatchToFormerLeaderFallsBackToTheHintedLeader) {
@@ -425,7 +447,7 @@ TEST_F(MasterTest, BatchToFormerLeaderFallsBackToTheHintedLeader) {
 
   EXPECT_GE(a.batch_sizes().size(), 2u);  // The batch path was taken, and refused.
   EXPECT_EQ(a.data(), (std::map<std::string, std::string>{{"warm", "up"}}));
-  EXPECT_EQ(a.dedup_keys().size(), 1u);  // The follower applied nothing of the batches.
+  EXPECT_EQ(a.applied().size(), 1u);  // The follower applied nothing of the batches.
   std::map<std::string, std::string> want;
   for (int i = 0; i < kPuts; ++i) want[absl::StrCat("key", i)] = absl::StrCat("value", i);
   EXPECT_EQ(b.data(), want);
@@ -433,7 +455,8 @@ TEST_F(MasterTest, BatchToFormerLeaderFallsBackToTheHintedLeader) {
   std::map<std::string, int> received;
   for (const pb::Command& c : b.commands()) ++received[c.key()];
   for (const auto& [key, value] : want) EXPECT_EQ(received[key], 1) << key;
-  EXPECT_EQ(b.dedup_keys().size(), static_cast<size_t>(kPuts));
+  EXPECT_EQ(b.applied().size(), static_cast<size_t>(kPuts));
+  EXPECT_EQ(Ids(b.applied()).size(), static_cast<size_t>(kPuts));
   // b is cached now: the next put is one batch to b.
   const size_t b_batches = b.batch_sizes().size();
   ASSERT_TRUE(Put("after", "failover").ok());
