@@ -5,39 +5,6 @@
 
 namespace paxoskv {
 
-absl::Status NotLeaderError(const std::string& leader_address) {
-  absl::Status status(absl::StatusCode::kFailedPrecondition,
-                      "not the leader; leader is " + leader_address);
-  status.SetPayload(kLeaderHintPayload, absl::Cord(leader_address));
-  return status;
-}
-
-std::optional<std::string> LeaderHint(const absl::Status& status) {
-  auto payload = status.GetPayload(kLeaderHintPayload);
-  if (!payload.has_value()) return std::nullopt;
-  return std::string(*payload);
-}
-
-absl::Status WrongShardError(const std::string& message) {
-  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
-  status.SetPayload(kWrongShardPayload, absl::Cord("1"));
-  return status;
-}
-
-bool IsWrongShard(const absl::Status& status) {
-  return status.GetPayload(kWrongShardPayload).has_value();
-}
-
-absl::Status WrongReplicaError(const std::string& message) {
-  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
-  status.SetPayload(kWrongReplicaPayload, absl::Cord("1"));
-  return status;
-}
-
-bool IsWrongReplica(const absl::Status& status) {
-  return status.GetPayload(kWrongReplicaPayload).has_value();
-}
-
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* context) {
   if (status.ok()) return grpc::Status::OK;
   if (context != nullptr) {

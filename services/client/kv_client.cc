@@ -8,6 +8,8 @@
 #include "libs/common/client_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/result_status.h"
+#include "libs/common/status_macros.h"
 
 namespace paxoskv::client {
 namespace {
@@ -219,7 +221,7 @@ absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptio
   command.set_key(key);  // client_id 0: reads bypass the dedup table.
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
-  if (result->code() == pb::RESULT_CODE_NOT_FOUND) return absl::NotFoundError(key);
+  RETURN_IF_ERROR(ResultStatus(*result));
   return std::move(*result->mutable_value());
 }
 
@@ -233,10 +235,7 @@ absl::Status ReplicaClient::Put(const std::string& key, const std::string& value
   command.set_seq(NextSeq());
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
-  if (result->code() != pb::RESULT_CODE_OK) {
-    return absl::InvalidArgumentError(result->message());
-  }
-  return absl::OkStatus();
+  return ResultStatus(*result);
 }
 
 absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions call) {
@@ -247,6 +246,7 @@ absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions c
   command.set_seq(NextSeq());
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
+  RETURN_IF_ERROR(ResultStatus(*result));
   return result->existed();
 }
 

@@ -15,6 +15,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
+#include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
 
@@ -37,23 +38,6 @@ absl::Status ValidateKey(const std::string& key) {
         absl::StrCat("key is ", key.size(), " bytes; the limit is ", kKeySizeMax));
   }
   return absl::OkStatus();
-}
-
-absl::Status ResultToStatus(const CommandResult& result) {
-  switch (result.code()) {
-    case paxoskv::v1::RESULT_CODE_OK:
-      return absl::OkStatus();
-    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
-      return absl::NotFoundError("key not found");
-    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
-      return absl::InvalidArgumentError(result.message());
-    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
-      return absl::FailedPreconditionError(
-          "request seq is below the replica's dedup window for this client_id; its outcome is "
-          "unknown");
-    default:
-      return absl::InternalError(absl::StrCat("unknown result code ", result.code()));
-  }
 }
 
 }  // namespace
@@ -349,13 +333,13 @@ absl::StatusOr<std::string> GetAnswer(absl::StatusOr<CommandResult> result) {
     }
     return result.status();
   }
-  RETURN_IF_ERROR(ResultToStatus(*result));
+  RETURN_IF_ERROR(ResultStatus(*result));
   return std::move(*result->mutable_value());
 }
 
 absl::Status PutAnswer(const absl::StatusOr<CommandResult>& result) {
   if (!result.ok()) return result.status();
-  return ResultToStatus(*result);
+  return ResultStatus(*result);
 }
 
 absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
@@ -365,7 +349,7 @@ absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
     return result.status();
   }
   if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
-  RETURN_IF_ERROR(ResultToStatus(*result));
+  RETURN_IF_ERROR(ResultStatus(*result));
   return result->existed();
 }
 

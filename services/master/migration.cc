@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/result_status.h"
 #include "libs/ring/stable_hash.h"
 
 namespace paxoskv::master {
@@ -53,11 +54,10 @@ absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
   auto result = router_->Execute(shard_id, command, absl::Now() + options_.op_deadline,
                                  options_.attempt_timeout);
   if (!result.ok()) return result.status();
-  if (result->code() != paxoskv::v1::RESULT_CODE_OK) {
-    return absl::InternalError(absl::StrCat("shard ", shard_id, " refused op ",
-                                            paxoskv::v1::Op_Name(command.op()), ": code ",
-                                            paxoskv::v1::ResultCode_Name(result->code()), " ",
-                                            result->message()));
+  if (absl::Status refused = ResultStatus(*result); !refused.ok()) {
+    return absl::Status(refused.code(),
+                        absl::StrCat("shard ", shard_id, " refused op ",
+                                     paxoskv::v1::Op_Name(command.op()), ": ", refused.message()));
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/result_status.h"
 #include "libs/ring/stable_hash.h"
 
 namespace paxoskv::master::testing {
@@ -237,13 +238,7 @@ absl::Status FakeReplica::ApplyAsExecuteLocked(const Command& command, CommandRe
       applied_.push_back(command);
     }
   }
-  if (result->code() == paxoskv::v1::RESULT_CODE_WRONG_SHARD) {
-    return WrongShardError(result->message());
-  }
-  if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) {
-    return absl::NotFoundError("key not found");
-  }
-  return absl::OkStatus();
+  return ResultStatus(*result);   // as services/replica/services.cc answers
 }
 
 std::string DeadAddress() {

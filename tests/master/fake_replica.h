@@ -76,7 +76,7 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What the mode answers for any command: OK (leader), not the leader + hint, or no leader.
   absl::Status ModeStatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies `command`; its result code as Execute's status (NOT_FOUND, wrong shard).
+  // Applies `command`; its result code as Execute's status (libs/common/result_status.h).
   absl::Status ApplyAsExecuteLocked(const paxoskv::v1::Command& command,
                                     paxoskv::v1::CommandResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

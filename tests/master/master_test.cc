@@ -251,6 +251,33 @@ TEST_F(MasterTest, RetriedPutWithSameIdsIsAppliedOnce) {
   EXPECT_EQ(r1.data().at("k"), "first");
 }
 
+// A seq below the replica's dedup window gets RESULT_CODE_STALE_REQUEST: its outcome is
+// unknown, and no other replica or later attempt can change that. The caller sees ABORTED (as
+// README's table says), and the master sends it once, on the batch path and the Router's.
+TEST_F(MasterTest, StaleResultReachesTheCallerAsAbortedAndIsNotRetried) {
+  FakeReplica r1(1, kv::KvLimits{.dedup_window_per_client = 2});
+  for (const size_t max_commands : {size_t{256}, size_t{1}}) {
+    SCOPED_TRACE(absl::StrCat("batcher.max_commands=", max_commands));
+    MasterOptions options = Options({Shard(1, {r1.address()})});
+    options.batcher.max_commands = max_commands;
+    if (server_ == nullptr) {
+      Start(std::move(options));
+    } else {
+      Restart(std::move(options));
+    }
+    const uint64_t client = 7 + max_commands;
+    for (uint64_t seq = 1; seq <= 3; ++seq) {
+      ASSERT_TRUE(Put("k", absl::StrCat("v", seq), client, seq).ok());
+    }
+    // The window holds seqs 2 and 3; seq 1 is forgotten.
+    const int calls = r1.execute_calls();
+    grpc::Status stale = Put("k", "late", client, 1);
+    EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED) << stale.error_message();
+    EXPECT_EQ(r1.execute_calls(), calls + 1);   // sent once, not retried
+    EXPECT_EQ(r1.data().at("k"), "v3");
+  }
+}
+
 TEST_F(MasterTest, AssignsItsOwnClientIdAndSeqWhenCallerHasNone) {
   FakeReplica r1(1);
   Start(Options({Shard(1, {r1.address()})}));

@@ -1,0 +1,34 @@
+// The routing errors a replica answers with, and their marks: "not the leader" (with the
+// leader's address), "wrong shard" and "wrong replica". Each is an absl::Status with a payload,
+// so code that decides what to retry (libs/common/leader_retry.h, the master's Router) needs no
+// gRPC; libs/common/grpc_status.h carries the payloads across gRPC as trailing metadata.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace paxoskv {
+
+inline constexpr char kLeaderHintPayload[] = "paxoskv.dev/leader";
+inline constexpr char kWrongShardPayload[] = "paxoskv.dev/wrong-shard";
+inline constexpr char kWrongReplicaPayload[] = "paxoskv.dev/wrong-replica";
+
+// Builds a status (FAILED_PRECONDITION by default) naming the leader's address.
+absl::Status NotLeaderError(const std::string& leader_address);
+// The leader address attached by NotLeaderError, if any.
+std::optional<std::string> LeaderHint(const absl::Status& status);
+
+// FAILED_PRECONDITION marked "wrong shard": the key's range moved to another shard (the
+// caller re-reads its ring and routes again). Travels as trailing metadata.
+absl::Status WrongShardError(const std::string& message);
+bool IsWrongShard(const absl::Status& status);
+
+// FAILED_PRECONDITION marked "wrong replica": the address reached a replica of another shard
+// (or another group), so the caller's channel to it is stale: re-resolve, try another.
+absl::Status WrongReplicaError(const std::string& message);
+bool IsWrongReplica(const absl::Status& status);
+
+}  // namespace paxoskv
