@@ -40,6 +40,17 @@ absl::Status ValidateKey(const std::string& key) {
   return absl::OkStatus();
 }
 
+// A caller's exactly-once ids: none (client_id 0, the master assigns them), or both. Seq 0
+// with an id would make every such write a retry of the first one (applied once, the later
+// ones answered with its result and silently lost).
+absl::Status ValidateIds(uint64_t client_id, uint64_t seq) {
+  if (client_id != 0 && seq == 0) {
+    return absl::InvalidArgumentError(
+        "client_id is set but seq is 0; number the writes of a client_id from seq 1");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Master::Master(MasterOptions options, RingStore store)
@@ -298,6 +309,7 @@ absl::StatusOr<Command> GetCommand(const std::string& key) {
 absl::StatusOr<Command> PutCommand(const std::string& key, const std::string& value,
                                    uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateIds(client_id, seq));
   if (value.size() > kValueSizeMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("value is ", value.size(), " bytes; the limit is ", kValueSizeMax));
@@ -315,6 +327,7 @@ absl::StatusOr<Command> PutCommand(const std::string& key, const std::string& va
 
 absl::StatusOr<Command> DeleteCommand(const std::string& key, uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateIds(client_id, seq));
   Command command;
   command.set_op(paxoskv::v1::OP_DELETE);
   command.set_key(key);

@@ -64,7 +64,8 @@ class Master {
 
   // KV operations, asynchronous (the gateway's callback handlers): `done` runs exactly once,
   // on a gRPC callback thread, a pool thread or inside the call. kInvalidArgument for an empty
-  // key, a key over 1 KiB or a value over 1 MiB (nothing is sent); kNotFound "key not found"
+  // key, a key over 1 KiB, a value over 1 MiB or a client_id without a seq (nothing is sent);
+  // kNotFound "key not found"
   // (Get); otherwise the Router's errors. Delete's value: whether the key was present.
   // `deadline` == absl::InfiniteFuture() means options.default_deadline from now.
   // A request admitted at once to a shard with a cached leader is batched without blocking any

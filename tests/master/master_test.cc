@@ -131,11 +131,14 @@ class MasterTest : public ::testing::Test {
     return status;
   }
 
-  grpc::Status Delete(const std::string& key, bool* deleted) {
+  grpc::Status Delete(const std::string& key, bool* deleted, uint64_t client_id = 0,
+                      uint64_t seq = 0) {
     grpc::ClientContext context;
     SetDeadline(&context, absl::Seconds(10));
     pb::DeleteRequest request;
     request.set_key(key);
+    request.set_client_id(client_id);
+    request.set_seq(seq);
     pb::DeleteResponse response;
     grpc::Status status = kv_->Delete(&context, request, &response);
     *deleted = response.deleted();
@@ -276,6 +279,32 @@ TEST_F(MasterTest, StaleResultReachesTheCallerAsAbortedAndIsNotRetried) {
     EXPECT_EQ(r1.execute_calls(), calls + 1);   // sent once, not retried
     EXPECT_EQ(r1.data().at("k"), "v3");
   }
+}
+
+// Safety review F4: with seq 0 every write of a client_id would dedup against the first one,
+// so a second write would be answered OK and never applied.
+TEST_F(MasterTest, RefusesClientIdWithoutSeqWithNothingSent) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  grpc::Status put = Put("k1", "v1", /*client_id=*/7, /*seq=*/0);
+  EXPECT_EQ(put.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << put.error_message();
+  EXPECT_NE(put.error_message().find("seq"), std::string::npos) << put.error_message();
+  EXPECT_EQ(Put("k2", "v2", 7, 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  bool deleted = false;
+  EXPECT_EQ(Delete("k1", &deleted, 7, 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r1.execute_calls(), 0);
+  // With seqs, each write is its own (README's grpcurl example: client_id 42, seq 1).
+  ASSERT_TRUE(Put("k1", "v1", 42, 1).ok());
+  ASSERT_TRUE(Put("k2", "v2", 42, 2).ok());
+  ASSERT_TRUE(Put("k2", "v2", 42, 2).ok());   // a retry: answered, not applied again
+  std::string value;
+  ASSERT_TRUE(Get("k2", &value).ok());
+  EXPECT_EQ(value, "v2");
+  ASSERT_TRUE(Delete("k1", &deleted, 42, 3).ok());
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(Ids(r1.applied()),
+            (std::set<std::pair<uint64_t, uint64_t>>{{42, 1}, {42, 2}, {42, 3}}));
+  EXPECT_EQ(r1.applied().size(), 3u);
 }
 
 TEST_F(MasterTest, AssignsItsOwnClientIdAndSeqWhenCallerHasNone) {
