@@ -60,7 +60,7 @@ Master::Master(MasterOptions options, RingStore store)
       router_(&directory_, options_.router, log_),
       pool_(options_.max_blocking_threads),
       batcher_(&directory_, &router_, &pool_, options_.batcher, log_),
-      client_id_(RandomClientId()) {}
+      lanes_(options_.write_lanes_max) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
   ASSIGN_OR_RETURN(RingStore store, RingStore::Open(options.data_dir));
@@ -214,13 +214,17 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
   while (true) {
     absl::StatusOr<std::shared_ptr<const ring::HashRing>> admitted = Admit(hash, deadline);
     if (!admitted.ok()) {
-      if (stamp && command.seq() != 0) EndSeq(command.seq());   // a re-route's stamped seq
+      if (stamp && command.seq() != 0) lanes_.Release(command);   // a re-route's lane
       return admitted.status();
     }
     const std::shared_ptr<const ring::HashRing> ring = *std::move(admitted);
-    // Stamped after admission, so a request parked behind a migration does not hold back
-    // ack_below (and so the replicas' dedup windows) meanwhile.
-    if (stamp && command.seq() == 0) StampWrite(&command);
+    // Stamped after admission, so a request parked behind a migration holds no lane meanwhile.
+    if (stamp && command.seq() == 0) {
+      if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
+        Release(hash);
+        return stamped;
+      }
+    }
     const uint32_t shard = ring->OwnerOfHash(hash);
     absl::StatusOr<CommandResult> result = batcher_.Execute(shard, command, deadline);
     Release(hash);
@@ -230,7 +234,7 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
       absl::SleepFor(absl::Milliseconds(5));
       continue;
     }
-    if (stamp) EndSeq(command.seq());
+    if (stamp) lanes_.Release(command);
     return result;
   }
 }
@@ -255,7 +259,13 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
     });
     return;
   }
-  if (stamp && command.seq() == 0) StampWrite(&command);
+  if (stamp && command.seq() == 0) {
+    if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
+      Release(hash);
+      finish(std::move(done), stamped);
+      return;
+    }
+  }
   const uint32_t shard = (*ring)->OwnerOfHash(hash);
   batcher_.ExecuteAsync(
       shard, std::move(command), deadline,
@@ -264,7 +274,7 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
         Release(hash);
         if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
           // The shard fenced this key's range (a migration moved it): route again by the ring,
-          // as Route does (it also ends the stamped seq).
+          // as Route does (the command keeps its lane; Route releases it).
           log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
           pool_.Run([this, hash, returned = std::move(returned), deadline, stamp,
                      done = std::move(done), finish]() mutable {
@@ -273,23 +283,9 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
           });
           return;
         }
-        if (stamp) EndSeq(returned.seq());
+        if (stamp) lanes_.Release(returned);
         finish(std::move(done), std::move(result));
       });
-}
-
-void Master::StampWrite(Command* command) {
-  absl::MutexLock lock(&seq_mu_);
-  const uint64_t seq = next_seq_++;
-  seqs_in_flight_.insert(seq);
-  command->set_client_id(client_id_);
-  command->set_seq(seq);
-  command->set_ack_below(*seqs_in_flight_.begin());  // Lowest seq still in flight.
-}
-
-void Master::EndSeq(uint64_t seq) {
-  absl::MutexLock lock(&seq_mu_);
-  seqs_in_flight_.erase(seq);
 }
 
 // ---- KV -------------------------------------------------------------------------------------
@@ -297,7 +293,7 @@ void Master::EndSeq(uint64_t seq) {
 namespace {
 
 // Each operation's command, validated (kInvalidArgument: nothing is sent). A write with
-// client_id 0 gets the master's own id when it is routed (see StampWrite).
+// client_id 0 gets a write lane's ids when it is routed (see WriteLanes).
 absl::StatusOr<Command> GetCommand(const std::string& key) {
   RETURN_IF_ERROR(ValidateKey(key));
   Command command;

@@ -58,6 +58,21 @@ std::set<std::pair<uint64_t, uint64_t>> Ids(const std::vector<pb::Command>& comm
   return ids;
 }
 
+// Starts `count` concurrent put(key<i>, value<i>) calls; returns once every thread has begun.
+std::vector<std::future<grpc::Status>> StartPuts(
+    int count, std::function<grpc::Status(std::string, std::string)> put) {
+  std::atomic<int> started{0};
+  std::vector<std::future<grpc::Status>> puts;
+  for (int i = 0; i < count; ++i) {
+    puts.push_back(std::async(std::launch::async, [put, &started, i] {
+      ++started;
+      return put(absl::StrCat("key", i), absl::StrCat("value", i));
+    }));
+  }
+  while (started.load() < count) absl::SleepFor(absl::Milliseconds(1));
+  return puts;
+}
+
 pb::ShardConfig Shard(uint32_t id, const std::vector<std::string>& replicas) {
   pb::ShardConfig shard;
   shard.set_shard_id(id);
@@ -132,9 +147,9 @@ class MasterTest : public ::testing::Test {
   }
 
   grpc::Status Delete(const std::string& key, bool* deleted, uint64_t client_id = 0,
-                      uint64_t seq = 0) {
+                      uint64_t seq = 0, absl::Duration timeout = absl::Seconds(10)) {
     grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(10));
+    SetDeadline(&context, timeout);
     pb::DeleteRequest request;
     request.set_key(key);
     request.set_client_id(client_id);
@@ -318,15 +333,15 @@ TEST_F(MasterTest, AssignsItsOwnClientIdAndSeqWhenCallerHasNone) {
   EXPECT_EQ(Get("a", &value).error_code(), grpc::StatusCode::NOT_FOUND);
   std::vector<pb::Command> commands = r1.commands();
   ASSERT_EQ(commands.size(), 4u);
-  std::set<uint64_t> seqs;
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(commands[i].client_id(), server_->master()->client_id());
+  // One request at a time: each takes the lane the one before gave back, and its next seq; it
+  // acknowledges every earlier seq of the lane.
+  for (uint64_t i = 0; i < 3; ++i) {
     EXPECT_NE(commands[i].client_id(), 0u);
-    EXPECT_GE(commands[i].ack_below(), 1u);
-    EXPECT_LE(commands[i].ack_below(), commands[i].seq());
-    seqs.insert(commands[i].seq());
+    EXPECT_EQ(commands[i].client_id(), commands[0].client_id());
+    EXPECT_EQ(commands[i].seq(), i + 1);
+    EXPECT_EQ(commands[i].ack_below(), commands[i].seq());
   }
-  EXPECT_EQ(seqs.size(), 3u);
+  EXPECT_EQ(server_->master()->write_lanes(), 1u);
   EXPECT_EQ(commands[3].op(), pb::OP_GET);
   EXPECT_EQ(commands[3].client_id(), 0u);  // Reads need no dedup.
 }
@@ -342,6 +357,83 @@ TEST_F(MasterTest, SequentialAnonymousWritesLetTheReplicaForgetAnsweredResults) 
   // Only the last write's result is still remembered: each write acknowledged the ones before.
   EXPECT_EQ(r1.dedup_keys(),
             (std::set<std::pair<uint64_t, uint64_t>>{{applied[4].client_id(), applied[4].seq()}}));
+}
+
+// Safety review F5.1. Goal: an anonymous write held back at its shard while thousands of other
+// anonymous writes complete is still applied exactly once and answered OK. Method: the replica
+// holds every delete (its dedup window keeps 1024 results per client); one anonymous delete is
+// stuck there (the master retries it meanwhile) while 2,400 anonymous puts complete; then the
+// replica lets the delete through. With one master client id for all anonymous writes the
+// window would have moved past the stuck seq, and the delete would come back STALE.
+TEST_F(MasterTest, AnonymousWriteHeldBackWhileThousandsCompleteIsAppliedOnce) {
+  FakeReplica r1(1);
+  Start(Options({Shard(1, {r1.address()})}));
+  ASSERT_TRUE(Put("stuck", "v").ok());   // also caches the leader
+  r1.BlockOps({pb::OP_DELETE});
+  auto stuck = std::async(std::launch::async, [this] {
+    bool deleted = false;
+    grpc::Status status = Delete("stuck", &deleted, 0, 0, absl::Seconds(120));
+    return std::make_pair(status, deleted);
+  });
+  ASSERT_TRUE(r1.AwaitBlocked(1, absl::Seconds(30)));
+
+  constexpr int kWriters = 8;
+  constexpr int kPutsPerWriter = 300;
+  std::vector<std::future<int>> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.push_back(std::async(std::launch::async, [this, w] {
+      int ok = 0;
+      for (int i = 0; i < kPutsPerWriter; ++i) {
+        ok += Put(absl::StrCat("w", w, "-", i), "x", 0, 0, absl::Seconds(60)).ok() ? 1 : 0;
+      }
+      return ok;
+    }));
+  }
+  for (auto& writer : writers) EXPECT_EQ(writer.get(), kPutsPerWriter);
+  EXPECT_EQ(stuck.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  r1.Release();
+  auto [status, deleted] = stuck.get();
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(r1.data().count("stuck"), 0u);
+  int deletes_applied = 0;
+  for (const pb::Command& c : r1.applied()) deletes_applied += c.op() == pb::OP_DELETE ? 1 : 0;
+  EXPECT_EQ(deletes_applied, 1);
+  EXPECT_EQ(r1.applied().size(), static_cast<size_t>(1 + kWriters * kPutsPerWriter + 1));
+}
+
+// Concurrent anonymous writes each hold their own lane (client id) while in flight; beyond
+// write_lanes_max of them, a write is refused with RESOURCE_EXHAUSTED before anything is sent.
+TEST_F(MasterTest, ConcurrentAnonymousWritesTakeOneLaneEachUpToTheMax) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.write_lanes_max = 2;
+  options.batcher.max_commands = 1;   // Each put is its own call, so each blocks on its own.
+  Start(std::move(options));
+  r1.BlockOps({pb::OP_PUT});
+  auto held = StartPuts(2, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(r1.AwaitBlocked(2, absl::Seconds(30)));
+  grpc::Status refused = Put("third", "v");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  // A write with the caller's own ids needs no lane.
+  bool deleted = true;
+  ASSERT_TRUE(Delete("absent", &deleted, 42, 1).ok());
+  EXPECT_FALSE(deleted);
+  r1.Release();
+  for (auto& put : held) EXPECT_TRUE(put.get().ok());
+  ASSERT_TRUE(Put("third", "v").ok());   // the lanes are free again
+  std::set<uint64_t> lanes;
+  for (const pb::Command& c : r1.commands()) {
+    if (c.client_id() == 42) continue;
+    lanes.insert(c.client_id());
+    EXPECT_EQ(c.ack_below(), c.seq());
+  }
+  EXPECT_EQ(lanes.size(), 2u);
+  EXPECT_EQ(r1.commands().size(), 4u);   // "third" was not sent the first time
+  EXPECT_EQ(server_->master()->write_lanes(), 2u);
 }
 
 TEST_F(MasterTest, RejectsBadInputWithNothingSent) {
@@ -424,21 +516,6 @@ TEST_F(MasterTest, SeedsRingOnceAndKeepsItAcrossRestarts) {
 }
 
 // ---- Batching -------------------------------------------------------------------------------
-
-// Starts `count` concurrent put(key<i>, value<i>) calls; returns once every thread has begun.
-std::vector<std::future<grpc::Status>> StartPuts(
-    int count, std::function<grpc::Status(std::string, std::string)> put) {
-  std::atomic<int> started{0};
-  std::vector<std::future<grpc::Status>> puts;
-  for (int i = 0; i < count; ++i) {
-    puts.push_back(std::async(std::launch::async, [put, &started, i] {
-      ++started;
-      return put(absl::StrCat("key", i), absl::StrCat("value", i));
-    }));
-  }
-  while (started.load() < count) absl::SleepFor(absl::Milliseconds(1));
-  return puts;
-}
 
 TEST_F(MasterTest, CoalescesConcurrentPutsIntoBatches) {
   FakeReplica r1(1);
