@@ -513,6 +513,8 @@ absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
       range->set_to_shard(moving.to_shard);
     }
     plan.set_phase("draining");
+    plan.set_client_id(RandomClientId());   // kept by every run of this plan
+    plan.set_next_seq(1);
     // Durable before anything changes: a failure here leaves the cluster as it was.
     RETURN_IF_ERROR(PersistPlan(plan));
     log_->info("add shard={} replicas={} epoch={}->{} moving_ranges={}", request.shard_id(),
@@ -611,7 +613,6 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
 
   plan.set_phase("copying");
   Migrator::Hooks hooks;
-  hooks.client_id = RandomClientId();
   hooks.persist = [this](const paxoskv::v1::MigrationPlan& p) { return PersistPlan(p); };
   hooks.stopped = [this] { return stop_flag_.load(); };
   hooks.on_progress = [this](uint64_t keys_moved) {

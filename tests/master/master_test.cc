@@ -26,6 +26,7 @@
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.grpc.pb.h"
 #include "paxoskv/v1/kv.grpc.pb.h"
+#include "paxoskv/v1/replica.grpc.pb.h"
 #include "services/master/master_server.h"
 #include "services/master/ring_store.h"
 #include "tests/master/fake_replica.h"
@@ -56,6 +57,15 @@ std::set<std::pair<uint64_t, uint64_t>> Ids(const std::vector<pb::Command>& comm
   std::set<std::pair<uint64_t, uint64_t>> ids;
   for (const pb::Command& c : commands) ids.emplace(c.client_id(), c.seq());
   return ids;
+}
+
+// The migration writes (imports and deletes) among `commands`.
+std::vector<pb::Command> MigrationWrites(const std::vector<pb::Command>& commands) {
+  std::vector<pb::Command> writes;
+  for (const pb::Command& c : commands) {
+    if (c.op() == pb::OP_IMPORT || c.op() == pb::OP_DELETE_KEYS) writes.push_back(c);
+  }
+  return writes;
 }
 
 // Starts `count` concurrent put(key<i>, value<i>) calls; returns once every thread has begun.
@@ -950,6 +960,93 @@ TEST_F(MasterTest, ResumesHalfDoneMigrationAfterCrash) {
     ASSERT_TRUE(Get(key, &got).ok()) << key;
     EXPECT_EQ(got, value);
   }
+  // The plan came from an older master, without a client id: the run drew one and kept it.
+  std::set<uint64_t> ids;
+  for (const auto& [id, fake] : fakes) {
+    for (const pb::Command& c : MigrationWrites(fake->commands())) ids.insert(c.client_id());
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids.count(0), 0u);
+}
+
+// Safety review F6. Goal: a migration resumed after a master restart writes under the client
+// id its plan was made with, with seqs above every seq the interrupted run may have used, so a
+// stray write of that run that reaches a replica late is refused as stale, never applied.
+// Method: the new shard lets 3 imports through and holds the 4th; the master shuts down
+// meanwhile (the held import lands after that, as a stray would); a new master resumes and
+// finishes the move; then one of the first run's imports is delivered again.
+TEST_F(MasterTest, ResumedMigrationKeepsItsClientIdAndContinuesItsSeqs) {
+  FakeReplica s1(1), s2(2), s3(3);
+  std::map<uint32_t, FakeReplica*> fakes = {{1, &s1}, {2, &s2}, {3, &s3}};
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const ring::HashRing next = *server_->master()->ring()->WithShard(3);
+  std::map<std::string, std::string> all;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = absl::StrCat("key-", i);
+    all[key] = absl::StrCat("value-", i);
+    ASSERT_TRUE(Put(key, all[key]).ok());
+  }
+  s3.BlockOps({pb::OP_IMPORT}, /*pass=*/3);
+  std::future<grpc::Status> adding = std::async(std::launch::async, [&] {
+    pb::AddShardResponse response;
+    return AddShard(3, {s3.address()}, &response);
+  });
+  ASSERT_TRUE(s3.AwaitBlocked(1, absl::Seconds(30)));
+  auto store = RingStore::Open(dir_);
+  ASSERT_TRUE(store.ok());
+  const uint64_t client_id = store->Load()->migration().client_id();
+  ASSERT_NE(client_id, 0u);
+
+  server_->Shutdown();   // the migration stops; its plan stays on disk
+  EXPECT_FALSE(adding.get().ok());
+  server_.reset();
+  const pb::MigrationPlan interrupted = store->Load()->migration();
+  EXPECT_EQ(interrupted.client_id(), client_id);
+  std::map<uint32_t, size_t> first_run_commands;
+  uint64_t first_run_seq_max = 0;
+  for (const auto& [id, fake] : fakes) {
+    first_run_commands[id] = fake->commands().size();
+    for (const pb::Command& c : MigrationWrites(fake->commands())) {
+      EXPECT_EQ(c.client_id(), client_id);
+      first_run_seq_max = std::max(first_run_seq_max, c.seq());
+    }
+  }
+  EXPECT_LT(first_run_seq_max, interrupted.next_seq());   // every used seq was reserved
+  const std::vector<pb::Command> first_imports = MigrationWrites(s3.commands());
+  ASSERT_GE(first_imports.size(), 4u);
+  s3.Release();   // the held import lands now
+
+  Start(Options({}));
+  ASSERT_TRUE(server_->master()->AwaitMigrationIdle(absl::Now() + absl::Seconds(60)));
+  EXPECT_EQ(server_->master()->ring()->epoch(), 2u);
+  int resumed_writes = 0;
+  for (const auto& [id, fake] : fakes) {
+    const std::vector<pb::Command> commands = fake->commands();
+    const std::vector<pb::Command> resumed = MigrationWrites(std::vector<pb::Command>(
+        commands.begin() + static_cast<long>(first_run_commands[id]), commands.end()));
+    for (const pb::Command& c : resumed) {
+      EXPECT_EQ(c.client_id(), client_id);
+      EXPECT_GE(c.seq(), interrupted.next_seq());
+      EXPECT_EQ(c.ack_below(), c.seq());
+      ++resumed_writes;
+    }
+    std::map<std::string, std::string> want;
+    for (const auto& [key, value] : all) {
+      if (next.OwnerOf(key) == id) want[key] = value;
+    }
+    EXPECT_EQ(fake->data(), want) << "shard " << id;
+  }
+  EXPECT_GT(resumed_writes, 0);
+
+  // The first run's first import, delivered again (a copy stranded in a deposed leader's log
+  // would be re-proposed like this): the new shard's dedup table refuses it as stale.
+  auto stub = pb::Replica::NewStub(
+      grpc::CreateChannel(s3.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(10));
+  pb::CommandResult result;
+  grpc::Status stray = stub->Execute(&context, first_imports.front(), &result);
+  EXPECT_EQ(stray.error_code(), grpc::StatusCode::ABORTED) << stray.error_message();
 }
 
 TEST(ParseShardsFlagTest, ParsesAndRejects) {
