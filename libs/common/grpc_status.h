@@ -1,15 +1,14 @@
-// Conversions between absl::Status and grpc::Status at service edges, with the marks of
-// libs/common/routing_errors.h (leader hint, wrong shard, wrong replica) carried as
-// absl::Status payloads <-> trailing metadata ("paxoskv-leader", ...). Includes
-// routing_errors.h, so its users need only this header.
+// Conversions between absl::Status and grpc::Status at service edges: the marks of
+// status_markers.h (leader hint, wrong shard, wrong replica) travel as trailing metadata.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
-#include "libs/common/routing_errors.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv {
 

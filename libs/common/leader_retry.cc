@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
-#include "libs/common/routing_errors.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv {
 namespace {

@@ -2,7 +2,7 @@
 // for good, following "not the leader" hints and failing over between replicas. The one loop
 // behind the master's Router, the client library's ReplicaClient and the replica tests'
 // ShardRouter. No gRPC: the caller's attempt function makes the call (and turns its status
-// into an absl::Status with the marks of libs/common/routing_errors.h).
+// into an absl::Status with the marks of libs/common/status_markers.h).
 //
 // Rules, per attempt answer:
 //  - OK, or a status no other replica or later attempt would change (NOT_FOUND,

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/routing_errors.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv {
 

@@ -12,7 +12,7 @@ namespace paxoskv {
 // RESULT_CODE_OK -> OK; NOT_FOUND -> kNotFound "key not found"; INVALID_ARGUMENT ->
 // kInvalidArgument(message); STALE_REQUEST -> kAborted(message): the seq is below the dedup
 // window, its outcome is unknown and a retry stays stale; WRONG_SHARD -> WrongShardError
-// (message) (libs/common/routing_errors.h; the caller routes again); RESOURCE_EXHAUSTED ->
+// (message) (libs/common/status_markers.h; the caller routes again); RESOURCE_EXHAUSTED ->
 // kResourceExhausted(message): nothing applied, retry later; any other code -> kInternal.
 absl::Status ResultStatus(const paxoskv::v1::CommandResult& result);
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "libs/common/routing_errors.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv {
 namespace {

@@ -1,7 +1,9 @@
-// The routing errors a replica answers with, and their marks: "not the leader" (with the
-// leader's address), "wrong shard" and "wrong replica". Each is an absl::Status with a payload,
-// so code that decides what to retry (libs/common/leader_retry.h, the master's Router) needs no
-// gRPC; libs/common/grpc_status.h carries the payloads across gRPC as trailing metadata.
+// Marks on an absl::Status that tell a caller what to do next, kept as status payloads so
+// that code without gRPC (the replica core, the simulator) can make and read them:
+//   - a leader hint (not the leader; ask this address instead);
+//   - "wrong shard" (the key's range moved: re-read the ring and route again);
+//   - "wrong replica" (the address reached another shard's replica: re-resolve it).
+// At a gRPC edge, libs/common/grpc_status.h carries them as trailing metadata.
 // Pure functions; thread-safe.
 #pragma once
 

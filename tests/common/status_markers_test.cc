@@ -1,12 +1,12 @@
-// Tests of libs/common/routing_errors.h: each routing error carries its own mark, and only it.
-#include "libs/common/routing_errors.h"
+// Tests of libs/common/status_markers.h: each marked status carries its own mark, and only it.
+#include "libs/common/status_markers.h"
 
 #include <gtest/gtest.h>
 
 namespace paxoskv {
 namespace {
 
-TEST(RoutingErrorsTest, EachErrorCarriesOnlyItsMark) {
+TEST(StatusMarkersTest, EachErrorCarriesOnlyItsMark) {
   const absl::Status not_leader = NotLeaderError("10.0.0.3:7000");
   const absl::Status wrong_shard = WrongShardError("moved");
   const absl::Status wrong_replica = WrongReplicaError("another shard's replica");

@@ -1,5 +1,5 @@
-// See routing_errors.h.
-#include "libs/common/routing_errors.h"
+// See status_markers.h.
+#include "libs/common/status_markers.h"
 
 #include "absl/strings/cord.h"
 
