@@ -18,10 +18,19 @@ std::optional<std::string> LeaderHint(const absl::Status& status) {
   return std::string(*payload);
 }
 
-absl::Status WrongShardError(const std::string& message) {
+namespace {
+
+// FAILED_PRECONDITION with the mark `payload`.
+absl::Status MarkedError(const char* payload, const std::string& message) {
   absl::Status status(absl::StatusCode::kFailedPrecondition, message);
-  status.SetPayload(kWrongShardPayload, absl::Cord("1"));
+  status.SetPayload(payload, absl::Cord("1"));
   return status;
+}
+
+}  // namespace
+
+absl::Status WrongShardError(const std::string& message) {
+  return MarkedError(kWrongShardPayload, message);
 }
 
 bool IsWrongShard(const absl::Status& status) {
@@ -29,9 +38,7 @@ bool IsWrongShard(const absl::Status& status) {
 }
 
 absl::Status WrongReplicaError(const std::string& message) {
-  absl::Status status(absl::StatusCode::kFailedPrecondition, message);
-  status.SetPayload(kWrongReplicaPayload, absl::Cord("1"));
-  return status;
+  return MarkedError(kWrongReplicaPayload, message);
 }
 
 bool IsWrongReplica(const absl::Status& status) {

@@ -2,12 +2,15 @@
 #include "services/client/kv_client.h"
 
 #include <algorithm>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/client_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/leader_retry.h"
+#include "libs/common/result_status.h"
+#include "libs/common/status_macros.h"
 
 namespace paxoskv::client {
 namespace {
@@ -43,13 +46,6 @@ absl::Status CallWithRetry(bool retry, absl::Duration attempt_timeout,
 }
 
 }  // namespace
-
-uint64_t RandomClientId() {
-  std::random_device device;
-  uint64_t id = 0;
-  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
-  return id;
-}
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
@@ -173,51 +169,22 @@ absl::StatusOr<pb::CommandResult> ReplicaClient::Execute(const pb::Command& comm
   const absl::Time deadline =
       absl::Now() +
       (call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout);
-  std::string target = leader();
-  size_t next_index = 0;       // round-robin cursor for "try another replica"
-  size_t tried_in_round = 0;   // attempts since the last backoff
-  absl::Duration backoff = options_.backoff_initial;
-  absl::Status last = absl::UnavailableError("no attempt made");
-  while (true) {
-    const absl::Time attempt_deadline = std::min(deadline, absl::Now() + options_.attempt_timeout);
+  pb::CommandResult result;
+  auto attempt = [&](const std::string& target, absl::Time attempt_deadline) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
-    pb::CommandResult result;
-    grpc::Status grpc_status = StubFor(target)->Execute(&context, command, &result);
-    absl::Status status = FromGrpcStatus(grpc_status, &context);
-    if (status.ok()) {
-      absl::MutexLock lock(&mu_);
-      leader_ = target;
-      return result;
-    }
-    last = absl::Status(status.code(), absl::StrCat(target, ": ", status.message()));
-    const absl::Time now = absl::Now();
-    if (now >= deadline) {
-      return absl::Status(status.code() == absl::StatusCode::kUnavailable
-                              ? absl::StatusCode::kUnavailable
-                              : absl::StatusCode::kDeadlineExceeded,
-                          last.message());
-    }
-    std::optional<std::string> hint = LeaderHint(status);
-    if (status.code() == absl::StatusCode::kFailedPrecondition && hint.has_value() &&
-        !hint->empty() && *hint != target) {
-      target = *hint;  // Follow the hint at once.
-      continue;
-    }
-    const bool try_another = status.code() == absl::StatusCode::kUnavailable ||
-                             status.code() == absl::StatusCode::kDeadlineExceeded ||
-                             (status.code() == absl::StatusCode::kFailedPrecondition &&
-                              hint.has_value());
-    if (!try_another) return status;
-    // Next replica, round-robin; back off once every replica has been tried.
-    if (++tried_in_round >= replicas_.size()) {
-      tried_in_round = 0;
-      if (now + backoff >= deadline) return last;
-      absl::SleepFor(backoff);  // Retry backoff, not synchronisation.
-      backoff = std::min(backoff * 2, options_.backoff_max);
-    }
-    target = replicas_[next_index++ % replicas_.size()];
-  }
+    result.Clear();
+    grpc::Status status = StubFor(target)->Execute(&context, command, &result);
+    return FromGrpcStatus(status, &context);
+  };
+  LeaderRetryHooks hooks;
+  hooks.answered = [this](const std::string& target) {
+    absl::MutexLock lock(&mu_);
+    leader_ = target;
+  };
+  RETURN_IF_ERROR(RetryAtLeader("replica group", replicas_, leader(), deadline, options_.retry,
+                                attempt, hooks));
+  return result;
 }
 
 absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptions call) {
@@ -226,7 +193,7 @@ absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptio
   command.set_key(key);  // client_id 0: reads bypass the dedup table.
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
-  if (result->code() == pb::RESULT_CODE_NOT_FOUND) return absl::NotFoundError(key);
+  RETURN_IF_ERROR(ResultStatus(*result));
   return std::move(*result->mutable_value());
 }
 
@@ -240,10 +207,7 @@ absl::Status ReplicaClient::Put(const std::string& key, const std::string& value
   command.set_seq(NextSeq());
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
-  if (result->code() != pb::RESULT_CODE_OK) {
-    return absl::InvalidArgumentError(result->message());
-  }
-  return absl::OkStatus();
+  return ResultStatus(*result);
 }
 
 absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions call) {
@@ -254,6 +218,7 @@ absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions c
   command.set_seq(NextSeq());
   auto result = Execute(command, call);
   if (!result.ok()) return result.status();
+  RETURN_IF_ERROR(ResultStatus(*result));
   return result->existed();
 }
 

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/common/leader_retry.h"
 #include "paxoskv/v1/admin.grpc.pb.h"
 #include "paxoskv/v1/command.pb.h"
 #include "paxoskv/v1/kv.grpc.pb.h"
@@ -90,25 +91,25 @@ class KvClient {
 
 struct ReplicaClientOptions {
   absl::Duration default_timeout = absl::Seconds(5);
-  // Budget of one attempt on one replica, so a hung replica does not eat the whole deadline.
-  absl::Duration attempt_timeout = absl::Seconds(1);
-  absl::Duration backoff_initial = absl::Milliseconds(10);
-  absl::Duration backoff_max = absl::Milliseconds(200);
+  // Per-attempt timeout (1 s: a hung replica does not eat the whole deadline), backoff and
+  // leader-hint hops.
+  LeaderRetryPolicy retry;
   uint64_t client_id = 0;  // 0: random
 };
 
-// Client of one replica group. Execute sends a Command to the last known leader; on
-// FAILED_PRECONDITION with a "paxoskv-leader" hint it goes to the hinted replica; on
-// UNAVAILABLE or an attempt timeout it tries the next replica (backing off after each full
-// round), until the deadline. The command is re-sent unchanged, so set (client_id, seq)
-// for writes (the Get/Put/Delete helpers do).
+// Client of one replica group. Execute sends a Command to the last known leader and follows
+// libs/common/leader_retry.h: on FAILED_PRECONDITION with a "paxoskv-leader" hint it goes to
+// the hinted replica; on UNAVAILABLE or an attempt timeout it tries the next replica (backing
+// off after each full round), until the deadline. The command is re-sent unchanged, so set
+// (client_id, seq) for writes (the Get/Put/Delete helpers do).
 class ReplicaClient {
  public:
   explicit ReplicaClient(std::vector<std::string> replicas, ReplicaClientOptions options = {});
 
-  // The replica's CommandResult (code OK). Errors: kNotFound (get of a missing key),
-  // kInvalidArgument, kFailedPrecondition (without a leader hint), kUnavailable /
-  // kDeadlineExceeded (no leader answered in time; the last error is in the message).
+  // The replica's CommandResult (code OK). Errors: the replica's answer when it is final
+  // (kNotFound for a get of a missing key, kInvalidArgument, kAborted for a stale seq, ...),
+  // kUnavailable / kDeadlineExceeded (no leader answered in time; the last error is in the
+  // message).
   absl::StatusOr<paxoskv::v1::CommandResult> Execute(const paxoskv::v1::Command& command,
                                                      CallOptions call = {});
   absl::StatusOr<std::string> Get(const std::string& key, CallOptions call = {});
@@ -136,9 +137,6 @@ class ReplicaClient {
   absl::flat_hash_map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
 };
-
-// A random non-zero 64-bit client id (from std::random_device).
-uint64_t RandomClientId();
 
 // The gRPC code name of a status code, e.g. "DEADLINE_EXCEEDED" (as in the history files).
 std::string StatusCodeName(absl::StatusCode code);

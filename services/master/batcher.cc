@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/leader_retry.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
 namespace paxoskv::master {
@@ -219,7 +220,7 @@ void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
         outcomes[i] = {false, std::move(*outcome.mutable_result())};
       } else if (outcome.wrong_shard()) {
         outcomes[i] = {false, WrongShardError(outcome.status_message())};
-      } else if (!IsRetryableCode(code)) {
+      } else if (!IsRetryableAtAnotherReplica(absl::Status(code, outcome.status_message()))) {
         outcomes[i] = {false, absl::Status(code, outcome.status_message())};
       }   // else: retryable (leadership lost, overloaded): the Router retries it.
     }

@@ -1,7 +1,7 @@
 // paxoskv-master: the gateway. Routes KV requests to shard leaders by the consistent-hashing
 // ring and adds shards online (Admin.AddShard). Flags:
 //   --listen=127.0.0.1:50051 --data_dir=DIR --shards="1=h:p,h:p,h:p;2=h:p,h:p,h:p"
-//   [--virtual_nodes=128 --log_level=info]
+//   [--virtual_nodes=128 --write_lanes_max=4096 --log_level=info]
 // --shards seeds the ring only when DIR holds none; afterwards the durable ring wins.
 // Stops cleanly on SIGTERM/SIGINT (exit 0).
 #include <csignal>
@@ -31,6 +31,9 @@ ABSL_FLAG(int, batch_max, 256,
 ABSL_FLAG(int, batch_inflight, 1,
           "outstanding ExecuteBatch calls per shard (1 measured best: while a batch is out, the "
           "next one grows)");
+ABSL_FLAG(uint32_t, write_lanes_max, 4096,
+          "writes without a client_id in flight at once (each holds one write lane: a client id "
+          "of the master's, one request at a time); beyond it they get RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
 
 int main(int argc, char** argv) {
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
   options.batcher.max_commands = static_cast<size_t>(absl::GetFlag(FLAGS_batch_max));
   options.batcher.max_in_flight = absl::GetFlag(FLAGS_batch_inflight);
   options.max_blocking_threads = absl::GetFlag(FLAGS_max_threads);
+  options.write_lanes_max = absl::GetFlag(FLAGS_write_lanes_max);
   if (options.virtual_nodes == 0) {
     std::fprintf(stderr, "paxoskv-master: --virtual_nodes must be positive\n");
     return 2;

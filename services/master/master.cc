@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <future>
 #include <map>
-#include <random>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -12,9 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/check.h"
+#include "libs/common/client_id.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
+#include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
 
@@ -39,28 +40,15 @@ absl::Status ValidateKey(const std::string& key) {
   return absl::OkStatus();
 }
 
-absl::Status ResultToStatus(const CommandResult& result) {
-  switch (result.code()) {
-    case paxoskv::v1::RESULT_CODE_OK:
-      return absl::OkStatus();
-    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
-      return absl::NotFoundError("key not found");
-    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
-      return absl::InvalidArgumentError(result.message());
-    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
-      return absl::FailedPreconditionError(
-          "request seq is below the replica's dedup window for this client_id; its outcome is "
-          "unknown");
-    default:
-      return absl::InternalError(absl::StrCat("unknown result code ", result.code()));
+// A caller's exactly-once ids: none (client_id 0, the master assigns them), or both. Seq 0
+// with an id would make every such write a retry of the first one (applied once, the later
+// ones answered with its result and silently lost).
+absl::Status ValidateIds(uint64_t client_id, uint64_t seq) {
+  if (client_id != 0 && seq == 0) {
+    return absl::InvalidArgumentError(
+        "client_id is set but seq is 0; number the writes of a client_id from seq 1");
   }
-}
-
-uint64_t RandomClientId() {
-  std::random_device device;
-  uint64_t id = 0;
-  while (id == 0) id = (uint64_t{device()} << 32) ^ uint64_t{device()};
-  return id;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -72,7 +60,7 @@ Master::Master(MasterOptions options, RingStore store)
       router_(&directory_, options_.router, log_),
       pool_(options_.max_blocking_threads),
       batcher_(&directory_, &router_, &pool_, options_.batcher, log_),
-      client_id_(RandomClientId()) {}
+      lanes_(options_.write_lanes_max) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
   ASSIGN_OR_RETURN(RingStore store, RingStore::Open(options.data_dir));
@@ -226,13 +214,17 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
   while (true) {
     absl::StatusOr<std::shared_ptr<const ring::HashRing>> admitted = Admit(hash, deadline);
     if (!admitted.ok()) {
-      if (stamp && command.seq() != 0) EndSeq(command.seq());   // a re-route's stamped seq
+      if (stamp && command.seq() != 0) lanes_.Release(command);   // a re-route's lane
       return admitted.status();
     }
     const std::shared_ptr<const ring::HashRing> ring = *std::move(admitted);
-    // Stamped after admission, so a request parked behind a migration does not hold back
-    // ack_below (and so the replicas' dedup windows) meanwhile.
-    if (stamp && command.seq() == 0) StampWrite(&command);
+    // Stamped after admission, so a request parked behind a migration holds no lane meanwhile.
+    if (stamp && command.seq() == 0) {
+      if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
+        Release(hash);
+        return stamped;
+      }
+    }
     const uint32_t shard = ring->OwnerOfHash(hash);
     absl::StatusOr<CommandResult> result = batcher_.Execute(shard, command, deadline);
     Release(hash);
@@ -242,7 +234,7 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
       absl::SleepFor(absl::Milliseconds(5));
       continue;
     }
-    if (stamp) EndSeq(command.seq());
+    if (stamp) lanes_.Release(command);
     return result;
   }
 }
@@ -267,7 +259,13 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
     });
     return;
   }
-  if (stamp && command.seq() == 0) StampWrite(&command);
+  if (stamp && command.seq() == 0) {
+    if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
+      Release(hash);
+      finish(std::move(done), stamped);
+      return;
+    }
+  }
   const uint32_t shard = (*ring)->OwnerOfHash(hash);
   batcher_.ExecuteAsync(
       shard, std::move(command), deadline,
@@ -276,7 +274,7 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
         Release(hash);
         if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
           // The shard fenced this key's range (a migration moved it): route again by the ring,
-          // as Route does (it also ends the stamped seq).
+          // as Route does (the command keeps its lane; Route releases it).
           log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
           pool_.Run([this, hash, returned = std::move(returned), deadline, stamp,
                      done = std::move(done), finish]() mutable {
@@ -285,23 +283,9 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
           });
           return;
         }
-        if (stamp) EndSeq(returned.seq());
+        if (stamp) lanes_.Release(returned);
         finish(std::move(done), std::move(result));
       });
-}
-
-void Master::StampWrite(Command* command) {
-  absl::MutexLock lock(&seq_mu_);
-  const uint64_t seq = next_seq_++;
-  seqs_in_flight_.insert(seq);
-  command->set_client_id(client_id_);
-  command->set_seq(seq);
-  command->set_ack_below(*seqs_in_flight_.begin());  // Lowest seq still in flight.
-}
-
-void Master::EndSeq(uint64_t seq) {
-  absl::MutexLock lock(&seq_mu_);
-  seqs_in_flight_.erase(seq);
 }
 
 // ---- KV -------------------------------------------------------------------------------------
@@ -309,7 +293,7 @@ void Master::EndSeq(uint64_t seq) {
 namespace {
 
 // Each operation's command, validated (kInvalidArgument: nothing is sent). A write with
-// client_id 0 gets the master's own id when it is routed (see StampWrite).
+// client_id 0 gets a write lane's ids when it is routed (see WriteLanes).
 absl::StatusOr<Command> GetCommand(const std::string& key) {
   RETURN_IF_ERROR(ValidateKey(key));
   Command command;
@@ -321,6 +305,7 @@ absl::StatusOr<Command> GetCommand(const std::string& key) {
 absl::StatusOr<Command> PutCommand(const std::string& key, const std::string& value,
                                    uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateIds(client_id, seq));
   if (value.size() > kValueSizeMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("value is ", value.size(), " bytes; the limit is ", kValueSizeMax));
@@ -338,6 +323,7 @@ absl::StatusOr<Command> PutCommand(const std::string& key, const std::string& va
 
 absl::StatusOr<Command> DeleteCommand(const std::string& key, uint64_t client_id, uint64_t seq) {
   RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateIds(client_id, seq));
   Command command;
   command.set_op(paxoskv::v1::OP_DELETE);
   command.set_key(key);
@@ -356,13 +342,13 @@ absl::StatusOr<std::string> GetAnswer(absl::StatusOr<CommandResult> result) {
     }
     return result.status();
   }
-  RETURN_IF_ERROR(ResultToStatus(*result));
+  RETURN_IF_ERROR(ResultStatus(*result));
   return std::move(*result->mutable_value());
 }
 
 absl::Status PutAnswer(const absl::StatusOr<CommandResult>& result) {
   if (!result.ok()) return result.status();
-  return ResultToStatus(*result);
+  return ResultStatus(*result);
 }
 
 absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
@@ -372,7 +358,7 @@ absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
     return result.status();
   }
   if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
-  RETURN_IF_ERROR(ResultToStatus(*result));
+  RETURN_IF_ERROR(ResultStatus(*result));
   return result->existed();
 }
 
@@ -527,6 +513,8 @@ absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
       range->set_to_shard(moving.to_shard);
     }
     plan.set_phase("draining");
+    plan.set_client_id(RandomClientId());   // kept by every run of this plan
+    plan.set_next_seq(1);
     // Durable before anything changes: a failure here leaves the cluster as it was.
     RETURN_IF_ERROR(PersistPlan(plan));
     log_->info("add shard={} replicas={} epoch={}->{} moving_ranges={}", request.shard_id(),
@@ -625,7 +613,6 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
 
   plan.set_phase("copying");
   Migrator::Hooks hooks;
-  hooks.client_id = RandomClientId();
   hooks.persist = [this](const paxoskv::v1::MigrationPlan& p) { return PersistPlan(p); };
   hooks.stopped = [this] { return stop_flag_.load(); };
   hooks.on_progress = [this](uint64_t keys_moved) {

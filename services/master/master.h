@@ -1,5 +1,6 @@
 // Master: the gateway's core, independent of gRPC serving. Routes Get/Put/Delete by the hash
-// ring to shard leaders (through Router), assigns exactly-once ids to anonymous writes, and runs
+// ring to shard leaders (through Router), assigns exactly-once ids to anonymous writes (one
+// write lane each, services/master/write_lanes.h), and runs
 // AddShard: validate, persist the plan, pause only the keys whose hash range moves, drain the
 // requests in flight to those ranges, copy (Migrator), persist and switch the ring, release the
 // paused requests. On start it loads the durable ring (the --shards seed only counts the first
@@ -34,6 +35,7 @@
 #include "services/master/ring_store.h"
 #include "services/master/router.h"
 #include "services/master/shard_directory.h"
+#include "services/master/write_lanes.h"
 
 namespace paxoskv::master {
 
@@ -46,6 +48,8 @@ struct MasterOptions {
   RouterOptions router;
   BatcherOptions batcher;                                // KV commands per shard leader
   int max_blocking_threads = 1024;                       // BlockingPool size
+  // Anonymous writes in flight at once (one write lane each); beyond: kResourceExhausted.
+  size_t write_lanes_max = 4096;
   MigratorOptions migrator;
   std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
 };
@@ -64,7 +68,9 @@ class Master {
 
   // KV operations, asynchronous (the gateway's callback handlers): `done` runs exactly once,
   // on a gRPC callback thread, a pool thread or inside the call. kInvalidArgument for an empty
-  // key, a key over 1 KiB or a value over 1 MiB (nothing is sent); kNotFound "key not found"
+  // key, a key over 1 KiB, a value over 1 MiB or a client_id without a seq (nothing is sent);
+  // kResourceExhausted when a write without client_id finds no free write lane (nothing is
+  // sent); kNotFound "key not found"
   // (Get); otherwise the Router's errors. Delete's value: whether the key was present.
   // `deadline` == absl::InfiniteFuture() means options.default_deadline from now.
   // A request admitted at once to a shard with a cached leader is batched without blocking any
@@ -94,7 +100,8 @@ class Master {
   bool migration_running() const ABSL_LOCKS_EXCLUDED(mu_);
   // True once no migration runs; false if `deadline` passed first.
   bool AwaitMigrationIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
-  uint64_t client_id() const { return client_id_; }
+  // Write lanes opened so far.
+  size_t write_lanes() const { return lanes_.lanes(); }
 
  private:
   Master(MasterOptions options, RingStore store);
@@ -113,7 +120,8 @@ class Master {
   bool InFlightMovingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Runs `command` for `key` on its owner shard, within admission control; routes again
-  // when a shard answers "wrong shard". `stamp`: give it the master's own (client_id, seq).
+  // when a shard answers "wrong shard". `stamp`: give it a write lane's (client_id, seq) after
+  // admission (if it has none yet) and release the lane when done.
   absl::StatusOr<paxoskv::v1::CommandResult> Route(uint64_t hash, paxoskv::v1::Command command,
                                                    absl::Time deadline, bool stamp);
   // Route without blocking a thread on the fast path (see GetAsync).
@@ -121,11 +129,6 @@ class Master {
   void RouteAsync(uint64_t hash, paxoskv::v1::Command command, absl::Time deadline, bool stamp,
                   RouteDone done);
   absl::Time EffectiveDeadline(absl::Time deadline) const;
-
-  // Master-assigned exactly-once ids: fills client_id/seq/ack_below and tracks the seq in
-  // flight until EndSeq.
-  void StampWrite(paxoskv::v1::Command* command) ABSL_LOCKS_EXCLUDED(seq_mu_);
-  void EndSeq(uint64_t seq) ABSL_LOCKS_EXCLUDED(seq_mu_);
 
   absl::Status ValidateAddShard(const paxoskv::v1::AddShardRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -144,11 +147,7 @@ class Master {
   Batcher batcher_;     // KV ops; the migration calls router_ directly
   // Asynchronous requests not yet answered; the destructor waits for none.
   std::atomic<int> async_outstanding_{0};
-  const uint64_t client_id_;
-
-  absl::Mutex seq_mu_;
-  uint64_t next_seq_ ABSL_GUARDED_BY(seq_mu_) = 1;
-  std::set<uint64_t> seqs_in_flight_ ABSL_GUARDED_BY(seq_mu_);
+  WriteLanes lanes_;   // exactly-once ids of the writes without client_id
 
   absl::Mutex admin_mu_;  // Serialises AddShard validation + plan creation.
 

@@ -7,11 +7,24 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/client_id.h"
+#include "libs/common/result_status.h"
+#include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
 
 namespace paxoskv::master {
 
+namespace {
+
+// Seqs reserved per persisted reservation (each page uses two): one extra plan write per 128
+// pages.
+constexpr uint64_t kSeqsReserved = 256;
+
+}  // namespace
+
 absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
+  if (plan->client_id() == 0) plan->set_client_id(RandomClientId());   // an older plan
+  next_seq_ = std::max<uint64_t>(plan->next_seq(), 1);
   // 0. Fence: each old shard refuses key ops in its moving ranges from now on, so a write
   // chosen late (an old leader's proposal, re-proposed after the drain) cannot land after
   // its range was scanned. Idempotent, so it is simply repeated on resume.
@@ -53,20 +66,29 @@ absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
   auto result = router_->Execute(shard_id, command, absl::Now() + options_.op_deadline,
                                  options_.attempt_timeout);
   if (!result.ok()) return result.status();
-  if (result->code() != paxoskv::v1::RESULT_CODE_OK) {
-    return absl::InternalError(absl::StrCat("shard ", shard_id, " refused op ",
-                                            paxoskv::v1::Op_Name(command.op()), ": code ",
-                                            paxoskv::v1::ResultCode_Name(result->code()), " ",
-                                            result->message()));
+  if (absl::Status refused = ResultStatus(*result); !refused.ok()) {
+    return absl::Status(refused.code(),
+                        absl::StrCat("shard ", shard_id, " refused op ",
+                                     paxoskv::v1::Op_Name(command.op()), ": ", refused.message()));
   }
   return result;
 }
 
-void Migrator::StampWrite(paxoskv::v1::Command* command) {
-  command->set_client_id(hooks_.client_id);
+absl::Status Migrator::StampWrite(paxoskv::v1::MigrationPlan* plan,
+                                  paxoskv::v1::Command* command) {
+  if (next_seq_ >= plan->next_seq()) {
+    const uint64_t reserved = plan->next_seq();
+    plan->set_next_seq(next_seq_ + kSeqsReserved);
+    if (absl::Status persisted = hooks_.persist(*plan); !persisted.ok()) {
+      plan->set_next_seq(reserved);
+      return persisted;
+    }
+  }
+  command->set_client_id(plan->client_id());
   command->set_seq(next_seq_);
   command->set_ack_below(next_seq_);  // Every earlier write has been answered.
   ++next_seq_;
+  return absl::OkStatus();
 }
 
 absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
@@ -92,7 +114,7 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
     import.set_op(paxoskv::v1::OP_IMPORT);
     *import.mutable_import_entries() = page->entries();
     if (send_dedup) *import.mutable_import_dedup() = page->dedup();
-    StampWrite(&import);
+    RETURN_IF_ERROR(StampWrite(plan, &import));
     auto imported_result = Call(to, import);
     if (!imported_result.ok()) return imported_result.status();
   }
@@ -100,7 +122,7 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
     paxoskv::v1::Command remove;
     remove.set_op(paxoskv::v1::OP_DELETE_KEYS);
     for (const auto& entry : page->entries()) remove.add_keys(entry.key());
-    StampWrite(&remove);
+    RETURN_IF_ERROR(StampWrite(plan, &remove));
     auto removed = Call(from, remove);
     if (!removed.ok()) return removed.status();
   }

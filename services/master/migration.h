@@ -30,12 +30,9 @@ struct MigratorOptions {
 
 class Migrator {
  public:
-  // Imports and deletes carry (client_id, seq) with client_id fixed per Migrator and seq
-  // counting up; the migration has one write in flight, so ack_below = seq. `persist` makes the
-  // plan durable (REQUIRES: OK means on disk). `stopped` is polled between steps.
-  // `on_progress` sees keys_moved after each persisted page.
+  // `persist` makes the plan durable (REQUIRES: OK means on disk). `stopped` is polled between
+  // steps. `on_progress` sees keys_moved after each persisted page.
   struct Hooks {
-    uint64_t client_id = 0;
     std::function<absl::Status(const paxoskv::v1::MigrationPlan&)> persist;
     std::function<bool()> stopped;
     std::function<void(uint64_t keys_moved)> on_progress;
@@ -48,6 +45,10 @@ class Migrator {
   // Runs every range of `plan` to `done`, retrying failed steps (with backoff) for as long as
   // it takes: a half-moved range can only go forward. OK when every range is done;
   // kCancelled if `stopped` became true first (the plan on disk stays resumable).
+  // Imports and deletes carry the plan's (client_id, seq): the client id of every run of this
+  // plan, and seqs counting up from the plan's next_seq, which is raised durably before a seq
+  // is used (so no run reuses a seq an earlier one may have sent). The migration has one write
+  // in flight, so ack_below = seq.
   absl::Status Run(paxoskv::v1::MigrationPlan* plan);
 
  private:
@@ -56,13 +57,15 @@ class Migrator {
   // Runs `command` on `shard_id`; retries until OK, a non-retryable error, or stop.
   absl::StatusOr<paxoskv::v1::CommandResult> Call(uint32_t shard_id,
                                                   const paxoskv::v1::Command& command);
-  void StampWrite(paxoskv::v1::Command* command);
+  // Stamps `command` with the plan's client id and the next seq, first making a reservation
+  // that covers it durable (persist). On error nothing is stamped and the plan is unchanged.
+  absl::Status StampWrite(paxoskv::v1::MigrationPlan* plan, paxoskv::v1::Command* command);
 
   Router* const router_;
   const MigratorOptions options_;
   Hooks hooks_;
   std::shared_ptr<spdlog::logger> log_;
-  uint64_t next_seq_ = 1;
+  uint64_t next_seq_ = 1;   // the next seq to use; below plan->next_seq(), the reservation
 };
 
 }  // namespace paxoskv::master

@@ -1,7 +1,6 @@
 // See router.h.
 #include "services/master/router.h"
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -12,13 +11,6 @@
 
 namespace paxoskv::master {
 
-bool IsRetryableCode(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
-         code == absl::StatusCode::kCancelled || code == absl::StatusCode::kResourceExhausted ||
-         code == absl::StatusCode::kFailedPrecondition;
-  // Not kAborted: a stale request stays stale wherever it is retried.
-}
-
 absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
                                                            const paxoskv::v1::Command& command,
                                                            absl::Time deadline,
@@ -27,88 +19,43 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
   if (!replicas.has_value() || replicas->empty()) {
     return absl::InternalError(absl::StrCat("unknown shard ", shard_id));
   }
-  if (attempt_timeout <= absl::ZeroDuration()) attempt_timeout = options_.attempt_timeout;
-  const size_t n = replicas->size();
-  std::string target = directory_->Leader(shard_id);
-  size_t next_index = 0;
-  if (target.empty()) {
-    target = (*replicas)[0];
-    next_index = 1;
-  } else {
-    auto it = std::find(replicas->begin(), replicas->end(), target);
-    next_index = it == replicas->end() ? 0 : static_cast<size_t>(it - replicas->begin()) + 1;
-  }
+  RouterOptions policy = options_;
+  if (attempt_timeout > absl::ZeroDuration()) policy.attempt_timeout = attempt_timeout;
 
   // Every attempt names the shard, so a replica of another shard refuses it.
   paxoskv::v1::Command stamped = command;
   stamped.set_shard_id(shard_id);
-  absl::Status last_error = absl::DeadlineExceededError("no attempt was made");
-  bool last_timed_out = true;
-  size_t failures = 0;
-  size_t hint_hops = 0;
-  int attempts = 0;
-  absl::Duration backoff = options_.backoff_initial;
-  while (true) {
-    const absl::Time now = absl::Now();
-    if (now >= deadline) break;
-    const absl::Time attempt_deadline = std::min(now + attempt_timeout, deadline);
+  paxoskv::v1::CommandResult result;
+  auto attempt = [&](const std::string& target, absl::Time attempt_deadline) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
-    paxoskv::v1::CommandResult result;
-    ++attempts;
-    grpc::Status grpc_status = directory_->Stub(target)->Execute(&context, stamped, &result);
-    absl::Status status = FromGrpcStatus(grpc_status, &context);
-    if (IsWrongReplica(status)) {
-      // The address now reaches another shard's replica (e.g. a container got another's IP):
-      // drop the channel so the next use resolves the name again, and try another replica.
-      log_->warn("address {} of shard {} reached another shard: {}", target, shard_id,
-                 std::string(status.message()));
-      directory_->ResetChannel(target);
-    }
-    if (status.ok()) {
-      directory_->SetLeader(shard_id, target);
-      return result;
-    }
-    if (IsWrongShard(status)) return status;   // Master::Route re-reads the ring.
-    if (!IsRetryableCode(status.code())) {
-      // The replica answered (it is the leader): NOT_FOUND, INVALID_ARGUMENT, ...
-      directory_->SetLeader(shard_id, target);
-      return status;
-    }
-    if (status.code() == absl::StatusCode::kFailedPrecondition) {
-      std::optional<std::string> hint = LeaderHint(status);
-      if (hint.has_value() && !hint->empty() && *hint != target && hint_hops < 2 * n + 2) {
-        log_->debug("not leader shard={} replica={} hint={}", shard_id, target, *hint);
-        ++hint_hops;
-        target = *hint;
-        continue;
-      }
-    }
-    log_->debug("attempt failed shard={} replica={} code={} error={}", shard_id, target,
-                absl::StatusCodeToString(status.code()), std::string(status.message()));
+    result.Clear();
+    grpc::Status status = directory_->Stub(target)->Execute(&context, stamped, &result);
+    return FromGrpcStatus(status, &context);
+  };
+  LeaderRetryHooks hooks;
+  hooks.answered = [&](const std::string& target) { directory_->SetLeader(shard_id, target); };
+  hooks.failed = [&](const std::string& target, const absl::Status& status) {
+    log_->debug("attempt failed shard={} replica={} error={}", shard_id, target,
+                status.ToString());
     directory_->ForgetLeader(shard_id, target);
-    last_error = absl::Status(status.code(), absl::StrCat(target, ": ", status.message()));
-    last_timed_out = status.code() == absl::StatusCode::kDeadlineExceeded;
-    target = (*replicas)[next_index % n];
-    ++next_index;
-    ++failures;
-    if (failures % n == 0) {
-      // A full round failed: nobody leads right now. Back off briefly, then start again.
-      hint_hops = 0;
-      const absl::Duration pause = std::min(backoff, deadline - absl::Now());
-      if (pause > absl::ZeroDuration()) absl::SleepFor(pause);
-      backoff = std::min(backoff * 2, options_.backoff_max);
+  };
+  hooks.wrong_replica = [&](const std::string& target) {
+    // The address now reaches another shard's replica (e.g. a container got another's IP):
+    // drop the channel so the next use resolves the name again.
+    log_->warn("address {} of shard {} reached another shard", target, shard_id);
+    directory_->ResetChannel(target);
+  };
+  absl::Status status = RetryAtLeader(absl::StrCat("shard ", shard_id), *replicas,
+                                      directory_->Leader(shard_id), deadline, policy, attempt,
+                                      hooks);
+  if (!status.ok()) {
+    if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+      log_->warn("shard unreachable shard={} error={}", shard_id, status.ToString());
     }
+    return status;
   }
-  log_->warn("shard unreachable shard={} attempts={} last_error={}", shard_id, attempts,
-             last_error.ToString());
-  if (last_timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat("shard ", shard_id, ": deadline exceeded after ",
-                                                    attempts, " attempts; last error: ",
-                                                    last_error.message()));
-  }
-  return absl::UnavailableError(
-      absl::StrCat("shard ", shard_id, " has no reachable leader: ", last_error.message()));
+  return result;
 }
 
 }  // namespace paxoskv::master

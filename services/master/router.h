@@ -1,10 +1,11 @@
 // Router: sends one command to the leader of one shard and copes with leadership changes.
-// Starts at the cached leader; on FAILED_PRECONDITION with a leader hint it retries at the
-// hint; on UNAVAILABLE, a connect failure or a per-attempt timeout it tries the other
-// replicas in turn (the seed's broadcast), backing off briefly after each full round, until
-// the caller's deadline. The command (client_id, seq included) is sent unchanged on every
-// attempt, so replicas apply it at most once. Thread-safe; holds no lock across an RPC, so a
-// dead shard only ever occupies the threads of requests routed to it.
+// Starts at the cached leader and follows libs/common/leader_retry.h's rules (leader hints at
+// once, the next replica on UNAVAILABLE, a refused connection or a per-attempt timeout, a short
+// backoff after each full round) until the caller's deadline. It keeps the directory's leader
+// cache up to date and drops a channel whose address reached another shard's replica. The
+// command (client_id, seq included) is sent unchanged on every attempt, so replicas apply it at
+// most once. Thread-safe; holds no lock across an RPC, so a dead shard only ever occupies the
+// threads of requests routed to it.
 #pragma once
 
 #include <cstdint>
@@ -14,21 +15,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/common/leader_retry.h"
 #include "paxoskv/v1/command.pb.h"
 #include "services/master/shard_directory.h"
 
 namespace paxoskv::master {
 
-struct RouterOptions {
-  absl::Duration attempt_timeout = absl::Seconds(1);
-  absl::Duration backoff_initial = absl::Milliseconds(10);
-  absl::Duration backoff_max = absl::Milliseconds(200);
-};
-
-// Whether a replica's answer with this code may succeed elsewhere or later (another replica,
-// a new leader): UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED,
-// FAILED_PRECONDITION (not the leader). Not ABORTED: a stale request stays stale.
-bool IsRetryableCode(absl::StatusCode code);
+using RouterOptions = LeaderRetryPolicy;
 
 class Router {
  public:
@@ -36,7 +29,8 @@ class Router {
       : directory_(directory), options_(options), log_(std::move(log)) {}
 
   // The replica's CommandResult on OK. Errors:
-  //  - the replica's own answer for non-retryable codes (NOT_FOUND, INVALID_ARGUMENT, ...);
+  //  - the replica's own answer for statuses that are not retried (NOT_FOUND,
+  //    INVALID_ARGUMENT, ABORTED, wrong shard, ...);
   //  - kUnavailable "shard N has no reachable leader: <last error>" when every attempt until
   //    the deadline failed fast (refused connection, no leader yet);
   //  - kDeadlineExceeded when the deadline passed with the last attempt timing out;

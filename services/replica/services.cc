@@ -7,6 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/result_status.h"
 
 namespace paxoskv::replica {
 
@@ -107,31 +108,6 @@ absl::Time DeadlineOf(const grpc::ServerContext* context) {
   const auto deadline = context->deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return fallback;
   return std::min(fallback, absl::FromChrono(deadline));
-}
-
-}  // namespace
-
-namespace {
-
-// The state machine's result code as the gRPC status Execute answers with (OK keeps the
-// result in `outcome`).
-absl::Status ResultStatus(const paxoskv::v1::CommandResult& outcome) {
-  switch (outcome.code()) {
-    case paxoskv::v1::RESULT_CODE_OK:
-      return absl::OkStatus();
-    case paxoskv::v1::RESULT_CODE_NOT_FOUND:
-      return absl::NotFoundError("key not found");
-    case paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT:
-      return absl::InvalidArgumentError(outcome.message());
-    case paxoskv::v1::RESULT_CODE_STALE_REQUEST:
-      return absl::AbortedError(outcome.message());
-    case paxoskv::v1::RESULT_CODE_WRONG_SHARD:
-      return WrongShardError(outcome.message());
-    case paxoskv::v1::RESULT_CODE_RESOURCE_EXHAUSTED:
-      return absl::ResourceExhaustedError(outcome.message());
-    default:
-      return absl::InternalError("unknown result code");
-  }
 }
 
 // Execute of either service: one command, answered with its result or status.

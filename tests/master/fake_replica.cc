@@ -1,8 +1,7 @@
 // See fake_replica.h.
 #include "tests/master/fake_replica.h"
 
-#include <algorithm>
-#include <tuple>
+#include <limits>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
 #include "libs/common/grpc_status.h"
-#include "libs/ring/hash_ring.h"
+#include "libs/common/result_status.h"
 #include "libs/ring/stable_hash.h"
 
 namespace paxoskv::master::testing {
@@ -19,7 +18,8 @@ namespace paxoskv::master::testing {
 using paxoskv::v1::Command;
 using paxoskv::v1::CommandResult;
 
-FakeReplica::FakeReplica(uint32_t shard_id) : shard_id_(shard_id) {
+FakeReplica::FakeReplica(uint32_t shard_id, kv::KvLimits limits)
+    : shard_id_(shard_id), limits_(limits), state_(limits) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -73,14 +73,42 @@ bool FakeReplica::AwaitBlocked(int count, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
-std::map<std::string, std::string> FakeReplica::data() const {
+std::map<std::string, std::string> FakeReplica::data() {
   absl::MutexLock lock(&mu_);
-  return data_;
+  std::map<std::string, std::string> data;
+  CommandResult page = ScanLocked(nullptr);
+  while (true) {
+    for (const paxoskv::v1::KeyValue& entry : page.entries()) data[entry.key()] = entry.value();
+    if (page.scan_done() || page.entries().empty()) return data;
+    page = ScanLocked(&page.entries(page.entries_size() - 1));
+  }
 }
 
-void FakeReplica::SetData(std::map<std::string, std::string> data) {
+void FakeReplica::SetData(const std::map<std::string, std::string>& data) {
   absl::MutexLock lock(&mu_);
-  data_ = std::move(data);
+  state_ = kv::KvStateMachine(limits_);
+  Command import;
+  import.set_op(paxoskv::v1::OP_IMPORT);
+  for (const auto& [key, value] : data) {
+    paxoskv::v1::KeyValue* entry = import.add_import_entries();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  const CommandResult result = state_.Apply(++slot_, import);
+  PAXOSKV_CHECK(result.code() == paxoskv::v1::RESULT_CODE_OK) << result.message();
+}
+
+CommandResult FakeReplica::ScanLocked(const paxoskv::v1::KeyValue* after) {
+  Command scan;
+  scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
+  scan.mutable_range();   // begin == end: the whole ring
+  scan.set_scan_limit(std::numeric_limits<uint32_t>::max());   // the state machine's page cap
+  if (after != nullptr) {
+    scan.set_scan_started(true);
+    scan.set_scan_after_hash(ring::StableHash(after->key()));
+    scan.set_scan_after_key(after->key());
+  }
+  return state_.Apply(slot_, scan);
 }
 
 std::vector<Command> FakeReplica::commands() const {
@@ -98,11 +126,19 @@ std::vector<int> FakeReplica::batch_sizes() const {
   return batch_sizes_;
 }
 
-std::set<std::pair<uint64_t, uint64_t>> FakeReplica::dedup_keys() const {
+std::vector<Command> FakeReplica::applied() const {
+  absl::MutexLock lock(&mu_);
+  return applied_;
+}
+
+std::set<std::pair<uint64_t, uint64_t>> FakeReplica::dedup_keys() {
   absl::MutexLock lock(&mu_);
   std::set<std::pair<uint64_t, uint64_t>> keys;
-  for (const auto& [client, window] : dedup_) {
-    for (const auto& [seq, result] : window) keys.emplace(client, seq);
+  const CommandResult first_page = ScanLocked(nullptr);
+  for (const paxoskv::v1::DedupClient& client : first_page.dedup()) {
+    for (const paxoskv::v1::DedupEntry& entry : client.entries()) {
+      keys.emplace(client.client_id(), entry.seq());
+    }
   }
   return keys;
 }
@@ -117,7 +153,7 @@ grpc::Status FakeReplica::Status(grpc::ServerContext* context,
   response->set_leader_address(mode_ == Mode::kLeader ? address_ : hint_);
   response->set_chosen_slot(slot_);
   response->set_applied_slot(slot_);
-  response->set_key_count(data_.size());
+  response->set_key_count(state_.key_count());
   return grpc::Status::OK;
 }
 
@@ -193,112 +229,16 @@ absl::Status FakeReplica::ModeStatusLocked() const {
 }
 
 absl::Status FakeReplica::ApplyAsExecuteLocked(const Command& command, CommandResult* result) {
-  *result = ApplyLocked(command);
-  if (result->code() == paxoskv::v1::RESULT_CODE_WRONG_SHARD) {
-    return WrongShardError(result->message());
-  }
-  if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) {
-    return absl::NotFoundError("key not found");
-  }
-  return absl::OkStatus();
-}
-
-CommandResult FakeReplica::ApplyLocked(const Command& command) {
-  ++slot_;
-  const bool dedup = command.client_id() != 0 && command.op() != paxoskv::v1::OP_GET &&
-                     command.op() != paxoskv::v1::OP_SCAN_RANGE;
-  if (dedup) {
-    auto& window = dedup_[command.client_id()];
-    auto it = window.find(command.seq());
-    if (it != window.end()) return it->second;
-  }
-  CommandResult result;
-  result.set_applied_slot(slot_);
-  const bool key_op = command.op() == paxoskv::v1::OP_GET ||
-                      command.op() == paxoskv::v1::OP_PUT ||
-                      command.op() == paxoskv::v1::OP_DELETE;
-  if (key_op) {
-    const uint64_t hash = ring::StableHash(command.key());
-    for (const auto& range : frozen_) {
-      if (ring::HashRing::RangeContains(range, hash)) {
-        result.set_code(paxoskv::v1::RESULT_CODE_WRONG_SHARD);
-        result.set_message("the key's hash range has moved to another shard");
-        return result;   // like libs/kv: not applied, not remembered
-      }
+  if (command.op() == paxoskv::v1::OP_GET) {
+    *result = state_.Read(command);   // as the leader serves a read (no slot)
+  } else {
+    *result = state_.Apply(++slot_, command);
+    // A fresh result carries this slot; a dedup hit carries its first slot.
+    if (result->code() == paxoskv::v1::RESULT_CODE_OK && result->applied_slot() == slot_) {
+      applied_.push_back(command);
     }
   }
-  switch (command.op()) {
-    case paxoskv::v1::OP_GET: {
-      auto it = data_.find(command.key());
-      if (it == data_.end()) {
-        result.set_code(paxoskv::v1::RESULT_CODE_NOT_FOUND);
-      } else {
-        result.set_value(it->second);
-      }
-      break;
-    }
-    case paxoskv::v1::OP_PUT:
-      data_[command.key()] = command.value();
-      break;
-    case paxoskv::v1::OP_DELETE:
-      result.set_existed(data_.erase(command.key()) > 0);
-      break;
-    case paxoskv::v1::OP_SCAN_RANGE: {
-      // Plain (hash, key) order, as libs/kv does, strictly after the cursor when started.
-      std::vector<std::pair<uint64_t, std::string>> order;
-      for (const auto& [key, value] : data_) {
-        const uint64_t hash = ring::StableHash(key);
-        if (ring::HashRing::RangeContains(command.range(), hash)) order.emplace_back(hash, key);
-      }
-      std::sort(order.begin(), order.end());
-      const std::pair<uint64_t, std::string> cursor(command.scan_after_hash(),
-                                                    command.scan_after_key());
-      const uint32_t limit = std::max<uint32_t>(1, command.scan_limit());
-      result.set_scan_done(true);
-      for (const auto& entry : order) {
-        if (command.scan_started() && !(cursor < entry)) continue;
-        if (static_cast<uint32_t>(result.entries_size()) >= limit) {
-          result.set_scan_done(false);
-          break;
-        }
-        auto* kv = result.add_entries();
-        kv->set_key(entry.second);
-        kv->set_value(data_[entry.second]);
-      }
-      if (!command.scan_started()) {
-        for (const auto& [client, window] : dedup_) {
-          auto* exported = result.add_dedup();
-          exported->set_client_id(client);
-          for (const auto& [seq, stored] : window) {
-            auto* e = exported->add_entries();
-            e->set_seq(seq);
-            *e->mutable_result() = stored;
-          }
-        }
-      }
-      break;
-    }
-    case paxoskv::v1::OP_IMPORT:
-      for (const auto& kv : command.import_entries()) data_[kv.key()] = kv.value();
-      for (const auto& client : command.import_dedup()) {
-        for (const auto& e : client.entries()) {
-          dedup_[client.client_id()].emplace(e.seq(), e.result());
-        }
-      }
-      break;
-    case paxoskv::v1::OP_DELETE_KEYS:
-      for (const auto& key : command.keys()) data_.erase(key);
-      break;
-    case paxoskv::v1::OP_FREEZE_RANGES:
-      for (const auto& range : command.freeze_ranges()) frozen_.push_back(range);
-      break;
-    default:
-      result.set_code(paxoskv::v1::RESULT_CODE_INVALID_ARGUMENT);
-      result.set_message("unknown op");
-      return result;
-  }
-  if (dedup) dedup_[command.client_id()][command.seq()] = result;
-  return result;
+  return ResultStatus(*result);   // as services/replica/services.cc answers
 }
 
 std::string DeadAddress() {

@@ -1,10 +1,10 @@
-// FakeReplica: an in-process gRPC server on 127.0.0.1:0 implementing paxoskv.v1.Replica with a
-// tiny in-memory map, so the master can be tested without the real replica. It honours the
-// command ops (GET/PUT/DELETE, SCAN_RANGE/IMPORT/DELETE_KEYS) with a per-client dedup table,
-// and can be told to act as a follower with a leader hint, to answer UNAVAILABLE, to hang, or
-// to block chosen ops until released. ExecuteBatch answers as the real replica does (see
-// services/replica/services.cc). Records every command it receives, alone or in a batch.
-// Thread-safe.
+// FakeReplica: an in-process gRPC server on 127.0.0.1:0 implementing paxoskv.v1.Replica over
+// the real KV state machine (libs/kv KvStateMachine: dedup windows, freeze, scan, import), with
+// no Paxos underneath, so the master can be tested without real replica groups. Its fault
+// injection: act as a follower with a leader hint, answer UNAVAILABLE, hang, or block chosen
+// ops until released. Execute and ExecuteBatch answer as the real replica does (see
+// services/replica/services.cc). Records every command it receives, alone or in a batch, and
+// every command the state machine applied. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/kv/kv_state_machine.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
 namespace paxoskv::master::testing {
@@ -26,7 +27,8 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
  public:
   enum class Mode { kLeader, kFollower, kUnavailable, kHang };
 
-  explicit FakeReplica(uint32_t shard_id = 0);
+  // `limits` configure the state machine (e.g. a small dedup window).
+  explicit FakeReplica(uint32_t shard_id = 0, kv::KvLimits limits = {});
   ~FakeReplica() override;
 
   const std::string& address() const { return address_; }
@@ -42,15 +44,20 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   // Waits until at least `count` calls are blocked; false on timeout.
   bool AwaitBlocked(int count, absl::Duration timeout) const;
 
-  std::map<std::string, std::string> data() const;
-  void SetData(std::map<std::string, std::string> data);
+  // Every key and value, read from the state machine.
+  std::map<std::string, std::string> data();
+  // Replaces the whole state (dedup table included) by `data`.
+  void SetData(const std::map<std::string, std::string>& data);
   // Every command received, by Execute or in a batch, in arrival order.
   std::vector<paxoskv::v1::Command> commands() const;
   int execute_calls() const;  // commands().size()
+  // Every command the state machine executed, in order: not a dedup hit (the first result
+  // returned again), a stale seq, a fenced key or a malformed command. Gets are not counted.
+  std::vector<paxoskv::v1::Command> applied() const;
   // The number of commands of each ExecuteBatch call, in arrival order.
   std::vector<int> batch_sizes() const;
-  // (client_id, seq) pairs in the dedup table.
-  std::set<std::pair<uint64_t, uint64_t>> dedup_keys() const;
+  // (client_id, seq) pairs in the state machine's dedup table.
+  std::set<std::pair<uint64_t, uint64_t>> dedup_keys();
 
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
@@ -69,14 +76,17 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What the mode answers for any command: OK (leader), not the leader + hint, or no leader.
   absl::Status ModeStatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies `command`; its result code as Execute's status (NOT_FOUND, wrong shard).
+  // Applies `command`; its result code as Execute's status (libs/common/result_status.h).
   absl::Status ApplyAsExecuteLocked(const paxoskv::v1::Command& command,
                                     paxoskv::v1::CommandResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  paxoskv::v1::CommandResult ApplyLocked(const paxoskv::v1::Command& command)
+  // A whole-ring OP_SCAN_RANGE page after `after` (nullptr: the first page, which also
+  // carries the dedup table). Scans change nothing (and take no slot).
+  paxoskv::v1::CommandResult ScanLocked(const paxoskv::v1::KeyValue* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint32_t shard_id_;
+  const kv::KvLimits limits_;
   std::string address_;
   std::unique_ptr<grpc::Server> server_;
 
@@ -88,11 +98,10 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   uint64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
   int blocked_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t slot_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, std::string> data_ ABSL_GUARDED_BY(mu_);
-  std::vector<paxoskv::v1::HashRange> frozen_ ABSL_GUARDED_BY(mu_);   // OP_FREEZE_RANGES
-  std::map<uint64_t, std::map<uint64_t, paxoskv::v1::CommandResult>> dedup_ ABSL_GUARDED_BY(mu_);
+  uint64_t slot_ ABSL_GUARDED_BY(mu_) = 0;   // the last slot applied
+  kv::KvStateMachine state_ ABSL_GUARDED_BY(mu_);
   std::vector<paxoskv::v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+  std::vector<paxoskv::v1::Command> applied_ ABSL_GUARDED_BY(mu_);
   std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
 };
 

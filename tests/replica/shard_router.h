@@ -1,6 +1,7 @@
 // ShardRouter: test helper that executes commands on one shard the way the master does
-// (follow the "paxoskv-leader" hint, rotate through replicas on UNAVAILABLE or timeouts),
-// against replicas listening on real gRPC addresses. Not thread-safe; one per test.
+// (libs/common/leader_retry.h: follow the "paxoskv-leader" hint, rotate through replicas on
+// UNAVAILABLE or timeouts, back off after a full round), against replicas listening on real
+// gRPC addresses. Not thread-safe; one per test.
 #pragma once
 
 #include <map>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/leader_retry.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
 namespace paxoskv::testing {
@@ -33,29 +35,25 @@ class ShardRouter {
     return result;
   }
 
-  // Retries until a definitive answer (OK, NOT_FOUND, INVALID_ARGUMENT) or `budget` ends.
+  // Retries until a final answer (OK, NOT_FOUND, INVALID_ARGUMENT, ABORTED, ...) or `budget`
+  // ends (then kUnavailable or kDeadlineExceeded).
   absl::StatusOr<paxoskv::v1::CommandResult> Execute(const paxoskv::v1::Command& command,
                                                      absl::Duration budget = absl::Seconds(15)) {
-    const absl::Time deadline = absl::Now() + budget;
-    std::string target = leader_.empty() ? addresses_.front() : leader_;
-    absl::Status last = absl::DeadlineExceededError("no attempt");
-    while (absl::Now() < deadline) {
-      auto result = ExecuteAt(target, command,
-                              std::min(absl::Seconds(1), deadline - absl::Now()));
-      if (result.ok() || absl::IsNotFound(result.status()) ||
-          absl::IsInvalidArgument(result.status())) {
-        leader_ = target;
-        return result;
-      }
-      last = result.status();
-      if (auto hint = LeaderHint(last); hint.has_value() && *hint != target) {
-        target = *hint;
-        continue;
-      }
-      target = addresses_[next_++ % addresses_.size()];
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return last;
+    paxoskv::v1::CommandResult result;
+    auto attempt = [&](const std::string& target, absl::Time attempt_deadline) {
+      absl::StatusOr<paxoskv::v1::CommandResult> answer =
+          ExecuteAt(target, command, attempt_deadline - absl::Now());
+      if (!answer.ok()) return answer.status();
+      result = *std::move(answer);
+      return absl::OkStatus();
+    };
+    LeaderRetryHooks hooks;
+    hooks.answered = [this](const std::string& target) { leader_ = target; };
+    const LeaderRetryPolicy policy{.backoff_initial = absl::Milliseconds(20)};
+    absl::Status status = RetryAtLeader("shard", addresses_, leader_, absl::Now() + budget,
+                                        policy, attempt, hooks);
+    if (!status.ok()) return status;
+    return result;
   }
 
   static paxoskv::v1::Command Put(const std::string& key, const std::string& value,
@@ -93,7 +91,6 @@ class ShardRouter {
 
   std::vector<std::string> addresses_;
   std::string leader_;
-  size_t next_ = 0;
   std::map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_;
 };
 
