@@ -153,18 +153,30 @@ std::string ReplicaClient::leader() const {
   return leader_;
 }
 
-pb::Replica::Stub* ReplicaClient::StubFor(const std::string& address) {
+ReplicaClient::Stubs& ReplicaClient::StubsFor(const std::string& address) {
   absl::MutexLock lock(&mu_);
-  auto& stub = stubs_[address];
-  if (stub == nullptr) {
-    stub = pb::Replica::NewStub(grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), PaxoskvChannelArguments()));
+  Stubs& stubs = stubs_[address];
+  if (stubs.replica == nullptr) {
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                             PaxoskvChannelArguments());
+    stubs.replica = pb::Replica::NewStub(channel);
+    stubs.migration = pb::Migration::NewStub(channel);
   }
-  return stub.get();
+  return stubs;
 }
 
 absl::StatusOr<pb::CommandResult> ReplicaClient::Execute(const pb::Command& command,
                                                          CallOptions call) {
+  return Call(command, call, /*migration=*/false);
+}
+
+absl::StatusOr<pb::CommandResult> ReplicaClient::ExecuteMigration(const pb::Command& command,
+                                                                  CallOptions call) {
+  return Call(command, call, /*migration=*/true);
+}
+
+absl::StatusOr<pb::CommandResult> ReplicaClient::Call(const pb::Command& command,
+                                                      CallOptions call, bool migration) {
   if (replicas_.empty()) return absl::InvalidArgumentError("no replica addresses");
   const absl::Time deadline =
       absl::Now() +
@@ -174,7 +186,9 @@ absl::StatusOr<pb::CommandResult> ReplicaClient::Execute(const pb::Command& comm
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
     result.Clear();
-    grpc::Status status = StubFor(target)->Execute(&context, command, &result);
+    Stubs& stubs = StubsFor(target);
+    grpc::Status status = migration ? stubs.migration->Execute(&context, command, &result)
+                                    : stubs.replica->Execute(&context, command, &result);
     return FromGrpcStatus(status, &context);
   };
   LeaderRetryHooks hooks;
@@ -228,7 +242,7 @@ absl::StatusOr<pb::ReplicaStatus> ReplicaClient::Status(const std::string& addre
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   pb::ReplicaStatusRequest request;
   pb::ReplicaStatus response;
-  grpc::Status status = StubFor(address)->Status(&context, request, &response);
+  grpc::Status status = StubsFor(address).replica->Status(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status, &context);
   return response;
 }

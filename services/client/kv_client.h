@@ -21,7 +21,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -112,6 +112,10 @@ class ReplicaClient {
   // message).
   absl::StatusOr<paxoskv::v1::CommandResult> Execute(const paxoskv::v1::Command& command,
                                                      CallOptions call = {});
+  // The same through the replicas' Migration service: the master's range-moving ops (a scan,
+  // for tests and tools that read a shard's keys through its log).
+  absl::StatusOr<paxoskv::v1::CommandResult> ExecuteMigration(
+      const paxoskv::v1::Command& command, CallOptions call = {});
   absl::StatusOr<std::string> Get(const std::string& key, CallOptions call = {});
   absl::Status Put(const std::string& key, const std::string& value, CallOptions call = {});
   absl::StatusOr<bool> Delete(const std::string& key, CallOptions call = {});
@@ -126,7 +130,13 @@ class ReplicaClient {
   uint64_t NextSeq() { return next_seq_.fetch_add(1); }
 
  private:
-  paxoskv::v1::Replica::Stub* StubFor(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  struct Stubs {
+    std::unique_ptr<paxoskv::v1::Replica::Stub> replica;
+    std::unique_ptr<paxoskv::v1::Migration::Stub> migration;
+  };
+  Stubs& StubsFor(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<paxoskv::v1::CommandResult> Call(const paxoskv::v1::Command& command,
+                                                  CallOptions call, bool migration);
 
   const std::vector<std::string> replicas_;
   const ReplicaClientOptions options_;
@@ -134,8 +144,8 @@ class ReplicaClient {
   std::atomic<uint64_t> next_seq_{1};
   mutable absl::Mutex mu_;
   std::string leader_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::unique_ptr<paxoskv::v1::Replica::Stub>> stubs_
-      ABSL_GUARDED_BY(mu_);
+  // Node-based: references stay valid as entries are added.
+  absl::node_hash_map<std::string, Stubs> stubs_ ABSL_GUARDED_BY(mu_);
 };
 
 // The gRPC code name of a status code, e.g. "DEADLINE_EXCEEDED" (as in the history files).

@@ -27,11 +27,14 @@ absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
   next_seq_ = std::max<uint64_t>(plan->next_seq(), 1);
   // 0. Fence: each old shard refuses key ops in its moving ranges from now on, so a write
   // chosen late (an old leader's proposal, re-proposed after the drain) cannot land after
-  // its range was scanned. Idempotent, so it is simply repeated on resume.
+  // its range was scanned. Idempotent, so it is simply repeated on resume. The fence is
+  // named by the epoch of the ring this migration moves to (OP_UNFREEZE_RANGES with that id
+  // would lift it).
   std::map<uint32_t, paxoskv::v1::Command> fences;
   for (const auto& range : plan->ranges()) {
     paxoskv::v1::Command& fence = fences[range.from_shard()];
     fence.set_op(paxoskv::v1::OP_FREEZE_RANGES);
+    fence.set_freeze_id(plan->next_ring().epoch());
     *fence.add_freeze_ranges() = range.range();
   }
   for (const auto& [shard, fence] : fences) {
@@ -64,7 +67,7 @@ absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
                                                           const paxoskv::v1::Command& command) {
   if (hooks_.stopped()) return absl::CancelledError("migration stopped");
   auto result = router_->Execute(shard_id, command, absl::Now() + options_.op_deadline,
-                                 options_.attempt_timeout);
+                                 options_.attempt_timeout, ReplicaService::kMigration);
   if (!result.ok()) return result.status();
   if (absl::Status refused = ResultStatus(*result); !refused.ok()) {
     return absl::Status(refused.code(),
@@ -109,11 +112,15 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   const auto& imported = plan->dedup_imported_from();
   const bool send_dedup =
       !range->started() && std::find(imported.begin(), imported.end(), from) == imported.end();
-  if (page->entries_size() > 0 || (send_dedup && page->dedup_size() > 0)) {
+  if (page->entries_size() > 0 ||
+      (send_dedup && (page->dedup_size() > 0 || page->has_sessions()))) {
     paxoskv::v1::Command import;
     import.set_op(paxoskv::v1::OP_IMPORT);
     *import.mutable_import_entries() = page->entries();
-    if (send_dedup) *import.mutable_import_dedup() = page->dedup();
+    if (send_dedup) {
+      *import.mutable_import_dedup() = page->dedup();
+      *import.mutable_import_sessions() = page->sessions();
+    }
     RETURN_IF_ERROR(StampWrite(plan, &import));
     auto imported_result = Call(to, import);
     if (!imported_result.ok()) return imported_result.status();

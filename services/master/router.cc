@@ -14,7 +14,8 @@ namespace paxoskv::master {
 absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
                                                            const paxoskv::v1::Command& command,
                                                            absl::Time deadline,
-                                                           absl::Duration attempt_timeout) {
+                                                           absl::Duration attempt_timeout,
+                                                           ReplicaService service) {
   std::optional<std::vector<std::string>> replicas = directory_->Replicas(shard_id);
   if (!replicas.has_value() || replicas->empty()) {
     return absl::InternalError(absl::StrCat("unknown shard ", shard_id));
@@ -30,7 +31,10 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
     result.Clear();
-    grpc::Status status = directory_->Stub(target)->Execute(&context, stamped, &result);
+    grpc::Status status =
+        service == ReplicaService::kMigration
+            ? directory_->MigrationStub(target)->Execute(&context, stamped, &result)
+            : directory_->Stub(target)->Execute(&context, stamped, &result);
     return FromGrpcStatus(status, &context);
   };
   LeaderRetryHooks hooks;

@@ -23,6 +23,10 @@ namespace paxoskv::master {
 
 using RouterOptions = LeaderRetryPolicy;
 
+// Which service of the replica takes the command: clients' ops (Replica) or the master's
+// range-moving ops (Migration). Each refuses the other's.
+enum class ReplicaService { kReplica, kMigration };
+
 class Router {
  public:
   Router(ShardDirectory* directory, RouterOptions options, std::shared_ptr<spdlog::logger> log)
@@ -38,7 +42,8 @@ class Router {
   // `attempt_timeout` overrides the per-attempt timeout when positive (long migration pages).
   absl::StatusOr<paxoskv::v1::CommandResult> Execute(
       uint32_t shard_id, const paxoskv::v1::Command& command, absl::Time deadline,
-      absl::Duration attempt_timeout = absl::ZeroDuration());
+      absl::Duration attempt_timeout = absl::ZeroDuration(),
+      ReplicaService service = ReplicaService::kReplica);
 
  private:
   ShardDirectory* const directory_;

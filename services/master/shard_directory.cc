@@ -67,15 +67,25 @@ void ShardDirectory::ResetChannel(const std::string& address) {
   stubs_.erase(address);
 }
 
-std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::string& address) {
+ShardDirectory::Stubs ShardDirectory::StubsFor(const std::string& address) {
   absl::MutexLock lock(&mu_);
   auto it = stubs_.find(address);
   if (it != stubs_.end()) return it->second;
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                            PaxoskvChannelArguments());
-  std::shared_ptr<paxoskv::v1::Replica::Stub> stub = paxoskv::v1::Replica::NewStub(channel);
-  stubs_.emplace(address, stub);
-  return stub;
+  Stubs stubs{.replica = paxoskv::v1::Replica::NewStub(channel),
+              .migration = paxoskv::v1::Migration::NewStub(channel)};
+  stubs_.emplace(address, stubs);
+  return stubs;
+}
+
+std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::string& address) {
+  return StubsFor(address).replica;
+}
+
+std::shared_ptr<paxoskv::v1::Migration::Stub> ShardDirectory::MigrationStub(
+    const std::string& address) {
+  return StubsFor(address).migration;
 }
 
 }  // namespace paxoskv::master

@@ -34,10 +34,13 @@ class ShardDirectory {
   // Forgets the cached leader if it is `address` (after it failed).
   void ForgetLeader(uint32_t shard_id, const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A stub for `address` (any address, including leader hints outside the list).
   // Forgets the channel to `address`; the next Stub() builds a new one (new name resolution).
   void ResetChannel(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stubs for `address` (any address, including leader hints outside the list), sharing one
+  // channel: the client service (Replica) and the range-moving one (Migration).
   std::shared_ptr<paxoskv::v1::Replica::Stub> Stub(const std::string& address)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<paxoskv::v1::Migration::Stub> MigrationStub(const std::string& address)
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -47,7 +50,12 @@ class ShardDirectory {
   };
   mutable absl::Mutex mu_;
   std::map<uint32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::shared_ptr<paxoskv::v1::Replica::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  struct Stubs {
+    std::shared_ptr<paxoskv::v1::Replica::Stub> replica;
+    std::shared_ptr<paxoskv::v1::Migration::Stub> migration;
+  };
+  Stubs StubsFor(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  std::map<std::string, Stubs> stubs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace paxoskv::master

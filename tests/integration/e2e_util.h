@@ -206,7 +206,7 @@ inline std::map<std::string, std::string> ScanShard(client::ReplicaClient& repli
   scan.mutable_range()->set_end(0);  // begin == end: the whole ring
   scan.set_scan_limit(1000);
   for (int page = 0; page < 100000; ++page) {
-    auto result = replica.Execute(scan, {.timeout = absl::Seconds(15)});
+    auto result = replica.ExecuteMigration(scan, {.timeout = absl::Seconds(15)});
     if (!result.ok()) {
       ADD_FAILURE() << "scan failed: " << result.status();
       return out;

@@ -25,6 +25,7 @@ FakeReplica::FakeReplica(uint32_t shard_id, kv::KvLimits limits)
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(-1);  // As the real replica: a batch may exceed 4 MiB.
   builder.RegisterService(this);
+  builder.RegisterService(&migration_);
   server_ = builder.BuildAndStart();
   PAXOSKV_CHECK(server_ != nullptr && port != 0) << "fake replica cannot listen";
   address_ = absl::StrCat("127.0.0.1:", port);
@@ -159,13 +160,27 @@ grpc::Status FakeReplica::Status(grpc::ServerContext* context,
 
 grpc::Status FakeReplica::Execute(grpc::ServerContext* context, const Command* command,
                                   CommandResult* result) {
+  return ExecuteOne(context, *command, result, /*migration=*/false);
+}
+
+grpc::Status FakeReplica::MigrationService::Execute(grpc::ServerContext* context,
+                                                    const Command* command,
+                                                    CommandResult* result) {
+  return replica_->ExecuteOne(context, *command, result, /*migration=*/true);
+}
+
+grpc::Status FakeReplica::ExecuteOne(grpc::ServerContext* context, const Command& command,
+                                     CommandResult* result, bool migration) {
   absl::MutexLock lock(&mu_);
-  commands_.push_back(*command);
-  if (!AwaitUnblockedLocked(*command)) {
+  commands_.push_back(command);
+  if (!AwaitUnblockedLocked(command)) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
   }
   if (absl::Status mode = ModeStatusLocked(); !mode.ok()) return ToGrpcStatus(mode, context);
-  return ToGrpcStatus(ApplyAsExecuteLocked(*command, result), context);
+  absl::Status valid = migration ? kv::ValidateMigrationCommand(command)
+                                 : kv::ValidateClientCommand(command);
+  if (!valid.ok()) return ToGrpcStatus(valid, context);
+  return ToGrpcStatus(ApplyAsExecuteLocked(command, result), context);
 }
 
 grpc::Status FakeReplica::ExecuteBatch(grpc::ServerContext* context,
@@ -185,7 +200,8 @@ grpc::Status FakeReplica::ExecuteBatch(grpc::ServerContext* context,
   for (const Command& command : batch->commands()) {
     paxoskv::v1::BatchOutcome* outcome = response->add_outcomes();
     CommandResult result;
-    const absl::Status status = ApplyAsExecuteLocked(command, &result);
+    absl::Status status = kv::ValidateClientCommand(command);
+    if (status.ok()) status = ApplyAsExecuteLocked(command, &result);
     if (status.ok()) {
       *outcome->mutable_result() = std::move(result);
       continue;

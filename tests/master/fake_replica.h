@@ -1,9 +1,10 @@
-// FakeReplica: an in-process gRPC server on 127.0.0.1:0 implementing paxoskv.v1.Replica over
-// the real KV state machine (libs/kv KvStateMachine: dedup windows, freeze, scan, import), with
-// no Paxos underneath, so the master can be tested without real replica groups. Its fault
-// injection: act as a follower with a leader hint, answer UNAVAILABLE, hang, or block chosen
-// ops until released. Execute and ExecuteBatch answer as the real replica does (see
-// services/replica/services.cc). Records every command it receives, alone or in a batch, and
+// FakeReplica: an in-process gRPC server on 127.0.0.1:0 implementing paxoskv.v1.Replica and
+// paxoskv.v1.Migration over the real KV state machine (libs/kv KvStateMachine: dedup windows,
+// freeze, scan, import), with no Paxos underneath, so the master can be tested without real
+// replica groups. Its fault injection: act as a follower with a leader hint, answer
+// UNAVAILABLE, hang, or block chosen ops until released. Execute, ExecuteBatch and
+// Migration.Execute answer as the real replica does (see services/replica/services.cc): each
+// service takes only its own ops. Records every command it receives, alone or in a batch, and
 // every command the state machine applied. Thread-safe.
 #pragma once
 
@@ -71,6 +72,20 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
                       paxoskv::v1::ReplicaStatus* response) override;
 
  private:
+  // paxoskv.v1.Migration: the master's range-moving ops.
+  class MigrationService final : public paxoskv::v1::Migration::Service {
+   public:
+    explicit MigrationService(FakeReplica* replica) : replica_(replica) {}
+    grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
+                         paxoskv::v1::CommandResult* result) override;
+
+   private:
+    FakeReplica* const replica_;
+  };
+  // Execute of either service: `migration` picks which ops it takes.
+  grpc::Status ExecuteOne(grpc::ServerContext* context, const paxoskv::v1::Command& command,
+                          paxoskv::v1::CommandResult* result, bool migration);
+
   // Waits while `command` is held (hang mode, or a blocked op); false if stopping meanwhile.
   bool AwaitUnblockedLocked(const paxoskv::v1::Command& command)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -87,6 +102,7 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
 
   const uint32_t shard_id_;
   const kv::KvLimits limits_;
+  MigrationService migration_{this};
   std::string address_;
   std::unique_ptr<grpc::Server> server_;
 

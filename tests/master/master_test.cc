@@ -275,8 +275,12 @@ TEST_F(MasterTest, RetriedPutWithSameIdsIsAppliedOnce) {
   FakeReplica r1(1);
   Start(Options({Shard(1, {r1.address()})}));
   ASSERT_TRUE(Put("k", "first", 9, 1).ok());
-  ASSERT_TRUE(Put("k", "second", 9, 1).ok());  // A client retry of seq 1.
-  EXPECT_EQ(r1.data().at("k"), "first");
+  ASSERT_TRUE(Put("k", "v2", 9, 2).ok());
+  ASSERT_TRUE(Put("k", "first", 9, 1).ok());  // A client retry of seq 1: answered, not applied.
+  EXPECT_EQ(r1.data().at("k"), "v2");
+  // The same pair reused for another command is refused, never answered OK (review F4).
+  EXPECT_EQ(Put("k", "second", 9, 1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r1.data().at("k"), "v2");
 }
 
 // A seq below the replica's dedup window gets RESULT_CODE_STALE_REQUEST: its outcome is
@@ -802,8 +806,11 @@ TEST_F(MasterTest, AddShardMovesExactlyTheKeysTheNewRingNames) {
   }
   EXPECT_EQ(s3.dedup_keys().count({77, 1}), 1u);
   // A late retry of (77, 1) reaches the new shard and is not applied again.
-  ASSERT_TRUE(Put(moving_key, "twice", 77, 1).ok());
+  ASSERT_TRUE(Put(moving_key, "once", 77, 1).ok());
   EXPECT_EQ(s3.data().at(moving_key), "once");
+  for (const pb::Command& c : s3.applied()) {
+    EXPECT_FALSE(c.client_id() == 77 && c.seq() == 1) << "applied again at the new shard";
+  }
   for (const auto& [key, value] : all) {
     std::string got;
     ASSERT_TRUE(Get(key, &got).ok()) << key;
@@ -1040,7 +1047,7 @@ TEST_F(MasterTest, ResumedMigrationKeepsItsClientIdAndContinuesItsSeqs) {
 
   // The first run's first import, delivered again (a copy stranded in a deposed leader's log
   // would be re-proposed like this): the new shard's dedup table refuses it as stale.
-  auto stub = pb::Replica::NewStub(
+  auto stub = pb::Migration::NewStub(
       grpc::CreateChannel(s3.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   SetDeadline(&context, absl::Seconds(10));
