@@ -97,37 +97,37 @@ int main(int argc, char** argv) {
   paxoskv::InitLogging(absl::GetFlag(FLAGS_log_level));
 
   paxoskv::replica::ReplicaOptions options;
-  options.shard_id = absl::GetFlag(FLAGS_shard_id);
-  options.replica_id = absl::GetFlag(FLAGS_replica_id);
-  if (options.shard_id == 0) return Fail("--shard_id is required (>= 1)");
-  if (options.replica_id == 0) return Fail("--replica_id is required (>= 1)");
+  options.core.shard_id = absl::GetFlag(FLAGS_shard_id);
+  options.core.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (options.core.shard_id == 0) return Fail("--shard_id is required (>= 1)");
+  if (options.core.replica_id == 0) return Fail("--replica_id is required (>= 1)");
   std::string error;
-  if (!ParsePeers(absl::GetFlag(FLAGS_peers), &options.members, &error)) return Fail(error);
-  if (options.members.count(options.replica_id) == 0) {
-    return Fail(absl::StrCat("--peers does not name this replica (id ", options.replica_id, ")"));
+  if (!ParsePeers(absl::GetFlag(FLAGS_peers), &options.core.members, &error)) return Fail(error);
+  if (options.core.members.count(options.core.replica_id) == 0) {
+    return Fail(absl::StrCat("--peers does not name this replica (id ", options.core.replica_id, ")"));
   }
-  if (options.members.size() % 2 == 0) {
+  if (options.core.members.size() % 2 == 0) {
     return Fail("a shard needs an odd number of replicas (--peers)");
   }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) return Fail("--data_dir is required");
   options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
-  options.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
-  options.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
-  options.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
-  options.snapshot_chunk_bytes = absl::GetFlag(FLAGS_snapshot_chunk_bytes);
-  if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (256u << 20)) {
+  options.core.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  options.core.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
+  options.core.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
+  options.core.snapshot_chunk_bytes = absl::GetFlag(FLAGS_snapshot_chunk_bytes);
+  if (options.core.snapshot_chunk_bytes == 0 || options.core.snapshot_chunk_bytes > (256u << 20)) {
     return Fail("--snapshot_chunk_bytes must be in (0, 256 MiB]");
   }
-  options.inflight_slots_max = std::max<uint32_t>(1, absl::GetFlag(FLAGS_inflight_slots));
-  if (options.tick_ms <= 0 || options.heartbeat_ticks <= 0 ||
-      options.election_timeout_ticks <= 2 * options.heartbeat_ticks) {
+  options.core.inflight_slots_max = std::max<uint32_t>(1, absl::GetFlag(FLAGS_inflight_slots));
+  if (options.tick_ms <= 0 || options.core.heartbeat_ticks <= 0 ||
+      options.core.election_timeout_ticks <= 2 * options.core.heartbeat_ticks) {
     return Fail("need --tick_ms > 0, --heartbeat_ticks > 0, "
                 "--election_timeout_ticks > 2 * --heartbeat_ticks");
   }
 
   auto logger = paxoskv::GetLogger(
-      absl::StrCat("replica s", options.shard_id, "/n", options.replica_id));
+      absl::StrCat("replica s", options.core.shard_id, "/n", options.core.replica_id));
 
   // Block the stop signals in every thread; main waits for them with sigwait below.
   sigset_t stop_signals;
@@ -139,11 +139,11 @@ int main(int argc, char** argv) {
   auto store = paxoskv::storage::OpenRocksDbStore(data_dir);
   if (!store.ok()) return Fail(absl::StrCat("cannot open ", data_dir, ": ", store.status().ToString()));
 
-  std::map<uint32_t, std::string> others = options.members;
-  others.erase(options.replica_id);
+  std::map<uint32_t, std::string> others = options.core.members;
+  others.erase(options.core.replica_id);
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
       others,
-      paxoskv::replica::TransportOptions{.shard_id = options.shard_id,
+      paxoskv::replica::TransportOptions{.shard_id = options.core.shard_id,
                                          .streams = absl::GetFlag(FLAGS_peer_streams)},
       logger);
 
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
   (*loop)->Start();
   server->GetHealthCheckService()->SetServingStatus(true);
   logger->info("serving on {} (shard {} replica {}, {} members)", absl::GetFlag(FLAGS_listen),
-               options.shard_id, options.replica_id, options.members.size());
+               options.core.shard_id, options.core.replica_id, options.core.members.size());
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -4,13 +4,13 @@
 #include <malloc.h>
 
 #include <chrono>
-#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/common/check.h"
+#include "libs/common/client_id.h"
 #include "libs/common/status_macros.h"
 
 namespace paxoskv::replica {
@@ -27,13 +27,6 @@ uint64_t MixSeed(uint64_t seed, uint32_t shard_id, uint32_t replica_id) {
   return seed ^ (uint64_t{shard_id} << 32) ^ (uint64_t{replica_id} * 0x9E3779B97F4A7C15ULL);
 }
 
-uint64_t RandomNonZero() {
-  std::random_device device;
-  uint64_t value = 0;
-  while (value == 0) value = (uint64_t{device()} << 32) ^ uint64_t{device()};
-  return value;
-}
-
 uint64_t NowMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())); }
 
 }  // namespace
@@ -41,17 +34,9 @@ uint64_t NowMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()))
 absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
     ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
     std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger) {
-  CoreOptions core_options;
-  core_options.shard_id = options.shard_id;
-  core_options.replica_id = options.replica_id;
-  core_options.members = options.members;
-  core_options.heartbeat_ticks = options.heartbeat_ticks;
-  core_options.election_timeout_ticks = options.election_timeout_ticks;
-  core_options.inflight_slots_max = options.inflight_slots_max;
-  core_options.seed = MixSeed(options.seed, options.shard_id, options.replica_id);
-  core_options.local_client_id = RandomNonZero() | (uint64_t{1} << 63);
-  core_options.snapshot_every_commands = options.snapshot_every_commands;
-  core_options.snapshot_chunk_bytes = options.snapshot_chunk_bytes;
+  CoreOptions core_options = options.core;
+  core_options.seed = MixSeed(options.seed, core_options.shard_id, core_options.replica_id);
+  core_options.local_client_id = RandomClientId();
   ASSIGN_OR_RETURN(std::unique_ptr<ReplicaCore> core,
                    ReplicaCore::Open(core_options, store.get(), sink.get(), logger));
   return std::unique_ptr<ReplicaLoop>(new ReplicaLoop(

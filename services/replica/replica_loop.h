@@ -37,16 +37,11 @@
 namespace paxoskv::replica {
 
 struct ReplicaOptions {
-  uint32_t shard_id = 0;
-  uint32_t replica_id = 0;
-  std::map<uint32_t, std::string> members;   // every member id -> host:port (self included)
+  // The core's options. Create sets core.seed (from `seed`) and core.local_client_id (at
+  // random, so that two incarnations of a replica never share one).
+  CoreOptions core;
   int tick_ms = 10;
-  int heartbeat_ticks = 5;
-  int election_timeout_ticks = 30;
-  uint64_t snapshot_every_commands = 50000;   // applied commands between snapshots
-  size_t snapshot_chunk_bytes = 4 << 20;      // snapshot chunk size, on disk and on the wire
-  size_t inflight_slots_max = 64;             // slots in flight; more commands wait and batch
-  uint64_t seed = 0;                          // 0 = derive from time and ids
+  uint64_t seed = 0;   // 0 = derive from time and ids
 };
 
 class ReplicaLoop {

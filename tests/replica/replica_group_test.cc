@@ -84,13 +84,13 @@ class ReplicaGroupTest : public ::testing::Test {
 
   void Start(uint32_t id) {
     ReplicaOptions options;
-    options.shard_id = 1;
-    options.replica_id = id;
-    options.members = members_;
+    options.core.shard_id = 1;
+    options.core.replica_id = id;
+    options.core.members = members_;
     options.tick_ms = 10;
-    options.election_timeout_ticks = 20;
-    options.snapshot_every_commands = snapshot_every_;
-    options.snapshot_chunk_bytes = snapshot_chunk_bytes_;
+    options.core.election_timeout_ticks = 20;
+    options.core.snapshot_every_commands = snapshot_every_;
+    options.core.snapshot_chunk_bytes = snapshot_chunk_bytes_;
     auto store = storage::OpenRocksDbStore((root_ / absl::StrCat("r", id)).string());
     ASSERT_TRUE(store.ok()) << store.status();
     std::map<uint32_t, std::string> others = members_;
