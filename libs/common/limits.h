@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace paxoskv {
 
@@ -9,5 +10,15 @@ constexpr size_t kKeySizeMax = 1024;              // bytes
 constexpr size_t kValueSizeMax = 1024 * 1024;     // bytes
 // gRPC messages must fit a max-size value plus framing.
 constexpr int kGrpcMessageSizeMax = 64 * 1024 * 1024;
+
+// The longest the master works on one KV request, whatever deadline its caller set: a request
+// that cannot finish in a minute is failed (DEADLINE_EXCEEDED, outcome unknown) rather than
+// left holding resources and a write lane.
+constexpr int64_t kRequestDeadlineMaxMs = 60 * 1000;
+// The longest a client of this project retries one (client_id, seq) after its first attempt.
+// The replicas' dedup sessions rely on it: a copy of a command is recognised up to
+// kv::KvLimits::client_retry_ms (5 minutes, clock skew included) after its first attempt
+// (libs/kv/README.md, "Sessions").
+constexpr int64_t kRetryWindowMaxMs = 4 * 60 * 1000;
 
 }  // namespace paxoskv

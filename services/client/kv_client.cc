@@ -65,8 +65,11 @@ KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions optio
       client_id_(options.client_id != 0 ? options.client_id : RandomClientId()) {}
 
 absl::Time KvClient::Deadline(const CallOptions& call) const {
-  return absl::Now() +
-         (call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout);
+  // Retries keep the (client_id, seq) of the first attempt: never longer than the replicas'
+  // dedup sessions recognise a copy (libs/common/limits.h).
+  const absl::Duration timeout =
+      call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout;
+  return absl::Now() + std::min(timeout, options_.retry_window_max);
 }
 
 absl::StatusOr<std::string> KvClient::Get(const std::string& key, CallOptions call) {
@@ -178,9 +181,10 @@ absl::StatusOr<pb::CommandResult> ReplicaClient::ExecuteMigration(const pb::Comm
 absl::StatusOr<pb::CommandResult> ReplicaClient::Call(const pb::Command& command,
                                                       CallOptions call, bool migration) {
   if (replicas_.empty()) return absl::InvalidArgumentError("no replica addresses");
-  const absl::Time deadline =
-      absl::Now() +
-      (call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout);
+  // As KvClient::Deadline: retries keep the first attempt's (client_id, seq).
+  const absl::Duration timeout =
+      call.timeout > absl::ZeroDuration() ? call.timeout : options_.default_timeout;
+  const absl::Time deadline = absl::Now() + std::min(timeout, options_.retry_window_max);
   pb::CommandResult result;
   auto attempt = [&](const std::string& target, absl::Time attempt_deadline) {
     grpc::ClientContext context;

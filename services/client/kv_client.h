@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/common/leader_retry.h"
+#include "libs/common/limits.h"
 #include "paxoskv/v1/admin.grpc.pb.h"
 #include "paxoskv/v1/command.pb.h"
 #include "paxoskv/v1/kv.grpc.pb.h"
@@ -49,6 +50,10 @@ struct KvClientOptions {
   absl::Duration attempt_timeout = absl::ZeroDuration();
   absl::Duration backoff_initial = absl::Milliseconds(10);
   absl::Duration backoff_max = absl::Milliseconds(200);
+  // A call (and so its retries, which keep its (client_id, seq)) ends by this, whatever its
+  // timeout: the replicas' dedup sessions recognise a copy of a command only that long
+  // (libs/common/limits.h kRetryWindowMaxMs).
+  absl::Duration retry_window_max = absl::Milliseconds(kRetryWindowMaxMs);
   // 0: random (never 0).
   uint64_t client_id = 0;
 };
@@ -94,6 +99,8 @@ struct ReplicaClientOptions {
   // Per-attempt timeout (1 s: a hung replica does not eat the whole deadline), backoff and
   // leader-hint hops.
   LeaderRetryPolicy retry;
+  // As KvClientOptions::retry_window_max.
+  absl::Duration retry_window_max = absl::Milliseconds(kRetryWindowMaxMs);
   uint64_t client_id = 0;  // 0: random
 };
 

@@ -204,6 +204,7 @@ void Master::Release(uint64_t hash) {
 absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
   const absl::Time now = absl::Now();
   if (deadline == absl::InfiniteFuture()) deadline = now + options_.default_deadline;
+  deadline = std::min(deadline, now + options_.request_deadline_max);
   // Answer a little before the caller gives up, so it sees our status, not its own timeout.
   const absl::Duration margin = std::min(absl::Milliseconds(50), (deadline - now) / 10);
   return deadline - std::max(margin, absl::ZeroDuration());

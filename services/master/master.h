@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/common/limits.h"
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
@@ -44,6 +45,8 @@ struct MasterOptions {
   std::vector<paxoskv::v1::ShardConfig> initial_shards;  // used only when data_dir is empty
   uint32_t virtual_nodes = ring::kDefaultVirtualNodes;
   absl::Duration default_deadline = absl::Seconds(10);   // when the caller sets none
+  // The longest a KV request is worked on, whatever its caller's deadline.
+  absl::Duration request_deadline_max = absl::Milliseconds(kRequestDeadlineMaxMs);
   absl::Duration status_timeout = absl::Seconds(1);  // Replica.Status probes
   RouterOptions router;
   BatcherOptions batcher;                                // KV commands per shard leader

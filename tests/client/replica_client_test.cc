@@ -81,5 +81,23 @@ TEST(ReplicaClientTest, UnreachableGroupFailsUnavailableWithinTheDeadline) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+// A call's retries keep its (client_id, seq), so they end by retry_window_max whatever the
+// timeout asked: the replicas' dedup sessions recognise a copy of a command only that long.
+TEST(ReplicaClientTest, RetriesOfOneSeqEndWithinTheRetryWindow) {
+  ReplicaClientOptions options;
+  options.retry_window_max = absl::Milliseconds(300);
+  ReplicaClient client({DeadAddress()}, options);
+  const absl::Time start = absl::Now();
+  absl::Status status = client.Put("k", "v", {.timeout = absl::Hours(1)});
+  EXPECT_FALSE(status.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  KvClientOptions kv_options;
+  kv_options.retry_window_max = absl::Milliseconds(300);
+  KvClient kv(DeadAddress(), kv_options);
+  const absl::Time kv_start = absl::Now();
+  EXPECT_FALSE(kv.Put("k", "v", {.timeout = absl::Hours(1)}).ok());
+  EXPECT_LT(absl::Now() - kv_start, absl::Seconds(5));
+}
+
 }  // namespace
 }  // namespace paxoskv::client

@@ -271,6 +271,21 @@ TEST_F(MasterTest, FailsOverWhenReplicasAreDownOrHaveNoLeader) {
   EXPECT_EQ(value, "y");
 }
 
+// However long the caller's deadline, the master works on a KV request at most
+// request_deadline_max, then answers DEADLINE_EXCEEDED (outcome unknown).
+TEST_F(MasterTest, RequestDeadlinesAreCapped) {
+  FakeReplica r1(1);
+  r1.SetMode(FakeReplica::Mode::kHang);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.request_deadline_max = absl::Milliseconds(500);
+  Start(options);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Put("k", "v", 0, 0, absl::Hours(1)).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  r1.SetMode(FakeReplica::Mode::kLeader);
+  r1.Release();
+}
+
 TEST_F(MasterTest, RetriedPutWithSameIdsIsAppliedOnce) {
   FakeReplica r1(1);
   Start(Options({Shard(1, {r1.address()})}));
