@@ -9,6 +9,9 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 PACKAGES=(
   cmake ninja-build g++ clang pkg-config make
+  # clang 14's sanitizer and libFuzzer runtimes (scripts/test.sh --sanitize, --fuzz); only a
+  # recommendation of clang, which --no-install-recommends leaves out.
+  libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev librocksdb-dev libxxhash-dev nlohmann-json3-dev
   python3 curl ca-certificates debootstrap

@@ -553,6 +553,14 @@ absl::Status ValidateCommand(const pb::Command& command) {
         if (command.import_dedup(i).client_id() == 0) {
           return absl::InvalidArgumentError(absl::StrCat("import_dedup[", i, "]: client_id is 0"));
         }
+        // No client's seq is 0 (see above), and a snapshot holding one does not restore
+        // (AddSnapshotChunk): a state that cannot be snapshotted must never be reached.
+        for (const pb::DedupEntry& entry : command.import_dedup(i).entries()) {
+          if (entry.seq() == 0) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("import_dedup[", i, "]: an entry has seq 0"));
+          }
+        }
       }
       return absl::OkStatus();
     }

@@ -21,11 +21,11 @@ constexpr uint64_t kRoundJumpMax = uint64_t{1} << 32;
 // No slot number in a message may exceed this (a new leader's next slot is one above the
 // highest it hears of: it must not overflow).
 constexpr uint64_t kSlotMax = uint64_t{1} << 62;
-// An entry more than this many slots above the receiver's
-// chosen_through is refused. A leader keeps at most inflight_slots_max (64) slots open, and a
-// follower that lags further catches up through Learn or InstallSnapshot, which heartbeats
-// trigger; a new leader fills every hole below the highest slot it is told of, so the window
-// also bounds that work.
+// An entry more than this many slots above the receiver's chosen_through is refused, and so
+// is a Promise or Accepted reporting a chosen prefix that far ahead. A leader keeps at most
+// inflight_slots_max (64) slots open, and a follower that lags further catches up through
+// Learn or InstallSnapshot, which heartbeats trigger; a new leader fills every hole below the
+// highest slot it is told of, so the window also bounds that work.
 constexpr uint64_t kSlotWindow = uint64_t{1} << 16;
 // Entries in one Accept, Promise or Learn.
 constexpr size_t kEntriesPerMessageMax = size_t{1} << 16;

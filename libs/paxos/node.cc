@@ -215,6 +215,13 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
         return Invalid("promise reject without promised ballot");
       }
       if (!slot_ok(m.promise().chosen_through())) return Invalid("promise chosen_through");
+      // As for Accepted below: a new leader proposes above every chosen prefix it is told of,
+      // so one far ahead would open a slot there and, at its next election, a hole below it
+      // to fill with no-ops (tests/paxos/hostile_input_test.cc).
+      if (m.promise().chosen_through() > chosen_through + kSlotWindow) {
+        return Invalid(absl::StrCat("promise chosen_through ", m.promise().chosen_through(),
+                                    " is far beyond ours (", chosen_through, ")"));
+      }
       RETURN_IF_ERROR(ValidateBallot(m.promise().ballot(), "promise"));
       RETURN_IF_ERROR(ValidateBallot(m.promise().promised(), "promised"));
       return ValidateEntries(m.promise().accepted(), /*ballots=*/true);

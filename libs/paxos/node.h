@@ -107,8 +107,8 @@ class Node {
   // protocol says. A message refused changes nothing, is counted (status().refused_messages)
   // and logged; never a crash on input:
   //  - kInvalidArgument: malformed, or beyond the bounds of limits.h (a ballot round near
-  //    overflow or far above any seen, an entry far beyond our chosen slots, too many
-  //    entries or commands, an oversized entry);
+  //    overflow or far above any seen, an entry or a reported chosen prefix far beyond our
+  //    chosen slots, too many entries or commands, an oversized entry);
   //  - kFailedPrecondition: well-formed but not acceptable in our state: a Learn or
   //    InstallSnapshot at a ballot we did not promise or from a node that does not lead it,
   //    another value for a slot we know chosen, a snapshot beyond what its sender told us

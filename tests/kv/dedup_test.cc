@@ -185,6 +185,29 @@ TEST(DedupTest, ImportCarriesTheEvictionWatermark) {
   EXPECT_EQ(target.Read(Get("k")).value(), "1");
 }
 
+// Found by command_fuzz (tests/fuzz/regressions/command/import_dedup_entry_seq_zero): an
+// import whose dedup table held an entry of seq 0 was applied, and from then on the state's
+// own snapshot did not restore ("dedup entry with seq 0"), so no replica could catch up from
+// it or restart on it. Rule: such an import is refused, and every state Apply reaches
+// restores from its snapshot.
+TEST(DedupTest, ImportOfADedupEntryWithSeqZeroIsRefused) {
+  pb::Command import;
+  import.set_op(pb::OP_IMPORT);
+  pb::DedupClient* client = import.add_import_dedup();
+  client->set_client_id(5);
+  client->add_entries()->set_seq(4);
+  client->add_entries();   // seq 0
+  EXPECT_EQ(std::string(ValidateCommand(import).message()), "import_dedup[0]: an entry has seq 0");
+  KvStateMachine kv;
+  EXPECT_EQ(kv.Apply(1, import).code(), pb::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_TRUE(Restored(SnapshotChunks(kv)).ok());
+  client->mutable_entries()->RemoveLast();
+  ASSERT_EQ(kv.Apply(2, import).code(), pb::RESULT_CODE_OK);
+  auto restored = Restored(SnapshotChunks(kv));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->Digest(), kv.Digest());
+}
+
 TEST(DedupTest, ScansAreNotRememberedAndRunAgainOnRetry) {
   KvStateMachine kv;
   kv.Apply(1, Put("a", "1"));

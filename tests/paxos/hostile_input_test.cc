@@ -104,6 +104,31 @@ TEST(HostileInputTest, AcceptFarBeyondChosenIsRefused) {
   EXPECT_TRUE(node->Step(AcceptMsg(1, 2, b, {Ent(2 + kSlotWindow, b, Val("ok"))})).ok());
 }
 
+// S3 again, through a Promise (found by paxos_node_fuzz: tests/fuzz/regressions/paxos_node/
+// promise_chosen_through_far_ahead): a Promise reporting chosen_through 3,942,619,068,623,357
+// was taken, so the new leader proposed at the slot above it; at its next election the node
+// recovered its own log and filled every hole below that slot with no-ops (it never finished;
+// the same after a restart, the entry being durable). Rule: a Promise reporting a chosen
+// prefix more than kSlotWindow beyond the receiver's is refused, as an Accepted's is.
+TEST(HostileInputTest, PromiseOfAChosenPrefixFarBeyondOursIsRefused) {
+  auto node = MakeNode(1);
+  node->Campaign();
+  node->Tick();
+  const pb::Ballot b = Of(node->TakeReady(), pb::PaxosMessage::kPrepare).at(0).prepare().ballot();
+  const Observed before = Observe(*node);
+  absl::Status status = node->Step(PromiseMsg(3, 1, b, {}, 3'942'619'068'623'357));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  ExpectUnchanged(before, *node);
+  // At the edge of the window it is taken: the leader learns the slots below it and proposes
+  // above them.
+  ASSERT_TRUE(node->Step(PromiseMsg(3, 1, b, {}, kSlotWindow)).ok());
+  ASSERT_EQ(node->status().role, Role::kLeader);
+  ASSERT_TRUE(node->Propose(Cmd(1, 1)).ok());
+  const auto accepts = Of(node->TakeReady(), pb::PaxosMessage::kAccept, 3);
+  ASSERT_FALSE(accepts.empty());
+  EXPECT_EQ(accepts.back().accept().entries(0).slot(), kSlotWindow + 1);
+}
+
 // S3 and the Done-when of the hardening issue: another value for a slot the receiver knows
 // chosen, by Accept or by Learn, is refused; the chosen value never changes.
 TEST(HostileInputTest, AnotherValueForAChosenSlotIsRefused) {

@@ -193,7 +193,6 @@ class SimCluster {
   std::vector<std::string> violations_;
   SimStats stats_;
   std::optional<uint32_t> last_leader_;
-  uint64_t next_order_ = 0;
 
   // Oracle.
   struct Votes {
