@@ -172,6 +172,24 @@ absl::Status Node::Impl::ValidateKnownChosen(
   return absl::OkStatus();
 }
 
+absl::Status Node::Impl::ValidateHelpForOurLeadership(uint32_t from, const pb::Learn& m) const {
+  if (role != Role::kLeader || !SameBallot(m.ballot(), my_ballot) || from == self) {
+    return absl::OkStatus();
+  }
+  // A member's catch-up for our leadership can only name slots below next_slot: a chosen slot
+  // was accepted by a majority, which met our Prepare's, so recovery already proposed in or
+  // above it. A slot at or above next_slot would be one we are about to propose into, and
+  // taking it would have the next proposal overwrite a value we hold chosen (paxos_node_fuzz).
+  for (const pb::Entry& e : m.entries()) {
+    if (e.slot() >= next_slot) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "learn of slot ", e.slot(), " from ", from,
+          " is at or above every slot this leader's Prepare recovered (next ", next_slot, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Node::Impl::ValidateSnapshot(uint32_t from, const pb::InstallSnapshot& m) const {
   RETURN_IF_ERROR(ValidateTeacher(from, m.ballot()));
   if (m.last_slot() <= applied_through || Compare(m.ballot(), promised) < 0) {
@@ -253,6 +271,7 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
       RETURN_IF_ERROR(ValidateBallot(m.learn().ballot(), "learn"));
       RETURN_IF_ERROR(ValidateTeacher(m.from(), m.learn().ballot()));
       RETURN_IF_ERROR(ValidateEntries(m.learn().entries(), /*ballots=*/false));
+      RETURN_IF_ERROR(ValidateHelpForOurLeadership(m.from(), m.learn()));
       return ValidateKnownChosen(m.learn().entries());
     case pb::PaxosMessage::kInstallSnapshot:
       if (!ValidBallot(m.install_snapshot().ballot())) return Invalid("snapshot needs a ballot");

@@ -151,6 +151,7 @@ struct Node::Impl {
   // A Learn or Accept must not carry another value for a slot we know chosen.
   absl::Status ValidateKnownChosen(
       const google::protobuf::RepeatedPtrField<paxoskv::v1::Entry>& entries) const;
+  absl::Status ValidateHelpForOurLeadership(uint32_t from, const paxoskv::v1::Learn& m) const;
   absl::Status ValidateSnapshot(uint32_t from, const paxoskv::v1::InstallSnapshot& m) const;
   void NoteRefused(const paxoskv::v1::PaxosMessage& m, const absl::Status& why);
   void CheckInvariants();

@@ -86,6 +86,7 @@ class Harness {
   void Run() {
     for (size_t i = 0; i < kOpsMax && !in_.empty() && !heavy_; ++i) {
       const uint8_t op_byte = in_.Byte();
+      if (Tracing()) std::fprintf(stderr, "op %d:\n", (op_byte & 0x7f) % kOpCount);
       switch (static_cast<PaxosNodeOp>((op_byte & 0x7f) % kOpCount)) {
         case kTick:
           for (int n = 1 + in_.Byte() % 8; n > 0; --n) node_->Tick();
@@ -266,7 +267,10 @@ class Harness {
   void Deliver(const pb::PaxosMessage& m) {
     const paxos::Status before = node_->status();
     const absl::Status status = node_->Step(m);
-    if (Tracing()) last_step_ = status.ToString();
+    if (Tracing()) {
+      last_step_ = status.ToString();
+      std::fprintf(stderr, "step %s -> %s\n", m.ShortDebugString().c_str(), last_step_.c_str());
+    }
     if (status.ok()) return;
     FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument ||
                    status.code() == absl::StatusCode::kFailedPrecondition,

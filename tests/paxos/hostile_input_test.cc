@@ -146,6 +146,29 @@ TEST(HostileInputTest, AnotherValueForAChosenSlotIsRefused) {
   EXPECT_EQ(node->status().refused_messages, 2u);
 }
 
+// Found by paxos_node_fuzz: a leader took a member's catch-up Learn for slots above the one it
+// would propose into next, then proposed into them, overwriting a value it held chosen. Honest
+// members cannot send that (the leader's Prepare round already told it of every chosen slot).
+// Rule: a leader takes a member's help only below next_slot; above, refused, nothing changes.
+TEST(HostileInputTest, HelpForALeaderAboveTheSlotsItRecoveredIsRefused) {
+  auto node = MakeNode(1);
+  const pb::Ballot b = ElectWithEmptyPromises(*node, 1);
+  const Observed before = Observe(*node);
+  const absl::Status status =
+      node->Step(LearnMsg(3, 1, b, {Ent(2, b, Val("x")), Ent(3, b, Val("y"))}, 0));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  ExpectUnchanged(before, *node);
+  // The leader proposes from slot 1 and gets it chosen as usual.
+  ASSERT_TRUE(node->Propose(Cmd(1, 1)).ok());
+  const auto accepts = Of(node->TakeReady(), pb::PaxosMessage::kAccept, 2);
+  ASSERT_EQ(accepts.size(), 1u);
+  ASSERT_EQ(accepts[0].accept().entries(0).slot(), 1u);
+  ASSERT_TRUE(node->Step(AcceptedMsg(2, 1, b, {1})).ok());
+  const Ready r = node->TakeReady();
+  ASSERT_EQ(r.chosen.size(), 1u);
+  EXPECT_EQ(r.chosen[0].value().commands(0).seq(), 1u);
+}
+
 // S1: one InstallSnapshot (empty data, slot 1,000,000) emptied all three replicas: it was
 // installed at any ballot, then passed on to the leader. Rules: a snapshot below the promise
 // is stale and ignored; above it, refused (a leader is followed after its Prepare or Accept,
