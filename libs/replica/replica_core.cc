@@ -65,12 +65,15 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   }
   if (options.local_client_id == 0) return absl::InvalidArgumentError("local_client_id 0");
   if (options.snapshot_chunk_bytes == 0) return absl::InvalidArgumentError("chunk size 0");
-  RETURN_IF_ERROR(
-      store->CheckIdentity({.shard_id = options.shard_id, .replica_id = options.replica_id}));
+  ASSIGN_OR_RETURN(const storage::Identity identity,
+                   store->CheckIdentity({.shard_id = options.shard_id,
+                                         .replica_id = options.replica_id,
+                                         .incarnation = options.new_incarnation}));
   ASSIGN_OR_RETURN(std::unique_ptr<storage::SnapshotReader> reader, store->OpenSnapshot());
   ASSIGN_OR_RETURN(paxos::DurableState durable, store->Load());
 
   std::unique_ptr<ReplicaCore> core(new ReplicaCore(options, store, sink, logger));
+  core->incarnation_ = identity.incarnation;
   const SlotId snapshot_slot = reader->meta().last_slot;
   std::string chunk;
   while (true) {
@@ -99,9 +102,11 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   config.check_invariants = options.check_invariants;
   config.logger = logger;
   ASSIGN_OR_RETURN(core->node_, paxos::Node::Restore(config, durable));
-  logger->info("loaded shard={} replica={} snapshot_slot={} entries={} chosen_through={}",
-               options.shard_id, options.replica_id, snapshot_slot, durable.entries.size(),
-               durable.chosen_through);
+  logger->info(
+      "loaded shard={} replica={} incarnation={:016x} snapshot_slot={} entries={} "
+      "chosen_through={}",
+      options.shard_id, options.replica_id, identity.incarnation, snapshot_slot,
+      durable.entries.size(), durable.chosen_through);
   return core;
 }
 
@@ -350,6 +355,7 @@ pb::ReplicaStatus ReplicaCore::status() const {
   out.set_snapshot_slot(snapshot_slot_mirror_);
   out.set_key_count(key_count_mirror_);
   out.set_refused_messages(status.refused_messages);
+  out.set_incarnation(incarnation_);
   return out;
 }
 

@@ -71,6 +71,9 @@ struct CoreOptions {
   // The client id of writes that arrive without one (the owner picks it at random, so that
   // two incarnations of a replica never share one). Non-zero.
   uint64_t local_client_id = 1;
+  // The incarnation a new data directory gets (storage::Identity; the owner draws it at
+  // random, never 0). A directory that already has one keeps its own.
+  uint64_t new_incarnation = 1;
   uint64_t snapshot_every_commands = 50000;   // applied commands between snapshots
   size_t snapshot_chunk_bytes = 4 << 20;      // snapshot chunk size, on disk and on the wire
   kv::KvLimits kv_limits;
@@ -257,6 +260,7 @@ class ReplicaCore {
   absl::Status Install(Work& work);
 
   const CoreOptions options_;
+  uint64_t incarnation_ = 0;   // the data directory's (storage::Identity), set by Open
   std::shared_ptr<spdlog::logger> logger_;
   storage::AcceptorStore* const store_;
   MessageSink* const sink_;

@@ -26,6 +26,11 @@ namespace paxoskv::storage {
 struct Identity {
   uint32_t shard_id = 0;
   uint32_t replica_id = 0;
+  // Made once, when the directory is created (the caller draws it at random; never 0), and
+  // kept for the directory's life. A replica restarted on an empty directory under the same
+  // id gets a new one: it is not the member that made the promises and acceptances the old
+  // directory held, and membership (libs/paxos README) tells the two apart by it.
+  uint64_t incarnation = 0;
 };
 
 // One atomic write. `sync` = fsync before returning (required whenever promised/accepted
@@ -41,9 +46,12 @@ class AcceptorStore {
  public:
   virtual ~AcceptorStore() = default;
 
-  // First start: records `identity`. Later starts: kFailedPrecondition if the directory
-  // belongs to another shard or replica id (message names both).
-  virtual absl::Status CheckIdentity(const Identity& identity) = 0;
+  // First start: records `wanted` (synced) and returns it; kInvalidArgument if its
+  // incarnation is 0. Later starts: returns the stored identity, whose incarnation is the
+  // directory's own (wanted.incarnation is ignored); kFailedPrecondition if the directory
+  // belongs to another shard or replica id (the message names both). A directory written
+  // before incarnations existed gets wanted.incarnation, once.
+  virtual absl::StatusOr<Identity> CheckIdentity(const Identity& wanted) = 0;
 
   // Everything a restarted Node needs (entries with slot > snapshot slot, in slot order).
   virtual absl::StatusOr<paxos::DurableState> Load() = 0;

@@ -41,15 +41,15 @@ bool FaultyStore::PowerOnLocked() {
   return true;
 }
 
-absl::Status FaultyStore::CheckIdentity(const Identity& identity) {
+absl::StatusOr<Identity> FaultyStore::CheckIdentity(const Identity& wanted) {
   absl::MutexLock lock(&mu_);
-  absl::Status status = live_.CheckIdentity(identity);
+  absl::StatusOr<Identity> identity = live_.CheckIdentity(wanted);
   // The identity record is written synced: it also makes earlier writes durable.
-  if (status.ok() && PowerOnLocked()) {
+  if (identity.ok() && PowerOnLocked()) {
     MakeDurableLocked();
-    status = durable_.CheckIdentity(identity);
+    identity = durable_.CheckIdentity(wanted);
   }
-  return status;
+  return identity;
 }
 
 absl::StatusOr<paxos::DurableState> FaultyStore::Load() {

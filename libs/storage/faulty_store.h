@@ -36,7 +36,7 @@ class FaultyStore : public AcceptorStore {
  public:
   explicit FaultyStore(std::string name = "(faulty)");
 
-  absl::Status CheckIdentity(const Identity& identity) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Identity> CheckIdentity(const Identity& wanted) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<paxos::DurableState> Load() override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Write(const WriteBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<SnapshotWriter>> NewSnapshot(SlotId last_slot) override;

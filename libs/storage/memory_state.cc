@@ -18,15 +18,21 @@ absl::Status IdentityMismatchError(const std::string& directory, const Identity&
                    wanted.replica_id));
 }
 
-absl::Status MemoryState::CheckIdentity(const Identity& identity) {
+absl::Status ZeroIncarnationError(const std::string& directory) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("data directory ", directory, ": a new directory needs an incarnation (not 0)"));
+}
+
+absl::StatusOr<Identity> MemoryState::CheckIdentity(const Identity& wanted) {
   if (!identity_) {
-    identity_ = identity;
-    return absl::OkStatus();
+    if (wanted.incarnation == 0) return ZeroIncarnationError(name_);
+    identity_ = wanted;
+    return *identity_;
   }
-  if (identity_->shard_id != identity.shard_id || identity_->replica_id != identity.replica_id) {
-    return IdentityMismatchError(name_, *identity_, identity);
+  if (identity_->shard_id != wanted.shard_id || identity_->replica_id != wanted.replica_id) {
+    return IdentityMismatchError(name_, *identity_, wanted);
   }
-  return absl::OkStatus();
+  return *identity_;
 }
 
 paxos::DurableState MemoryState::Load() const {

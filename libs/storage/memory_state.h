@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "libs/paxos/durable_state.h"
 #include "libs/storage/acceptor_store.h"
 #include "paxoskv/v1/paxos.pb.h"
@@ -31,7 +32,7 @@ class MemoryState {
   // `name` stands for the data directory in identity error messages.
   explicit MemoryState(std::string name) : name_(std::move(name)) {}
 
-  absl::Status CheckIdentity(const Identity& identity);
+  absl::StatusOr<Identity> CheckIdentity(const Identity& wanted);
   paxos::DurableState Load() const;
   // Applies the batch (after CheckBatchOrDie). Entries at or below the snapshot are dropped.
   void Apply(const WriteBatch& batch);
@@ -56,6 +57,8 @@ std::unique_ptr<SnapshotWriter> NewMemorySnapshotWriter(
 // A SnapshotReader over a committed in-memory snapshot.
 std::unique_ptr<SnapshotReader> NewMemorySnapshotReader(MemorySnapshot snapshot);
 
+// The kInvalidArgument error for a new directory's identity without an incarnation.
+absl::Status ZeroIncarnationError(const std::string& directory);
 // The kFailedPrecondition error for an identity mismatch (shared wording for every store).
 absl::Status IdentityMismatchError(const std::string& directory, const Identity& stored,
                                    const Identity& wanted);

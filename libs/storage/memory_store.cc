@@ -5,9 +5,9 @@ namespace paxoskv::storage {
 
 MemoryStore::MemoryStore(std::string name) : state_(std::move(name)) {}
 
-absl::Status MemoryStore::CheckIdentity(const Identity& identity) {
+absl::StatusOr<Identity> MemoryStore::CheckIdentity(const Identity& wanted) {
   absl::MutexLock lock(&mu_);
-  return state_.CheckIdentity(identity);
+  return state_.CheckIdentity(wanted);
 }
 
 absl::StatusOr<paxos::DurableState> MemoryStore::Load() {

@@ -19,7 +19,7 @@ class MemoryStore : public AcceptorStore {
   // `name` appears in identity mismatch messages in place of a directory.
   explicit MemoryStore(std::string name = "(memory)");
 
-  absl::Status CheckIdentity(const Identity& identity) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Identity> CheckIdentity(const Identity& wanted) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<paxos::DurableState> Load() override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Write(const WriteBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<SnapshotWriter>> NewSnapshot(SlotId last_slot) override;

@@ -223,25 +223,37 @@ class RocksDbStore : public AcceptorStore {
     return absl::OkStatus();
   }
 
-  absl::Status CheckIdentity(const Identity& identity) override ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::StatusOr<Identity> CheckIdentity(const Identity& wanted) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     std::string value;
     rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), kIdentityKey, &value);
+    if (!status.ok() && !status.IsNotFound()) return FromRocks(status, "get identity");
+    Identity stored = wanted;
     if (status.ok()) {
-      if (value.size() != 16) return absl::DataLossError("corrupt identity record");
-      Identity stored{.shard_id = static_cast<uint32_t>(ReadBigEndian64(value)),
-                      .replica_id = static_cast<uint32_t>(
-                          ReadBigEndian64(std::string_view(value).substr(8)))};
-      if (stored.shard_id != identity.shard_id || stored.replica_id != identity.replica_id) {
-        return IdentityMismatchError(directory_, stored, identity);
+      // 24 bytes; 16 in a directory written before incarnations (it gets one below, once).
+      if (value.size() != 16 && value.size() != 24) {
+        return absl::DataLossError("corrupt identity record");
       }
-      return absl::OkStatus();
+      const std::string_view v(value);
+      stored.shard_id = static_cast<uint32_t>(ReadBigEndian64(v));
+      stored.replica_id = static_cast<uint32_t>(ReadBigEndian64(v.substr(8)));
+      if (stored.shard_id != wanted.shard_id || stored.replica_id != wanted.replica_id) {
+        return IdentityMismatchError(directory_, stored, wanted);
+      }
+      if (value.size() == 24) {
+        stored.incarnation = ReadBigEndian64(v.substr(16));
+        if (stored.incarnation == 0) return absl::DataLossError("identity with incarnation 0");
+        return stored;
+      }
     }
-    if (!status.IsNotFound()) return FromRocks(status, "get identity");
+    if (stored.incarnation == 0) return ZeroIncarnationError(directory_);
     rocksdb::WriteOptions write_options;
     write_options.sync = true;
-    std::string record = EncodeU64(identity.shard_id) + EncodeU64(identity.replica_id);
-    return FromRocks(db_->Put(write_options, kIdentityKey, record), "put identity");
+    const std::string record = EncodeU64(stored.shard_id) + EncodeU64(stored.replica_id) +
+                               EncodeU64(stored.incarnation);
+    RETURN_IF_ERROR(FromRocks(db_->Put(write_options, kIdentityKey, record), "put identity"));
+    return stored;
   }
 
   absl::StatusOr<paxos::DurableState> Load() override ABSL_LOCKS_EXCLUDED(mu_) {

@@ -1,6 +1,7 @@
 // RocksDbStore: the durable AcceptorStore of a replica, in one data directory:
 //   <dir>/rocksdb/                 RocksDB (WAL on, every synced Write fsyncs the WAL)
-//     "I"                -> identity: shard_id, replica_id (2 x 8 bytes big-endian)
+//     "I"                -> identity: shard_id, replica_id, incarnation (3 x 8 bytes big-endian;
+//                           16 bytes, without the incarnation, before it existed)
 //     "P"                -> promised ballot (serialized paxoskv.v1.Ballot)
 //     "C"                -> chosen_through (8 bytes big-endian)
 //     "S"                -> snapshot meta: last_slot, bytes, chunks, digest (4 x 8 bytes BE)

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/leader_retry.h"
@@ -62,7 +62,7 @@ KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions optio
       channel_(std::move(channel)),
       kv_(pb::KV::NewStub(channel_)),
       admin_(pb::Admin::NewStub(channel_)),
-      client_id_(options.client_id != 0 ? options.client_id : RandomClientId()) {}
+      client_id_(options.client_id != 0 ? options.client_id : RandomId()) {}
 
 absl::Time KvClient::Deadline(const CallOptions& call) const {
   // Retries keep the (client_id, seq) of the first attempt: never longer than the replicas'
@@ -147,7 +147,7 @@ absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions ca
 ReplicaClient::ReplicaClient(std::vector<std::string> replicas, ReplicaClientOptions options)
     : replicas_(std::move(replicas)),
       options_(options),
-      client_id_(options.client_id != 0 ? options.client_id : RandomClientId()) {
+      client_id_(options.client_id != 0 ? options.client_id : RandomId()) {
   if (!replicas_.empty()) leader_ = replicas_.front();
 }
 

@@ -51,7 +51,7 @@
 #include "absl/time/time.h"
 #include "etcd/etcdserverpb.grpc.pb.h"
 #include "paxoskv/v1/kv.grpc.pb.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
@@ -183,7 +183,7 @@ class MasterAsyncTarget final : public AsyncTarget {
  public:
   MasterAsyncTarget(const std::string& address, int index)
       : stub_(pb::KV::NewStub(MakeChannel(address, index))),
-        client_id_(paxoskv::RandomClientId()) {}
+        client_id_(paxoskv::RandomId()) {}
 
   void Start(const Operation& op, absl::Duration timeout, Done done) override {
     switch (op.kind) {

@@ -129,6 +129,8 @@ nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
     for (const pb::ReplicaInfo& replica : shard.replicas()) {
       nlohmann::ordered_json r;
       r["address"] = replica.address();
+      r["replica_id"] = replica.replica_id();
+      r["incarnation"] = absl::StrFormat("%016x", replica.incarnation());
       r["healthy"] = replica.healthy();
       r["role"] = replica.role();
       r["chosen_slot"] = replica.chosen_slot();
@@ -151,12 +153,15 @@ std::string StatusTable(const pb::ClusterStatusResponse& status) {
   for (const pb::ShardInfo& shard : status.shards()) {
     absl::StrAppendFormat(&out, "\nshard %d  leader %s\n", shard.shard_id(),
                           shard.leader().empty() ? "(none)" : shard.leader());
-    absl::StrAppendFormat(&out, "  %-22s %-10s %-8s %10s %10s  %s\n", "REPLICA", "ROLE", "HEALTH",
-                          "CHOSEN", "APPLIED", "ERROR");
+    absl::StrAppendFormat(&out, "  %-22s %4s %-16s %-10s %-8s %10s %10s  %s\n", "REPLICA", "ID",
+                          "INCARNATION", "ROLE", "HEALTH", "CHOSEN", "APPLIED", "ERROR");
     for (const pb::ReplicaInfo& r : shard.replicas()) {
-      absl::StrAppendFormat(&out, "  %-22s %-10s %-8s %10d %10d  %s\n", r.address(),
-                            r.role().empty() ? "-" : r.role(), r.healthy() ? "ok" : "DOWN",
-                            r.chosen_slot(), r.applied_slot(), r.error());
+      absl::StrAppendFormat(
+          &out, "  %-22s %4s %-16s %-10s %-8s %10d %10d  %s\n", r.address(),
+          r.healthy() ? absl::StrCat(r.replica_id()) : "-",
+          r.healthy() ? absl::StrFormat("%016x", r.incarnation()) : "-",
+          r.role().empty() ? "-" : r.role(), r.healthy() ? "ok" : "DOWN", r.chosen_slot(),
+          r.applied_slot(), r.error());
     }
   }
   const pb::MigrationInfo& m = status.migration();

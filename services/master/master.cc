@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/check.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
@@ -514,7 +514,7 @@ absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
       range->set_to_shard(moving.to_shard);
     }
     plan.set_phase("draining");
-    plan.set_client_id(RandomClientId());   // kept by every run of this plan
+    plan.set_client_id(RandomId());   // kept by every run of this plan
     plan.set_next_seq(1);
     // Durable before anything changes: a failure here leaves the cluster as it was.
     RETURN_IF_ERROR(PersistPlan(plan));
@@ -711,6 +711,8 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
         continue;
       }
       replica->set_role(status.role());
+      replica->set_replica_id(status.replica_id());
+      replica->set_incarnation(status.incarnation());
       replica->set_chosen_slot(status.chosen_slot());
       replica->set_applied_slot(status.applied_slot());
       if (status.role() == "leader") info->set_leader(replica->address());

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 #include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
@@ -23,7 +23,7 @@ constexpr uint64_t kSeqsReserved = 256;
 }  // namespace
 
 absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
-  if (plan->client_id() == 0) plan->set_client_id(RandomClientId());   // an older plan
+  if (plan->client_id() == 0) plan->set_client_id(RandomId());   // an older plan
   next_seq_ = std::max<uint64_t>(plan->next_seq(), 1);
   // 0. Fence: each old shard refuses key ops in its moving ranges from now on, so a write
   // chosen late (an old leader's proposal, re-proposed after the drain) cannot land after

@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/check.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 
 namespace paxoskv::master {
 
@@ -16,7 +16,7 @@ absl::Status WriteLanes::Stamp(paxoskv::v1::Command* command) {
       free_.pop_back();
     } else if (opened_ < lanes_max_) {
       ++opened_;
-      lane = Lane{.client_id = RandomClientId(), .next_seq = 1};
+      lane = Lane{.client_id = RandomId(), .next_seq = 1};
     } else {
       return absl::ResourceExhaustedError(absl::StrCat(
           "all ", lanes_max_, " write lanes carry a request; retry later (--write_lanes_max)"));

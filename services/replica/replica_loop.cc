@@ -10,7 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/common/check.h"
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 #include "libs/common/status_macros.h"
 
 namespace paxoskv::replica {
@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
     std::unique_ptr<MessageSink> sink, std::shared_ptr<spdlog::logger> logger) {
   CoreOptions core_options = options.core;
   core_options.seed = MixSeed(options.seed, core_options.shard_id, core_options.replica_id);
-  core_options.local_client_id = RandomClientId();
+  core_options.local_client_id = RandomId();
+  core_options.new_incarnation = RandomId();
   ASSIGN_OR_RETURN(std::unique_ptr<ReplicaCore> core,
                    ReplicaCore::Open(core_options, store.get(), sink.get(), logger));
   return std::unique_ptr<ReplicaLoop>(new ReplicaLoop(

@@ -109,6 +109,7 @@ replica::CoreOptions SimCluster::MakeOptions(uint32_t id) {
   o.learn_entries_max = opt_.learn_entries_max;
   o.seed = opt_.seed * 1000 + id;
   o.local_client_id = (uint64_t{1} << 63) | (opt_.seed << 8) | id;
+  o.new_incarnation = (opt_.seed << 8) | id;   // a node's directory lives as long as the run
   o.snapshot_every_commands = opt_.snapshot_every_commands;
   o.snapshot_chunk_bytes = opt_.snapshot_chunk_bytes;
   o.kv_limits = opt_.kv_limits;

@@ -166,9 +166,12 @@ TEST(FaultyStoreTest, DurableHookSeesBatchesWhenTheyBecomeDurable) {
 
 TEST(FaultyStoreTest, IdentitySurvivesCrash) {
   FaultyStore store("dir-a");
-  ASSERT_TRUE(store.CheckIdentity({.shard_id = 1, .replica_id = 2}).ok());
+  ASSERT_TRUE(store.CheckIdentity({.shard_id = 1, .replica_id = 2, .incarnation = 7}).ok());
   store.SimulateCrash();
-  absl::Status status = store.CheckIdentity({.shard_id = 1, .replica_id = 3});
+  absl::StatusOr<Identity> same = store.CheckIdentity({.shard_id = 1, .replica_id = 2, .incarnation = 8});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->incarnation, 7u);
+  absl::Status status = store.CheckIdentity({.shard_id = 1, .replica_id = 3, .incarnation = 9}).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(),
             "data directory dir-a belongs to shard 1 replica 2, not shard 1 replica 3");

@@ -92,12 +92,29 @@ TEST_P(AcceptorStoreConformanceTest, SnapshotDropsCoveredEntries) {
 
 TEST_P(AcceptorStoreConformanceTest, IdentityMismatchNamesBoth) {
   auto store = Make();
-  ASSERT_TRUE(store->CheckIdentity({.shard_id = 4, .replica_id = 2}).ok());
-  absl::Status status = store->CheckIdentity({.shard_id = 4, .replica_id = 1});
+  ASSERT_TRUE(store->CheckIdentity({.shard_id = 4, .replica_id = 2, .incarnation = 5}).ok());
+  absl::Status status =
+      store->CheckIdentity({.shard_id = 4, .replica_id = 1, .incarnation = 5}).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(status.message().find("belongs to shard 4 replica 2, not shard 4 replica 1"),
             std::string::npos)
       << status;
+}
+
+// Goal: a data directory's incarnation is made once, on its first start, and kept: a later
+// start gets the stored one whatever it asks for, and a new directory refuses incarnation 0.
+TEST_P(AcceptorStoreConformanceTest, IncarnationIsMadeOnceAndKept) {
+  auto store = Make();
+  EXPECT_EQ(store->CheckIdentity({.shard_id = 1, .replica_id = 2}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<Identity> first =
+      store->CheckIdentity({.shard_id = 1, .replica_id = 2, .incarnation = 0xabc});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->incarnation, 0xabcu);
+  absl::StatusOr<Identity> again =
+      store->CheckIdentity({.shard_id = 1, .replica_id = 2, .incarnation = 0xdef});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->incarnation, 0xabcu);
 }
 
 // Goal: a snapshot of many chunks (a state far larger than one chunk) reads back exactly,

@@ -129,15 +129,49 @@ TEST(RocksDbStoreTest, FirstStartRecordsIdentityAndMismatchIsRefused) {
   const std::string dir = FreshDir("identity");
   {
     auto store = Open(dir);
-    EXPECT_TRUE(store->CheckIdentity({.shard_id = 2, .replica_id = 3}).ok());
-    EXPECT_TRUE(store->CheckIdentity({.shard_id = 2, .replica_id = 3}).ok());
+    EXPECT_TRUE(store->CheckIdentity({.shard_id = 2, .replica_id = 3, .incarnation = 11}).ok());
+    EXPECT_TRUE(store->CheckIdentity({.shard_id = 2, .replica_id = 3, .incarnation = 12}).ok());
   }
   auto store = Open(dir);
-  EXPECT_TRUE(store->CheckIdentity({.shard_id = 2, .replica_id = 3}).ok());
-  absl::Status status = store->CheckIdentity({.shard_id = 1, .replica_id = 1});
+  absl::StatusOr<Identity> reopened =
+      store->CheckIdentity({.shard_id = 2, .replica_id = 3, .incarnation = 13});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(reopened->incarnation, 11u);   // made once, kept across reopens
+  absl::Status status =
+      store->CheckIdentity({.shard_id = 1, .replica_id = 1, .incarnation = 11}).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(), absl::StrCat("data directory ", dir,
                                            " belongs to shard 2 replica 3, not shard 1 replica 1"));
+}
+
+// A directory written before incarnations existed (a 16-byte identity record) gets one on its
+// next start, once, and keeps it.
+TEST(RocksDbStoreTest, ADirectoryWithoutIncarnationGetsOneOnce) {
+  const std::string dir = FreshDir("legacy-identity");
+  {
+    std::filesystem::create_directories(dir + "/rocksdb");
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir + "/rocksdb", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string record(16, '\0');
+    record[7] = 2;    // shard 2, big-endian
+    record[15] = 3;   // replica 3
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "I", record).ok());
+  }
+  {
+    auto store = Open(dir);
+    absl::StatusOr<Identity> upgraded =
+        store->CheckIdentity({.shard_id = 2, .replica_id = 3, .incarnation = 21});
+    ASSERT_TRUE(upgraded.ok()) << upgraded.status();
+    EXPECT_EQ(upgraded->incarnation, 21u);
+  }
+  auto store = Open(dir);
+  absl::StatusOr<Identity> kept =
+      store->CheckIdentity({.shard_id = 2, .replica_id = 3, .incarnation = 22});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->incarnation, 21u);
 }
 
 TEST(RocksDbStoreTest, SnapshotTruncatesLogAndSurvivesReopen) {

@@ -1,6 +1,6 @@
-// Tests of libs/common/client_id.h: ids are never 0 (0 means "no id" on the wire) and do not
+// Tests of libs/common/random_id.h: ids are never 0 (0 means "no id" on the wire) and do not
 // repeat across draws.
-#include "libs/common/client_id.h"
+#include "libs/common/random_id.h"
 
 #include <set>
 
@@ -9,10 +9,10 @@
 namespace paxoskv {
 namespace {
 
-TEST(RandomClientIdTest, IsNonZeroAndFresh) {
+TEST(RandomIdTest, IsNonZeroAndFresh) {
   std::set<uint64_t> ids;
   for (int i = 0; i < 1000; ++i) {
-    const uint64_t id = RandomClientId();
+    const uint64_t id = RandomId();
     EXPECT_NE(id, 0u);
     ids.insert(id);
   }
