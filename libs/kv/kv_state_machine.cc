@@ -179,6 +179,7 @@ constexpr uint32_t kSnapshotDedup = 2;
 constexpr uint32_t kSnapshotLegacyFrozen = 3;
 constexpr uint32_t kSnapshotFrozenRanges = 4;
 constexpr uint32_t kSnapshotSessions = 5;
+constexpr uint32_t kSnapshotMembership = 6;
 
 }  // namespace
 
@@ -218,6 +219,8 @@ struct KvStateMachine::Impl {
   // Ranges fenced by OP_FREEZE_RANGES: moved (or moving) to another shard, until the fence
   // that set them is lifted (OP_UNFREEZE_RANGES with the same freeze_id).
   std::vector<pb::FrozenRange> frozen;
+  // The latest membership applied (a Value that carried one); no members: none yet.
+  pb::Membership membership;
 
   bool IsFrozen(std::string_view key) const {
     if (frozen.empty()) return false;
@@ -500,6 +503,11 @@ struct KvStateMachine::Impl {
       AppendBytesField(&record, kSnapshotSessions, SerializeDeterministic(sessions));
       if (absl::Status s = emit(record); !s.ok()) return s;
     }
+    if (membership.members_size() > 0) {
+      record.clear();
+      AppendBytesField(&record, kSnapshotMembership, SerializeDeterministic(membership));
+      if (absl::Status s = emit(record); !s.ok()) return s;
+    }
     return absl::OkStatus();
   }
 };
@@ -722,7 +730,7 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
   std::string bytes;
   while (uint32_t tag = in.ReadTag()) {
     const uint32_t field = tag >> 3;
-    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotSessions) {
+    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotMembership) {
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
         return corrupt("bad field");
       }
@@ -774,11 +782,23 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
         impl.MergeSessions(sessions);
         break;
       }
+      case kSnapshotMembership: {
+        if (!impl.membership.ParseFromString(bytes) || impl.membership.members_size() == 0) {
+          return corrupt("bad membership");
+        }
+        break;
+      }
     }
   }
   if (!in.ConsumedEntireMessage()) return corrupt("trailing bytes");
   return absl::OkStatus();
 }
+
+void KvStateMachine::SetMembership(const pb::Membership& membership) {
+  impl_->membership = membership;
+}
+
+const pb::Membership& KvStateMachine::membership() const { return impl_->membership; }
 
 size_t KvStateMachine::key_count() const { return impl_->records.size(); }
 

@@ -61,6 +61,12 @@ class KvStateMachine {
   // returns RESULT_CODE_RESOURCE_EXHAUSTED. client_id 0 bypasses dedup (reads, tests).
   paxoskv::v1::CommandResult Apply(SlotId slot, const paxoskv::v1::Command& command);
 
+  // The shard's membership as of the last applied entry that changed it (a Value carrying
+  // one: libs/paxos README, "Membership"); written into every snapshot (its last record), so
+  // that a replica restarting or installing one finds it. No members: none was applied yet.
+  void SetMembership(const paxoskv::v1::Membership& membership);
+  const paxoskv::v1::Membership& membership() const;
+
   // A local read (serves linearizable reads after a read-index round). NOT_FOUND result
   // code when absent.
   paxoskv::v1::CommandResult Read(const paxoskv::v1::Command& command) const;

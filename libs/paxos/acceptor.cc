@@ -67,6 +67,16 @@ void Node::Impl::OnPrepare(uint32_t from, const pb::Prepare& m) {
     Send(from, std::move(reply));
     return;
   }
+  if (Compare(b, promised) > 0 && role == Role::kFollower && leader.has_value() &&
+      ToInt(*leader) != from && election_elapsed < config.election_timeout_ticks) {
+    // We heard from our leader less than an election timeout ago: it lives, so this candidate
+    // is one that lags (a member removed without knowing it, or one cut off for a while).
+    // Promising would depose a working leader, again and again (etcd raft ignores such votes
+    // for the same reason). Once the leader is silent for a timeout, we promise.
+    log->debug("ignored prepare from={} ballot={}.{}: leader {} heard {} ticks ago", from,
+               b.round(), b.node_id(), ToInt(*leader), election_elapsed);
+    return;
+  }
   if (Compare(b, promised) > 0) {
     if (role != Role::kFollower) StepDown("prepare with higher ballot");
     SetPromised(b);
@@ -163,7 +173,7 @@ void Node::Impl::OnInstallSnapshot(uint32_t from, const pb::InstallSnapshot& m) 
     return;   // a member's help for a campaign or leadership we no longer hold
   }
   if (m.last_slot() <= applied_through) return;
-  InstallSnapshotLocal(m.last_slot());
+  InstallSnapshotLocal(m.last_slot(), m.membership());
   ready_snapshot = m;
 }
 

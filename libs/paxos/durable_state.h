@@ -16,6 +16,9 @@ struct DurableState {
   std::vector<paxoskv::v1::Entry> entries;  // accepted (or learned-chosen) entries, by slot
   SlotId chosen_through = 0;    // entries <= this are known chosen (may lag; never leads)
   SlotId snapshot_slot = 0;     // the state machine snapshot covers slots <= this
+  // The membership the snapshot records (the latest chosen at or below snapshot_slot); no
+  // members: none was, and the founding one (NodeConfig::members) holds.
+  paxoskv::v1::Membership membership;
 };
 
 }  // namespace paxoskv::paxos

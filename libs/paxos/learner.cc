@@ -30,6 +30,7 @@ void Node::Impl::AdvanceChosenThrough() {
   for (auto it = log_slots.upper_bound(chosen_through);
        it != log_slots.end() && it->first == chosen_through + 1 && it->second.chosen; ++it) {
     ++chosen_through;
+    NoteChosenSlot(it->second);
   }
   if (chosen_through != before) {
     log->debug("chosen_through={} (was {})", chosen_through, before);
@@ -104,9 +105,23 @@ void Node::Impl::MaybeHelpLeader(uint32_t leader_id, const pb::Ballot& b, SlotId
   Send(leader_id, std::move(msg));
 }
 
-void Node::Impl::InstallSnapshotLocal(SlotId last_slot) {
+void Node::Impl::InstallSnapshotLocal(SlotId last_slot, const pb::Membership& membership) {
   log->info("installing snapshot last_slot={} (applied_through was {})", last_slot,
             applied_through);
+  // Memberships of the slots the snapshot covers give way to the one it records (none: none
+  // was chosen at or below last_slot, and the one in effect there still holds). Ours above
+  // last_slot (slots we know chosen but have not applied) stay.
+  const std::vector<uint32_t> voters_before = current().voters();
+  auto above = configs.upper_bound(last_slot);
+  Configuration at = std::prev(above)->second;
+  if (membership.members_size() > 0) {
+    absl::StatusOr<Configuration> recorded = Configuration::Make(membership);
+    PAXOSKV_CHECK(recorded.ok()) << "Validate let an invalid snapshot membership through";
+    at = *std::move(recorded);
+  }
+  configs.erase(configs.begin(), above);
+  configs.emplace(last_slot, std::move(at));
+  if (current().voters() != voters_before) voters_changed = true;
   applied_through = last_slot;
   compacted_through = std::max(compacted_through, last_slot);
   chosen_through = std::max(chosen_through, last_slot);

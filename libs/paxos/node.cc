@@ -22,17 +22,55 @@ namespace pb = ::paxoskv::v1;
 Node::Impl::Impl(const NodeConfig& c) : config(c), log(c.logger) {}
 Node::Impl::~Impl() = default;
 
-bool Node::Impl::IsMember(uint32_t id) const {
-  return std::binary_search(members.begin(), members.end(), id);
+bool Node::Impl::SelfVotes() const {
+  if (!current().IsVoter(self)) return false;
+  const uint64_t pinned = current().IncarnationOf(self);
+  return pinned == 0 || pinned == incarnation;
 }
 
-size_t Node::Impl::MemberIndex(uint32_t id) const {
-  auto it = std::lower_bound(members.begin(), members.end(), id);
-  PAXOSKV_CHECK(it != members.end() && *it == id) << "not a member: " << id;
-  return static_cast<size_t>(it - members.begin());
+void Node::Impl::NoteChosenSlot(const LogSlot& slot) {
+  if (slot.packed || !slot.entry.value().has_membership()) return;  // packed: applied, seen
+  absl::StatusOr<Configuration> next = Configuration::Make(slot.entry.value().membership());
+  // Validate refuses a membership that does not make a Configuration before it is stored.
+  PAXOSKV_CHECK(next.ok()) << "chosen membership at slot " << slot.entry.slot() << ": "
+                           << next.status().ToString();
+  const std::vector<uint32_t> voters_before = current().voters();
+  configs[slot.entry.slot()] = *std::move(next);
+  if (current().voters() != voters_before) voters_changed = true;
+  log->info("membership from slot {}: {} (self {})", slot.entry.slot() + 1, current().ToString(),
+            SelfVotes() ? "votes" : (current().Contains(self) ? "learns" : "is not a member"));
+  if (current().IsVoter(self) && !SelfVotes()) {
+    log->error(
+        "this data directory (incarnation {:016x}) is not member {} of the shard "
+        "(incarnation {:016x}): it never votes",
+        incarnation, self, current().IncarnationOf(self));
+  }
 }
 
-size_t Node::Impl::Majority() const { return MajoritySize(members.size()); }
+void Node::Impl::AfterInput() {
+  const bool fence_reached = role == Role::kLeader && fence != 0 && chosen_through >= fence;
+  if (!voters_changed && !fence_reached) return;
+  if (role == Role::kLeader && fence != 0 && !fence_reached) return;  // wait for it
+  // A candidate's quorum, or a leader's Prepare, was counted among the voters before: slots
+  // above a change of voters need a quorum of the new ones, and a leader that stopped
+  // recovery at its fence has slots above it to recover (README "Membership"). A change that
+  // we proposed ourselves and that leaves the voters as they were (the founding entry,
+  // a learner added or removed, an address) needs neither.
+  const bool campaign = voters_changed || (fence_reached && !fence_proposed);
+  voters_changed = false;
+  fence = 0;
+  fence_proposed = false;
+  if (role == Role::kFollower) return;
+  if (!SelfVotes()) {
+    StepDown("no longer a voter");
+    return;
+  }
+  if (campaign) {
+    StartCampaign();
+  } else {
+    CheckReads();
+  }
+}
 
 pb::Entry Node::Impl::FullEntry(const LogSlot& slot) const {
   pb::Entry entry = slot.entry;
@@ -52,9 +90,15 @@ void Node::Impl::Pack(LogSlot& slot) {
 
 int Node::Impl::RetransmitTicks() const { return std::max(1, config.retransmit_ticks); }
 
-void Node::Impl::Send(uint32_t to, pb::PaxosMessage message) {
+void Node::Impl::Address(uint32_t to, pb::PaxosMessage& message) const {
   message.set_from(self);
   message.set_to(to);
+  message.set_from_incarnation(incarnation);
+  message.set_to_incarnation(current().IncarnationOf(to));
+}
+
+void Node::Impl::Send(uint32_t to, pb::PaxosMessage message) {
+  Address(to, message);
   ready_messages.push_back(std::move(message));
 }
 
@@ -124,6 +168,15 @@ absl::Status Node::Impl::ValidateEntries(
       return Invalid(absl::StrCat("entry slot ", e.slot(), " is larger than ", kEntryBytesMax,
                                   " bytes"));
     }
+    if (e.value().has_membership()) {
+      if (e.value().commands_size() > 0) {
+        return Invalid(absl::StrCat("entry slot ", e.slot(), " mixes commands and membership"));
+      }
+      absl::StatusOr<Configuration> made = Configuration::Make(e.value().membership());
+      if (!made.ok()) {
+        return Invalid(absl::StrCat("entry slot ", e.slot(), ": ", made.status().message()));
+      }
+    }
     if (ballots) {
       if (!ValidBallot(e.ballot())) return Invalid("entry without ballot");
       RETURN_IF_ERROR(ValidateBallot(e.ballot(), "entry ballot"));
@@ -181,7 +234,8 @@ absl::Status Node::Impl::ValidateHelpForOurLeadership(uint32_t from, const pb::L
   // above it. A slot at or above next_slot would be one we are about to propose into, and
   // taking it would have the next proposal overwrite a value we hold chosen (paxos_node_fuzz).
   for (const pb::Entry& e : m.entries()) {
-    if (e.slot() >= next_slot) {
+    // Up to a fence (README "Membership") a leader waits to learn slots only promisers held.
+    if (e.slot() >= next_slot && e.slot() > fence) {
       return absl::FailedPreconditionError(absl::StrCat(
           "learn of slot ", e.slot(), " from ", from,
           " is at or above every slot this leader's Prepare recovered (next ", next_slot, ")"));
@@ -212,11 +266,36 @@ absl::Status Node::Impl::ValidateSnapshot(uint32_t from, const pb::InstallSnapsh
   return absl::OkStatus();
 }
 
+absl::Status Node::Impl::ValidateIncarnations(const pb::PaxosMessage& m) const {
+  // A sender outside the membership we know is taken: it may be a member added by a change
+  // we have not learned yet, and its votes count only where a membership names it.
+  if (m.to_incarnation() != 0 && m.to_incarnation() != incarnation) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "message for member ", self, " incarnation ", absl::Hex(m.to_incarnation()),
+        ", but this data directory is incarnation ", absl::Hex(incarnation),
+        ": it is not that member (its directory was wiped or replaced) and takes no part "
+        "until it is added as a new member under a new id (kvctl member add)"));
+  }
+  if (current().WasRemoved(m.from())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("message from ", m.from(), ", which was removed from the membership"));
+  }
+  const uint64_t named = current().IncarnationOf(m.from());
+  if (named != 0 && named != m.from_incarnation()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("message from ", m.from(), " incarnation ", absl::Hex(m.from_incarnation()),
+                     ", but the membership names incarnation ", absl::Hex(named),
+                     ": a replica restarted on an empty directory is not the member it replaces"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
   if (m.to() != self) return Invalid(absl::StrCat("message to ", m.to(), " delivered to ", self));
-  if (m.from() == self || !IsMember(m.from())) {
-    return Invalid(absl::StrCat("message from non-member ", m.from()));
+  if (m.from() == 0 || m.from() == self) {
+    return Invalid(absl::StrCat("message from ", m.from(), " delivered to ", self));
   }
+  RETURN_IF_ERROR(ValidateIncarnations(m));
   const auto slot_ok = [](SlotId slot) { return slot <= kSlotMax; };
   switch (m.body_case()) {
     case pb::PaxosMessage::kPrepare:
@@ -279,6 +358,12 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
         return Invalid("snapshot slot out of range");
       }
       RETURN_IF_ERROR(ValidateBallot(m.install_snapshot().ballot(), "snapshot"));
+      if (m.install_snapshot().membership().members_size() > 0) {
+        absl::StatusOr<Configuration> made = Configuration::Make(m.install_snapshot().membership());
+        if (!made.ok()) {
+          return Invalid(absl::StrCat("snapshot membership: ", made.status().message()));
+        }
+      }
       return ValidateSnapshot(m.from(), m.install_snapshot());
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
@@ -295,15 +380,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
                                                     const DurableState& durable) {
   if (config.logger == nullptr) return Invalid("config.logger is required");
   if (ToInt(config.id) == 0) return Invalid("node id 0");
+  if (config.incarnation == 0) return Invalid("incarnation 0");
   std::vector<uint32_t> members;
-  for (NodeId m : config.members) members.push_back(ToInt(m));
+  for (NodeId m : config.members) {
+    if (!config.learner || ToInt(m) != ToInt(config.id)) members.push_back(ToInt(m));
+  }
   std::sort(members.begin(), members.end());
   if (members.empty() || members.size() % 2 == 0) return Invalid("members must be an odd count");
   if (std::adjacent_find(members.begin(), members.end()) != members.end()) {
     return Invalid("duplicate member");
   }
   if (members.front() == 0) return Invalid("member id 0");
-  if (!std::binary_search(members.begin(), members.end(), ToInt(config.id))) {
+  if (!config.learner && !std::binary_search(members.begin(), members.end(), ToInt(config.id))) {
     return Invalid("config.members does not contain config.id");
   }
   if (config.batch_commands_max == 0 || config.inflight_slots_max == 0 ||
@@ -316,8 +404,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
   node->impl_ = std::make_unique<Impl>(config);
   Impl& n = *node->impl_;
   n.self = ToInt(config.id);
-  n.members = members;
-  n.self_index = n.MemberIndex(n.self);
+  n.incarnation = config.incarnation;
+  if (durable.membership.members_size() > 0) {
+    absl::StatusOr<Configuration> recorded = Configuration::Make(durable.membership);
+    if (!recorded.ok()) {
+      return Invalid(absl::StrCat("durable membership: ", recorded.status().message()));
+    }
+    n.configs.emplace(durable.snapshot_slot, *std::move(recorded));
+  } else {
+    n.configs.emplace(0, Configuration::Founding(members, config.learner ? n.self : 0));
+  }
   // Mix the seed with the node id so replicas sharing a seed still get different jitter.
   n.rng.seed(config.seed * 0x9E3779B97F4A7C15ULL + n.self);
 
@@ -356,6 +452,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
       it->second.chosen = false;
     }
   }
+  for (auto it = n.log_slots.begin(); it != n.log_slots.end() && it->first <= n.chosen_through;
+       ++it) {
+    n.NoteChosenSlot(it->second);
+  }
+  n.voters_changed = false;
   n.reported_chosen_through = n.chosen_through;
   n.next_slot = n.chosen_through + 1;
   n.ResetElectionTimer();
@@ -366,9 +467,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
 #endif
   if (check_invariants) n.invariants = std::make_unique<Invariants>();
   n.CheckInvariants();
-  n.log->info("restored node={} promised={}.{} chosen_through={} snapshot_slot={} entries={}",
-              n.self, n.promised.round(), n.promised.node_id(), n.chosen_through,
-              n.compacted_through, n.log_slots.size());
+  n.log->info(
+      "restored node={} promised={}.{} chosen_through={} snapshot_slot={} entries={} "
+      "membership={}",
+      n.self, n.promised.round(), n.promised.node_id(), n.chosen_through, n.compacted_through,
+      n.log_slots.size(), n.current().ToString());
   return node;
 }
 
@@ -380,6 +483,7 @@ absl::Status Node::Step(const pb::PaxosMessage& message) {
     return valid;
   }
   const uint32_t from = message.from();
+  if (message.from_incarnation() != 0) n.heard_incarnations[from] = message.from_incarnation();
   switch (message.body_case()) {
     case pb::PaxosMessage::kPrepare:
       n.OnPrepare(from, message.prepare());
@@ -402,6 +506,7 @@ absl::Status Node::Step(const pb::PaxosMessage& message) {
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
   }
+  n.AfterInput();
   n.CheckInvariants();
   return absl::OkStatus();
 }
@@ -423,10 +528,15 @@ void Node::Tick() {
       break;
     case Role::kFollower:
       ++n.election_elapsed;
-      if (n.campaign_requested || n.election_elapsed >= n.election_timeout) n.StartCampaign();
+      // A learner, or not this member, never campaigns (its timer still runs: OnPrepare
+      // asks how long ago it heard a leader).
+      if (n.SelfVotes() && (n.campaign_requested || n.election_elapsed >= n.election_timeout)) {
+        n.StartCampaign();
+      }
       break;
   }
   n.campaign_requested = false;
+  n.AfterInput();
   n.CheckInvariants();
 }
 
@@ -437,6 +547,24 @@ absl::Status Node::Propose(pb::Command command) {
     return absl::ResourceExhaustedError("too many pending commands");
   }
   n.pending.push_back(std::move(command));
+  return absl::OkStatus();
+}
+
+absl::Status Node::ProposeConfChange(const ConfChange& change) {
+  Impl& n = *impl_;
+  if (n.role != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  if (n.fence != 0 || n.pending_membership.has_value()) {
+    return absl::FailedPreconditionError(
+        "another membership change is still in progress: one change at a time");
+  }
+  ConfChange c = change;
+  if (c.type == ConfChange::Type::kPromote && c.incarnation == 0) {
+    if (auto it = n.heard_incarnations.find(c.id); it != n.heard_incarnations.end()) {
+      c.incarnation = it->second;
+    }
+  }
+  ASSIGN_OR_RETURN(pb::Membership next, ApplyConfChange(n.current(), c));
+  n.pending_membership = std::move(next);
   return absl::OkStatus();
 }
 
@@ -461,6 +589,10 @@ void Node::Compact(SlotId through) {
   if (through <= n.compacted_through) return;
   n.compacted_through = through;
   n.log_slots.erase(n.log_slots.begin(), n.log_slots.upper_bound(through));
+  // Memberships of compacted slots: only the last one still says anything.
+  while (n.configs.size() > 1 && std::next(n.configs.begin())->first <= through) {
+    n.configs.erase(n.configs.begin());
+  }
   n.log->debug("compacted through={}", through);
 }
 
@@ -500,6 +632,9 @@ Ready Node::TakeReady() {
   n.ready_reads.clear();
   r.reads_failed = std::move(n.ready_reads_failed);
   n.ready_reads_failed.clear();
+  // A group of one chooses what FlushProposals proposed at once (a membership change too):
+  // what follows goes into the next Ready.
+  n.AfterInput();
   n.CheckInvariants();
   return r;
 }
@@ -515,6 +650,13 @@ Status Node::status() const {
   s.compacted_through = n.compacted_through;
   s.pending_commands = n.pending.size();
   s.refused_messages = n.refused;
+  s.membership = n.current().membership();
+  s.voter = n.SelfVotes();
+  if (n.role == Role::kLeader) {
+    s.fence = n.fence;
+    for (const auto& [id, peer] : n.peers)
+      s.peer_chosen_through.emplace_back(id, peer.chosen_through);
+  }
   return s;
 }
 

@@ -14,25 +14,35 @@
 // (libs/replica/replica_core.h), which both the replica binary and tests/sim drive.
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include <spdlog/logger.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/common/ids.h"
 #include "libs/paxos/durable_state.h"
+#include "libs/paxos/membership.h"
 #include "paxoskv/v1/paxos.pb.h"
 
 namespace paxoskv::paxos {
 
 struct NodeConfig {
   NodeId id{};
-  std::vector<NodeId> members;          // every member of the group, including `id`; odd size
+  // The data directory's incarnation (storage::Identity; non-zero). Sent in every message;
+  // the membership names members by id and incarnation.
+  uint64_t incarnation = 1;
+  // The founding membership (the replica flags): voters, `id` included. Used only until the
+  // log records a membership (DurableState::membership, or a chosen entry).
+  std::vector<NodeId> members;
+  // `id` is a learner of the founding membership, not a voter: a replica started to join a
+  // running shard, which never votes before the shard's membership makes it a voter.
+  bool learner = false;
   int heartbeat_ticks = 1;              // leader sends a heartbeat Accept every N ticks
   int election_timeout_ticks = 10;      // follower waits [T, 2T) ticks without a leader
   uint64_t seed = 1;                    // feeds the election-jitter RNG (std::mt19937_64)
@@ -93,6 +103,13 @@ struct Status {
   SlotId compacted_through = 0;
   size_t pending_commands = 0;
   uint64_t refused_messages = 0;   // inputs Step refused (malformed or beyond our limits)
+  paxoskv::v1::Membership membership;  // in effect after chosen_through
+  bool voter = false;                  // this node votes in it (id and incarnation match)
+  // Leader: nothing is proposed above this slot until every slot up to it is chosen (a
+  // membership change is open there, or a promiser alone held those slots); 0: none.
+  SlotId fence = 0;
+  // Leader: each other member's chosen_through as last reported (catch-up of learners).
+  std::vector<std::pair<uint32_t, SlotId>> peer_chosen_through;
 };
 
 class Node {
@@ -128,6 +145,12 @@ class Node {
   // A queued command is NOT guaranteed to be chosen (leadership may be lost): callers wait
   // for it to appear in Ready::chosen and time out otherwise.
   absl::Status Propose(paxoskv::v1::Command command);
+
+  // Proposes one membership change (see membership.h ApplyConfChange for what is allowed):
+  // kFailedPrecondition when not leader, when another change is still open (one at a time:
+  // README "Membership"), or when the change is not allowed. OK means proposed, not chosen:
+  // the caller watches status().membership.
+  absl::Status ProposeConfChange(const ConfChange& change);
 
   // Starts a linearizable read: the leader confirms with a majority (heartbeat round at its
   // ballot) that it is still leader, then reports ReadState{id, read_slot} in Ready::reads.

@@ -11,11 +11,13 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "libs/paxos/ballot.h"
+#include "libs/paxos/membership.h"
 #include "libs/paxos/node.h"
 #include "paxoskv/v1/paxos.pb.h"
 
@@ -37,8 +39,7 @@ struct LogSlot {
 
 // A slot the leader proposed at its ballot and has not yet seen chosen.
 struct Proposal {
-  std::vector<bool> acked;  // by member index; the leader's own acceptance included
-  size_t ack_count = 0;
+  std::set<uint32_t> acked;  // the leader's own acceptance included
   int64_t sent_tick = 0;
 };
 
@@ -67,8 +68,15 @@ struct Node::Impl {
   std::shared_ptr<spdlog::logger> log;
   std::mt19937_64 rng;
   uint32_t self = 0;
-  std::vector<uint32_t> members;  // sorted
-  size_t self_index = 0;
+  uint64_t incarnation = 0;
+  // Memberships by the slot of the entry that made them (0: the founding one, from the
+  // flags); the last one is in effect after chosen_through. Only chosen ones are kept, and
+  // only the last at or below compacted_through of those the snapshot covers.
+  std::map<SlotId, Configuration> configs;
+  // The incarnation each peer's latest valid message named (the leader pins founding
+  // members and promotes learners with it).
+  std::map<uint32_t, uint64_t> heard_incarnations;
+  bool voters_changed = false;  // a membership with other voters took effect (AfterInput)
 
   // ---- acceptor (durable: promised, log entries) ----
   paxoskv::v1::Ballot promised;
@@ -101,7 +109,13 @@ struct Node::Impl {
   SlotId next_slot = 1;                                // leader: next fresh slot
   std::map<SlotId, Proposal> proposals;                // leader: in flight
   std::deque<paxoskv::v1::Command> pending;            // leader: not yet in a slot
-  std::map<uint32_t, PeerProgress> peers;              // leader: per follower
+  std::map<uint32_t, PeerProgress> peers;              // leader: per other member
+  // leader: a membership change is open at this slot, or slots up to it were chosen where
+  // only a promiser held them: nothing is proposed above it until chosen_through reaches
+  // it; then the leader campaigns again, under the membership then in effect (0: none).
+  SlotId fence = 0;
+  bool fence_proposed = false;  // leader: the fence is a membership change we proposed
+  std::optional<paxoskv::v1::Membership> pending_membership;  // leader: to propose next
   int heartbeat_elapsed = 0;
   int64_t quorum_checked_tick = 0;                     // leader: last check-quorum
   uint64_t heartbeat_counter = 0;
@@ -133,15 +147,26 @@ struct Node::Impl {
   paxoskv::v1::Entry FullEntry(const LogSlot& slot) const;
   // Packs an applied slot's value (see LogSlot).
   static void Pack(LogSlot& slot);
-  bool IsMember(uint32_t id) const;
-  size_t MemberIndex(uint32_t id) const;
-  size_t Majority() const;
+  const Configuration& current() const { return configs.rbegin()->second; }
+  // This node votes in the membership in effect: a voter, known by our incarnation (or not
+  // pinned yet).
+  bool SelfVotes() const;
+  // Slot `slot` became part of the chosen prefix: a membership it carries takes effect.
+  void NoteChosenSlot(const LogSlot& slot);
+  // After every input: a leader whose fence was reached campaigns again (or steps down when
+  // the membership removed it).
+  void AfterInput();
   int RetransmitTicks() const;
+  // Fills in sender, receiver and both incarnations.
+  void Address(uint32_t to, paxoskv::v1::PaxosMessage& message) const;
   void Send(uint32_t to, paxoskv::v1::PaxosMessage message);
   void NoteRound(uint64_t round);
   void ResetElectionTimer();
   // Every check a message must pass before it may change anything (see Node::Step).
   absl::Status Validate(const paxoskv::v1::PaxosMessage& m) const;
+  // A message for another incarnation of us, from a removed member, or from a member whose
+  // incarnation is not the one the membership names is refused.
+  absl::Status ValidateIncarnations(const paxoskv::v1::PaxosMessage& m) const;
   absl::Status ValidateBallot(const paxoskv::v1::Ballot& b, const char* what) const;
   absl::Status ValidateEntries(const google::protobuf::RepeatedPtrField<paxoskv::v1::Entry>& e,
                                bool ballots) const;
@@ -171,6 +196,7 @@ struct Node::Impl {
   void FollowLeader(const paxoskv::v1::Ballot& b);
 
   // ---- proposer.cc ----
+  std::set<uint32_t> PromiseIds() const;
   void StartCampaign();
   void SendPrepare(uint32_t to);
   void OnPromise(uint32_t from, const paxoskv::v1::Promise& m);
@@ -188,6 +214,12 @@ struct Node::Impl {
   void SendHeartbeats();
   void RetransmitAccepts();
   void AckProposal(SlotId slot, uint32_t from);
+  // The membership change to propose next, if any: the founding entry (every founding
+  // voter's incarnation, once heard), a queued change, or the promotion of a caught-up
+  // learner added to be promoted.
+  std::optional<paxoskv::v1::Membership> NextMembership() const;
+  // Heartbeat ids echoed by a quorum of voters (ourselves counted as UINT64_MAX).
+  uint64_t QuorumHeartbeat() const;
   void CheckReads();
   void TickLeader();
   // A leader that heard a majority (check-quorum passes) but whose open slots have not been
@@ -208,7 +240,8 @@ struct Node::Impl {
   void MaybeHelpLeader(uint32_t leader_id, const paxoskv::v1::Ballot& b, SlotId leader_chosen);
   // Fills `learn` with chosen entries (from, ...] or returns false when compacted.
   bool BuildLearn(SlotId after, paxoskv::v1::Learn* learn) const;
-  void InstallSnapshotLocal(SlotId last_slot);
+  // `membership`: what the snapshot records (none: the one in effect stays).
+  void InstallSnapshotLocal(SlotId last_slot, const paxoskv::v1::Membership& membership);
   std::vector<paxoskv::v1::Entry> TakeChosen();
 };
 

@@ -14,8 +14,18 @@ namespace paxoskv::paxos {
 
 namespace pb = ::paxoskv::v1;
 
+std::set<uint32_t> Node::Impl::PromiseIds() const {
+  std::set<uint32_t> ids;
+  for (const auto& [id, promise] : promises) ids.insert(id);
+  return ids;
+}
+
 void Node::Impl::StartCampaign() {
   if (role == Role::kLeader) StepDown("campaign");
+  if (!SelfVotes()) {
+    StepDown("not a voter");
+    return;
+  }
   role = Role::kCandidate;
   my_ballot = MakeBallot(std::max(max_round_seen, promised.round()) + 1, self);
   SetPromised(my_ballot);
@@ -32,13 +42,11 @@ void Node::Impl::StartCampaign() {
   }
   promises[self] = std::move(own);
   ResetElectionTimer();
-  log->info("campaign ballot={}.{} from_slot={}", my_ballot.round(), my_ballot.node_id(),
-            prepare_from_slot);
+  log->info("campaign ballot={}.{} from_slot={} membership={}", my_ballot.round(),
+            my_ballot.node_id(), prepare_from_slot, current().ToString());
   prepare_sent_tick = now_tick;
-  for (uint32_t m : members) {
-    if (m != self) SendPrepare(m);
-  }
-  if (promises.size() >= Majority()) BecomeLeader();
+  for (uint32_t m : current().Others(self)) SendPrepare(m);
+  if (current().IsQuorum(PromiseIds())) BecomeLeader();
 }
 
 void Node::Impl::SendPrepare(uint32_t to) {
@@ -56,8 +64,8 @@ void Node::Impl::TickCandidate() {
   }
   if (now_tick - prepare_sent_tick >= RetransmitTicks()) {
     prepare_sent_tick = now_tick;
-    for (uint32_t m : members) {
-      if (m != self && !promises.contains(m)) SendPrepare(m);
+    for (uint32_t m : current().Others(self)) {
+      if (!promises.contains(m)) SendPrepare(m);
     }
   }
 }
@@ -72,7 +80,7 @@ void Node::Impl::OnPromise(uint32_t from, const pb::Promise& m) {
     return;
   }
   promises[from] = m;
-  if (promises.size() >= Majority()) BecomeLeader();
+  if (current().IsQuorum(PromiseIds())) BecomeLeader();
 }
 
 void Node::Impl::BecomeLeader() {
@@ -84,12 +92,14 @@ void Node::Impl::BecomeLeader() {
   proposals.clear();
   pending.clear();
   peers.clear();
+  fence = 0;
+  fence_proposed = false;
+  pending_membership.reset();
   heartbeat_elapsed = 0;
   quorum_checked_tick = now_tick;
   chosen_through_at_tick = chosen_through;
   chosen_through_settled = chosen_through;
-  for (uint32_t m : members) {
-    if (m == self) continue;
+  for (uint32_t m : current().Others(self)) {
     PeerProgress& p = peers[m];
     p.last_heard_tick = now_tick;   // a full window of grace after winning
     if (auto it = promises.find(m); it != promises.end()) {
@@ -97,12 +107,16 @@ void Node::Impl::BecomeLeader() {
     }
   }
 
-  // Recovery of every open slot above what we know is chosen.
+  // Recovery of every open slot above what we know is chosen, in slot order.
   //  - A slot some promiser knows chosen (slot <= its chosen_through) takes that promiser's
-  //    value; if it compacted the entry we leave the slot alone and learn it (catch-up).
+  //    value; if it compacted the entry, recovery stops there and we learn it (catch-up).
   //  - Other slots take the value with the highest ballot reported, or a no-op.
-  // A slot that is chosen but compacted at the one promiser that saw it chosen is still safe:
-  // we never propose at a slot <= any promiser's chosen_through without its chosen value.
+  //  - Recovery stops after a membership change: the slots above it belong to the new
+  //    membership, whose quorum our Prepare may not have reached.
+  // Where it stops is the fence: nothing is proposed above it until every slot up to it is
+  // chosen, and then we campaign again under the membership then in effect (a slot we must
+  // learn may hold a membership change we do not know of). We never propose at a slot <= any
+  // promiser's chosen_through without its chosen value.
   struct Candidate {
     const pb::Entry* highest = nullptr;
     const pb::Entry* chosen = nullptr;
@@ -122,19 +136,11 @@ void Node::Impl::BecomeLeader() {
   }
   const SlotId last = std::max(max_slot, max_chosen);
   std::vector<pb::Entry> recovered;
-  size_t skipped = 0;
-  for (SlotId s = chosen_through + 1; s <= last; ++s) {
+  SlotId s = chosen_through + 1;
+  for (; s <= last; ++s) {
     if (s <= max_chosen && !slots.contains(s) && !log_slots.contains(s)) {
-      // Chosen elsewhere, and nobody here holds a value: learn it (see below). Jump to the
-      // next slot anyone reported, without walking a long gap one slot at a time.
-      SlotId next = max_chosen + 1;
-      if (auto it = slots.upper_bound(s); it != slots.end()) next = std::min(next, it->first);
-      if (auto it = log_slots.upper_bound(s); it != log_slots.end()) {
-        next = std::min(next, it->first);
-      }
-      skipped += next - s;
-      s = next - 1;
-      continue;
+      fence = max_chosen;  // chosen elsewhere, and nobody here holds a value: learn it
+      break;
     }
     auto own = log_slots.find(s);
     const bool own_chosen = own != log_slots.end() && own->second.chosen;
@@ -149,8 +155,8 @@ void Node::Impl::BecomeLeader() {
       value = c->chosen->value();
       known_chosen = true;
     } else if (s <= max_chosen) {
-      ++skipped;  // chosen elsewhere, value compacted away there: learn it instead
-      continue;
+      fence = max_chosen;  // chosen elsewhere, value compacted away there: learn it
+      break;
     } else if (c != nullptr && c->highest != nullptr) {
       value = c->highest->value();
     }  // else: nobody accepted anything here; a no-op fills the hole
@@ -161,30 +167,32 @@ void Node::Impl::BecomeLeader() {
     *e.mutable_value() = std::move(value);
     if (!known_chosen) {
       Proposal& prop = proposals[s];
-      prop.acked.assign(members.size(), false);
-      prop.acked[self_index] = true;
-      prop.ack_count = 1;
+      prop.acked.insert(self);
       prop.sent_tick = now_tick;
     }
+    const bool membership = e.value().has_membership();
     recovered.push_back(std::move(e));
+    if (membership) {
+      fence = s;
+      ++s;
+      break;
+    }
   }
-  next_slot = last + 1;
+  next_slot = s;
   promises.clear();
-  log->info("became leader ballot={}.{} from_slot={} recovered={} skipped={} next_slot={}",
-            my_ballot.round(), my_ballot.node_id(), chosen_through + 1, recovered.size(), skipped,
-            next_slot);
+  log->info("became leader ballot={}.{} from_slot={} recovered={} next_slot={} fence={}",
+            my_ballot.round(), my_ballot.node_id(), chosen_through + 1, recovered.size(), next_slot,
+            fence);
   for (auto it = proposals.begin(); it != proposals.end();) {
-    SlotId s = it->first;
+    const SlotId slot = it->first;
     ++it;
-    if (proposals.at(s).ack_count >= Majority()) {
-      log_slots[s].chosen = true;
-      proposals.erase(s);
+    if (current().IsQuorum(proposals.at(slot).acked)) {
+      log_slots[slot].chosen = true;
+      proposals.erase(slot);
     }
   }
   AdvanceChosenThrough();
-  for (uint32_t m : members) {
-    if (m != self) SendAccept(m, recovered);
-  }
+  for (uint32_t m : current().Others(self)) SendAccept(m, recovered);
 }
 
 void Node::Impl::StepDown(const char* reason) {
@@ -204,7 +212,38 @@ void Node::Impl::StepDown(const char* reason) {
 }
 
 bool Node::Impl::CanFlushProposals() const {
-  return role == Role::kLeader && !pending.empty() && proposals.size() < config.inflight_slots_max;
+  return role == Role::kLeader && fence == 0 && proposals.size() < config.inflight_slots_max &&
+         (!pending.empty() || NextMembership().has_value());
+}
+
+std::optional<pb::Membership> Node::Impl::NextMembership() const {
+  if (!current().pinned()) {
+    // The founding entry: the founding voters by the incarnations they answered with (those
+    // not heard from yet are pinned by a later one, once they are).
+    std::vector<std::pair<uint32_t, uint64_t>> heard(heard_incarnations.begin(),
+                                                     heard_incarnations.end());
+    heard.emplace_back(self, incarnation);
+    absl::StatusOr<pb::Membership> pinned = PinIncarnations(current(), heard);
+    if (pinned.ok()) return *std::move(pinned);
+  }
+  if (pending_membership.has_value()) return pending_membership;
+  // A learner added to be promoted becomes a voter once it holds what was chosen a tick ago.
+  for (const pb::Member& m : current().membership().members()) {
+    if (!m.learner() || !m.promote()) continue;
+    auto peer = peers.find(m.id());
+    auto heard = heard_incarnations.find(m.id());
+    if (peer == peers.end() || heard == heard_incarnations.end() ||
+        peer->second.chosen_through < chosen_through_settled || chosen_through_settled == 0) {
+      continue;
+    }
+    ConfChange promote;
+    promote.type = ConfChange::Type::kPromote;
+    promote.id = m.id();
+    promote.incarnation = heard->second;
+    absl::StatusOr<pb::Membership> promoted = ApplyConfChange(current(), promote);
+    if (promoted.ok()) return *std::move(promoted);
+  }
+  return std::nullopt;
 }
 
 void Node::Impl::FlushProposals() {
@@ -214,8 +253,16 @@ void Node::Impl::FlushProposals() {
     e.set_slot(next_slot++);
     *e.mutable_ballot() = my_ballot;
     size_t bytes = 0;
-    while (!pending.empty() && static_cast<size_t>(e.value().commands_size()) <
-                                   config.batch_commands_max) {
+    if (std::optional<pb::Membership> membership = NextMembership(); membership.has_value()) {
+      // Alone in its slot, and the last slot proposed until it is chosen (the fence).
+      *e.mutable_value()->mutable_membership() = *std::move(membership);
+      pending_membership.reset();
+      fence = e.slot();
+      fence_proposed = true;
+      log->info("proposed membership slot={}", e.slot());
+    }
+    while (fence == 0 && !pending.empty() &&
+           static_cast<size_t>(e.value().commands_size()) < config.batch_commands_max) {
       const size_t size = pending.front().ByteSizeLong();
       if (e.value().commands_size() > 0 && bytes + size > config.batch_bytes_max) break;
       bytes += size;
@@ -224,13 +271,11 @@ void Node::Impl::FlushProposals() {
     }
     StoreEntry(e.slot(), my_ballot, e.value(), /*chosen=*/false);
     Proposal& prop = proposals[e.slot()];
-    prop.acked.assign(members.size(), false);
-    prop.acked[self_index] = true;
-    prop.ack_count = 1;
+    prop.acked.insert(self);
     prop.sent_tick = now_tick;
     log->debug("proposed slot={} commands={} bytes={}", e.slot(), e.value().commands_size(),
                bytes);
-    if (prop.ack_count >= Majority()) {  // a group of one
+    if (current().IsQuorum(prop.acked)) {  // a group of one
       log_slots[e.slot()].chosen = true;
       proposals.erase(e.slot());
     }
@@ -238,9 +283,7 @@ void Node::Impl::FlushProposals() {
   }
   if (fresh.empty()) return;
   AdvanceChosenThrough();
-  for (uint32_t m : members) {
-    if (m != self) SendAccept(m, fresh, /*fresh=*/true);
-  }
+  for (uint32_t m : current().Others(self)) SendAccept(m, fresh, /*fresh=*/true);
 }
 
 void Node::Impl::SendAccept(uint32_t to, std::vector<pb::Entry> entries, bool fresh) {
@@ -268,8 +311,7 @@ void Node::Impl::SendOneAccept(uint32_t to, std::vector<pb::Entry> entries, bool
   a->set_chosen_through(chosen_through);
   a->set_heartbeat_id(++heartbeat_counter);
   if (fresh) {
-    msg.set_from(self);
-    msg.set_to(to);
+    Address(to, msg);
     ready_proposals.push_back(std::move(msg));
     return;
   }
@@ -278,9 +320,7 @@ void Node::Impl::SendOneAccept(uint32_t to, std::vector<pb::Entry> entries, bool
 
 void Node::Impl::SendHeartbeats() {
   heartbeat_elapsed = 0;
-  for (uint32_t m : members) {
-    if (m != self) SendAccept(m, {});
-  }
+  for (uint32_t m : current().Others(self)) SendAccept(m, {});
 }
 
 void Node::Impl::RetransmitAccepts() {
@@ -290,8 +330,8 @@ void Node::Impl::RetransmitAccepts() {
     auto ls = log_slots.find(slot);
     if (ls == log_slots.end()) continue;
     prop.sent_tick = now_tick;
-    for (size_t i = 0; i < members.size(); ++i) {
-      if (!prop.acked[i]) per_peer[members[i]].push_back(FullEntry(ls->second));
+    for (uint32_t m : current().Others(self)) {
+      if (!prop.acked.contains(m)) per_peer[m].push_back(FullEntry(ls->second));
     }
   }
   for (auto& [peer, entries] : per_peer) {
@@ -310,7 +350,7 @@ void Node::Impl::TickLeader() {
 }
 
 void Node::Impl::CheckProgress() {
-  const bool open = next_slot - 1 > chosen_through;
+  const bool open = next_slot - 1 > chosen_through || fence > chosen_through;
   if (!open || chosen_through != chosen_progress_through) {
     chosen_progress_through = chosen_through;
     chosen_progress_tick = now_tick;
@@ -329,21 +369,19 @@ void Node::Impl::CheckQuorum() {
   const int64_t window = 2 * static_cast<int64_t>(std::max(1, config.election_timeout_ticks));
   if (now_tick - quorum_checked_tick < window) return;
   quorum_checked_tick = now_tick;
-  size_t heard = 1;  // ourselves
+  std::set<uint32_t> heard = {self};
   for (const auto& [id, peer] : peers) {
-    if (now_tick - peer.last_heard_tick < window) ++heard;
+    if (now_tick - peer.last_heard_tick < window) heard.insert(id);
   }
-  if (heard < Majority()) StepDown("lost quorum");
+  if (!current().IsQuorum(heard)) StepDown("lost quorum");
 }
 
 void Node::Impl::AckProposal(SlotId slot, uint32_t from) {
   auto it = proposals.find(slot);
   if (it == proposals.end()) return;
   Proposal& prop = it->second;
-  const size_t i = MemberIndex(from);
-  if (prop.acked[i]) return;
-  prop.acked[i] = true;
-  if (++prop.ack_count >= Majority()) {
+  if (!prop.acked.insert(from).second) return;
+  if (current().IsQuorum(prop.acked)) {
     auto ls = log_slots.find(slot);
     if (ls != log_slots.end()) ls->second.chosen = true;
     proposals.erase(it);
@@ -370,12 +408,27 @@ void Node::Impl::OnAccepted(uint32_t from, const pb::Accepted& m) {
   MaybeSendLearn(from);
 }
 
-void Node::Impl::CheckReads() {
-  if (role != Role::kLeader || reads_waiting.empty()) return;
+uint64_t Node::Impl::QuorumHeartbeat() const {
   std::vector<uint64_t> acked;
-  acked.push_back(UINT64_MAX);  // ourselves
-  for (const auto& [id, p] : peers) acked.push_back(p.acked_heartbeat_id);
-  const uint64_t confirmed = QuorumValue(std::move(acked));
+  for (uint32_t v : current().voters()) {
+    if (v == self) {
+      acked.push_back(UINT64_MAX);
+    } else if (auto it = peers.find(v); it != peers.end()) {
+      acked.push_back(it->second.acked_heartbeat_id);
+    } else {
+      acked.push_back(0);
+    }
+  }
+  std::sort(acked.begin(), acked.end(), std::greater<uint64_t>());
+  return acked[current().QuorumSize() - 1];
+}
+
+void Node::Impl::CheckReads() {
+  // Behind a fence it did not propose, the leader may not know every slot chosen before it
+  // was elected (slots a promiser alone held, or above a membership change it recovered): a
+  // read waits, and fails when the leader campaigns again at the fence.
+  if (role != Role::kLeader || reads_waiting.empty() || (fence != 0 && !fence_proposed)) return;
+  const uint64_t confirmed = QuorumHeartbeat();
   bool any = false;
   while (!reads_waiting.empty() &&
          reads_waiting.front().registered_after_heartbeat_id < confirmed) {

@@ -90,8 +90,11 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   core->snapshot_slot_mirror_ = snapshot_slot;
   core->key_count_mirror_ = core->kv_.key_count();
 
+  durable.membership = core->kv_.membership();
   paxos::NodeConfig config;
   config.id = NodeId{options.replica_id};
+  config.incarnation = identity.incarnation;
+  config.learner = options.join;
   for (const auto& [id, address] : options.members) config.members.push_back(NodeId{id});
   config.heartbeat_ticks = options.heartbeat_ticks;
   config.election_timeout_ticks = options.election_timeout_ticks;
@@ -152,6 +155,11 @@ absl::Status ReplicaCore::DeliverSnapshotChunk(const pb::PaxosMessage& message) 
   if (*staged == nullptr) return absl::OkStatus();   // more chunks to come
   pb::PaxosMessage whole = message;
   *whole.mutable_install_snapshot() = (*staged)->request;
+  // The membership is the one the data records, whatever the header said.
+  whole.mutable_install_snapshot()->clear_membership();
+  if ((*staged)->kv.membership().members_size() > 0) {
+    *whole.mutable_install_snapshot()->mutable_membership() = (*staged)->kv.membership();
+  }
   const SlotId applied_before = node_->status().applied_through;
   RETURN_IF_ERROR(node_->Step(whole));
   if (node_->status().applied_through > applied_before &&
@@ -167,11 +175,29 @@ void ReplicaCore::Tick() {
   CheckLeadership();
 }
 
+std::string ReplicaCore::AddressOf(const paxos::Status& status, uint32_t id) const {
+  for (const pb::Member& m : status.membership.members()) {
+    if (m.id() == id && !m.address().empty()) return m.address();
+  }
+  auto it = options_.members.find(id);
+  return it == options_.members.end() ? "" : it->second;
+}
+
+absl::Status ReplicaCore::ChangeMembership(const paxos::ConfChange& change) {
+  if (!is_leader()) return NotLeader();
+  absl::Status status = node_->ProposeConfChange(change);
+  if (status.ok()) {
+    logger_->info("membership change proposed: type={} id={} address={}",
+                  static_cast<int>(change.type), change.id, change.address);
+  }
+  return status;
+}
+
 absl::Status ReplicaCore::NotLeader() const {
   const paxos::Status status = node_->status();
   if (status.leader.has_value() && ToInt(*status.leader) != options_.replica_id) {
-    auto it = options_.members.find(ToInt(*status.leader));
-    if (it != options_.members.end()) return NotLeaderError(it->second);
+    const std::string address = AddressOf(status, ToInt(*status.leader));
+    if (!address.empty()) return NotLeaderError(address);
   }
   return absl::UnavailableError(
       absl::StrCat("shard ", options_.shard_id, " replica ", options_.replica_id,
@@ -346,8 +372,12 @@ pb::ReplicaStatus ReplicaCore::status() const {
   out.set_role(RoleName(status.role));
   if (status.leader.has_value()) {
     out.set_leader_id(ToInt(*status.leader));
-    auto it = options_.members.find(ToInt(*status.leader));
-    if (it != options_.members.end()) out.set_leader_address(it->second);
+    out.set_leader_address(AddressOf(status, ToInt(*status.leader)));
+  }
+  *out.mutable_membership() = status.membership;
+  out.set_voter(status.voter);
+  for (const auto& [id, chosen] : status.peer_chosen_through) {
+    (*out.mutable_member_chosen_slot())[id] = chosen;
   }
   out.set_ballot_round(status.ballot.round());
   out.set_chosen_slot(status.chosen_through);
@@ -484,6 +514,7 @@ void ReplicaCore::ApplyQueued(Applied& applied) {
     PAXOSKV_CHECK(entry.slot() == last_applied_slot_ + 1)
         << "chosen slot " << entry.slot() << " does not follow applied " << last_applied_slot_;
     const size_t first = applied.results.size();
+    if (entry.value().has_membership()) kv_.SetMembership(entry.value().membership());
     for (const pb::Command& command : entry.value().commands()) {
       applied.results.push_back({.client_id = command.client_id(),
                                  .seq = command.seq(),

@@ -61,7 +61,12 @@ namespace paxoskv::replica {
 struct CoreOptions {
   uint32_t shard_id = 0;
   uint32_t replica_id = 0;
-  std::map<uint32_t, std::string> members;   // every member id -> host:port (self included)
+  // The founding membership: every member id -> host:port (self included). Once the shard's
+  // log records a membership (libs/paxos README, "Membership"), that one holds.
+  std::map<uint32_t, std::string> members;
+  // This replica joins a running shard: a learner of `members` until the shard makes it a
+  // voter (kvctl member add); it never votes before.
+  bool join = false;
   int heartbeat_ticks = 5;
   int election_timeout_ticks = 30;
   size_t inflight_slots_max = 64;             // slots in flight; more commands wait and batch
@@ -173,6 +178,11 @@ class ReplicaCore {
   void Propose(std::vector<paxoskv::v1::Command> commands, CommandOrigin origin,
                uint64_t now_ms, Done done);
 
+  // Proposes one membership change (libs/paxos membership.h): the not-leader status with the
+  // leader's address when not leader; kFailedPrecondition while another change is open or
+  // when the change is not allowed. OK: proposed; status().membership shows it once chosen.
+  absl::Status ChangeMembership(const paxos::ConfChange& change);
+
   // Whether TakeWork would return something to do.
   bool HasWork() const;
   // REQUIRES: the previous Work was processed and its Applied completed. The fresh proposals
@@ -247,6 +257,8 @@ class ReplicaCore {
 
   absl::Status DeliverSnapshotChunk(const paxoskv::v1::PaxosMessage& message);
   absl::Status NotLeader() const;
+  // Member `id`'s address: the membership's, or the founding one's (CoreOptions::members).
+  std::string AddressOf(const paxos::Status& status, uint32_t id) const;
   // Fails everything waiting when this replica stopped leading.
   void CheckLeadership();
   void ServeReads();

@@ -110,6 +110,11 @@ class Harness {
           node_->Compact(through);
           if (through > durable_.snapshot_slot) {
             durable_.snapshot_slot = through;   // the driver saved a snapshot through it
+            // ... recording the membership as of `through`, as the KV state machine does.
+            if (auto it = applied_memberships_.upper_bound(through);
+                it != applied_memberships_.begin()) {
+              durable_.membership = std::prev(it)->second;
+            }
             durable_entries_.erase(durable_entries_.begin(),
                                    durable_entries_.upper_bound(through));
           }
@@ -231,6 +236,11 @@ class Harness {
                  static_cast<unsigned long long>(last), static_cast<unsigned long long>(applied_));
       applied_ = last;
       durable_.snapshot_slot = last;
+      if (r.snapshot->membership().members_size() > 0) {
+        durable_.membership = r.snapshot->membership();
+        applied_memberships_.clear();
+        applied_memberships_[last] = r.snapshot->membership();
+      }
       durable_.chosen_through = std::max(durable_.chosen_through, last);
       durable_entries_.erase(durable_entries_.begin(), durable_entries_.upper_bound(last));
     }
@@ -239,6 +249,7 @@ class Harness {
                  static_cast<unsigned long long>(e.slot()),
                  static_cast<unsigned long long>(applied_));
       applied_ = e.slot();
+      if (e.value().has_membership()) applied_memberships_[e.slot()] = e.value().membership();
       const std::string value = e.value().SerializeAsString();
       auto [it, inserted] = applied_values_.try_emplace(e.slot(), value);
       FUZZ_CHECK(inserted || it->second == value, "slot %llu applied with two values",
@@ -546,6 +557,7 @@ class Harness {
   SlotId applied_ = 0;
   SlotId reported_chosen_through_ = 0;
   std::map<SlotId, std::string> applied_values_;   // serialized Value of every applied slot
+  std::map<SlotId, pb::Membership> applied_memberships_;  // by the slot that carried them
   std::deque<pb::PaxosMessage> outbox_;
   std::set<uint64_t> reads_asked_;
   uint64_t next_read_id_ = 1;

@@ -193,6 +193,34 @@ TEST(KvStateMachineTest, RestoreReproducesStateAndDedup) {
   EXPECT_EQ(restored.Digest(), original.Digest());
 }
 
+TEST(KvStateMachineTest, TheMembershipTravelsInEverySnapshot) {
+  KvStateMachine kv;
+  FeedWorkload(kv);
+  pb::Membership membership;
+  for (uint32_t id : {1u, 2u, 4u}) {
+    pb::Member* m = membership.add_members();
+    m->set_id(id);
+    m->set_incarnation(100 + id);
+  }
+  membership.add_removed(3);
+  const uint64_t before = kv.Digest();
+  kv.SetMembership(membership);
+  EXPECT_NE(kv.Digest(), before);
+  const std::vector<std::string> chunks = SnapshotChunks(kv, /*chunk_bytes=*/64);
+  ASSERT_FALSE(chunks.empty());
+  pb::KvSnapshot last;
+  ASSERT_TRUE(last.ParseFromString(chunks.back()));
+  EXPECT_EQ(last.membership().SerializeAsString(), membership.SerializeAsString());
+  auto restored = Restored(chunks);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->membership().SerializeAsString(), membership.SerializeAsString());
+  EXPECT_EQ(restored->Digest(), kv.Digest());
+  // A membership without members is corrupt, not "none".
+  pb::KvSnapshot bad;
+  bad.mutable_membership()->add_removed(7);
+  EXPECT_FALSE(Restored({bad.SerializeAsString()}).ok());
+}
+
 TEST(KvStateMachineTest, EmptyStateHasNoChunks) {
   KvStateMachine kv;
   EXPECT_TRUE(SnapshotChunks(kv).empty());

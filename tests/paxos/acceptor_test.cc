@@ -62,11 +62,12 @@ TEST(AcceptorTest, PromiseReturnsAcceptedEntriesFromSlot) {
                                     Ent(4, b1, Val("d"))}))
                   .ok());
   node->TakeReady();
-  ASSERT_TRUE(node->Step(PrepareMsg(3, 2, MakeBallot(2, 3), 2)).ok());
+  // (From the leader itself: another candidate waits until the leader is silent, below.)
+  ASSERT_TRUE(node->Step(PrepareMsg(1, 2, MakeBallot(2, 1), 2)).ok());
   Ready r = node->TakeReady();
   ASSERT_TRUE(r.promised.has_value());
   EXPECT_EQ(r.promised->round(), 2u);
-  auto replies = Of(r, pb::PaxosMessage::kPromise, 3);
+  auto replies = Of(r, pb::PaxosMessage::kPromise, 1);
   ASSERT_EQ(replies.size(), 1u);
   const pb::Promise& p = replies[0].promise();
   EXPECT_TRUE(p.ok());
@@ -140,6 +141,25 @@ TEST(AcceptorTest, SendsSnapshotToCandidateBehindCompaction) {
   auto snaps = Of(r, pb::PaxosMessage::kInstallSnapshot, 1);
   ASSERT_EQ(snaps.size(), 1u);
   EXPECT_EQ(snaps[0].install_snapshot().last_slot(), 10u);
+}
+
+TEST(AcceptorTest, AFollowerOfALiveLeaderIgnoresOtherCandidates) {
+  auto node = MakeNode(2);
+  const pb::Ballot b1 = MakeBallot(1, 1);
+  ASSERT_TRUE(node->Step(AcceptMsg(1, 2, b1, {})).ok());
+  node->TakeReady();
+  // Node 3 lags (say it was removed and does not know): its campaign would depose a leader we
+  // heard from a tick ago. No promise, no reply.
+  ASSERT_TRUE(node->Step(PrepareMsg(3, 2, MakeBallot(5, 3), 1)).ok());
+  EXPECT_FALSE(node->HasReady());
+  EXPECT_EQ(node->status().ballot.round(), 1u);
+  // Once the leader has been silent for an election timeout, the candidate gets its promise.
+  // (It may have started a campaign of its own meanwhile; a higher ballot ends that too.)
+  for (int i = 0; i < 10; ++i) node->Tick();
+  node->TakeReady();
+  ASSERT_TRUE(node->Step(PrepareMsg(3, 2, MakeBallot(50, 3), 1)).ok());
+  EXPECT_EQ(node->status().ballot.round(), 50u);
+  EXPECT_EQ(Of(node->TakeReady(), pb::PaxosMessage::kPromise, 3).size(), 1u);
 }
 
 }  // namespace

@@ -81,7 +81,14 @@ TEST(NodeTest, RejectsMalformedMessagesWithoutChangingState) {
   std::vector<pb::PaxosMessage> bad;
   bad.push_back(Envelope(1, 2));                                   // no body
   bad.push_back(PrepareMsg(1, 3, b, 1));                           // wrong `to`
-  bad.push_back(PrepareMsg(9, 2, MakeBallot(1, 9), 1));            // non-member
+  bad.push_back(PrepareMsg(0, 2, MakeBallot(1, 1), 1));            // from node 0
+  pb::Value mixed = Val("x");                                      // commands and membership
+  *mixed.mutable_membership() = PinnedMembership(3);
+  bad.push_back(AcceptMsg(1, 2, b, {Ent(1, b, mixed)}));
+  pb::Value voterless;  // a membership without voter
+  voterless.mutable_membership()->add_members()->set_id(1);
+  voterless.mutable_membership()->mutable_members(0)->set_learner(true);
+  bad.push_back(AcceptMsg(1, 2, b, {Ent(1, b, voterless)}));
   bad.push_back(PrepareMsg(2, 2, MakeBallot(1, 2), 1));            // from self
   bad.push_back(PrepareMsg(1, 2, MakeBallot(0, 0), 1));            // zero ballot
   bad.push_back(PrepareMsg(1, 2, MakeBallot(1, 3), 1));            // someone else's ballot

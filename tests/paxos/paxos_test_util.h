@@ -18,9 +18,24 @@ namespace paxoskv::paxos::testing {
 
 namespace pb = ::paxoskv::v1;
 
+// Node `id`'s data-directory incarnation in these tests.
+inline uint64_t Inc(uint32_t id) { return 0x100 + id; }
+
+// Members 1..n, every one a voter known by Inc(id): a shard whose founding entry is behind it.
+inline pb::Membership PinnedMembership(int members) {
+  pb::Membership m;
+  for (int i = 1; i <= members; ++i) {
+    pb::Member* member = m.add_members();
+    member->set_id(static_cast<uint32_t>(i));
+    member->set_incarnation(Inc(static_cast<uint32_t>(i)));
+  }
+  return m;
+}
+
 inline NodeConfig Config(uint32_t id, int members = 3) {
   NodeConfig c;
   c.id = static_cast<NodeId>(id);
+  c.incarnation = Inc(id);
   for (int i = 1; i <= members; ++i) c.members.push_back(static_cast<NodeId>(i));
   c.election_timeout_ticks = 10;
   c.heartbeat_ticks = 1;
@@ -29,7 +44,12 @@ inline NodeConfig Config(uint32_t id, int members = 3) {
   return c;
 }
 
-inline std::unique_ptr<Node> MakeNode(const NodeConfig& c, const DurableState& d = {}) {
+// A node of a shard past its founding (PinnedMembership of c.members) unless `d` records a
+// membership.
+inline std::unique_ptr<Node> MakeNode(const NodeConfig& c, DurableState d = {}) {
+  if (d.membership.members_size() == 0) {
+    d.membership = PinnedMembership(static_cast<int>(c.members.size()));
+  }
   auto node = Node::Restore(c, d);
   EXPECT_TRUE(node.ok()) << node.status();
   return std::move(node).value();
@@ -65,6 +85,8 @@ inline pb::PaxosMessage Envelope(uint32_t from, uint32_t to) {
   pb::PaxosMessage m;
   m.set_from(from);
   m.set_to(to);
+  m.set_from_incarnation(Inc(from));
+  m.set_to_incarnation(Inc(to));
   return m;
 }
 
@@ -151,6 +173,28 @@ inline pb::Ballot ElectWithEmptyPromises(Node& node, uint32_t id, int members = 
   EXPECT_EQ(node.status().role, Role::kLeader);
   node.TakeReady();
   return b;
+}
+
+// What a refused message must leave alone.
+struct Observed {
+  uint64_t promised_round;
+  uint32_t promised_node;
+  SlotId chosen_through;
+  SlotId applied_through;
+  Role role;
+};
+inline Observed Observe(const Node& node) {
+  Status s = node.status();
+  return {s.ballot.round(), s.ballot.node_id(), s.chosen_through, s.applied_through, s.role};
+}
+inline void ExpectUnchanged(const Observed& before, Node& node) {
+  Observed after = Observe(node);
+  EXPECT_EQ(after.promised_round, before.promised_round);
+  EXPECT_EQ(after.promised_node, before.promised_node);
+  EXPECT_EQ(after.chosen_through, before.chosen_through);
+  EXPECT_EQ(after.applied_through, before.applied_through);
+  EXPECT_EQ(after.role, before.role);
+  EXPECT_FALSE(node.HasReady());
 }
 
 }  // namespace paxoskv::paxos::testing

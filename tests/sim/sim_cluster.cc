@@ -66,17 +66,14 @@ class SimCluster::Sink final : public replica::MessageSink {
 };
 
 SimCluster::SimCluster(const SimOptions& options)
-    : opt_(options), rng_(options.seed), kills_left_(options.kills) {
-  nodes_.resize(static_cast<size_t>(opt_.nodes));
-  for (int i = 0; i < opt_.nodes; ++i) {
-    SimNode& n = nodes_[static_cast<size_t>(i)];
-    n.id = static_cast<uint32_t>(i + 1);
-    n.store = std::make_unique<storage::FaultyStore>(Address(n.id));
-    n.store->SetDurableHook([this, id = n.id](const storage::WriteBatch& batch) {
-      for (const pb::Entry& e : batch.accepted) Record(id, e);
-    });
-    n.sink = std::make_unique<Sink>(this, n.id);
-  }
+    : opt_(options),
+      rng_(options.seed),
+      kills_left_(options.kills),
+      replacements_left_(options.replacements) {
+  std::vector<uint32_t> founding;
+  for (int i = 1; i <= opt_.nodes; ++i) founding.push_back(static_cast<uint32_t>(i));
+  memberships_.emplace(0, paxos::Configuration::Founding(founding));
+  for (int i = 0; i < opt_.nodes; ++i) AddNode();
   for (SimNode& n : nodes_) StartNode(n);
   const int per_client = opt_.commands / std::max(1, opt_.clients);
   for (int c = 0; c < opt_.clients; ++c) {
@@ -87,6 +84,17 @@ SimCluster::SimCluster(const SimOptions& options)
     cl.done = cl.remaining == 0;
     clients_.push_back(cl);
   }
+}
+
+SimCluster::SimNode& SimCluster::AddNode() {
+  SimNode& n = nodes_.emplace_back();
+  n.id = static_cast<uint32_t>(nodes_.size());
+  n.store = std::make_unique<storage::FaultyStore>(Address(n.id));
+  n.store->SetDurableHook([this, id = n.id](const storage::WriteBatch& batch) {
+    for (const pb::Entry& e : batch.accepted) Record(id, e);
+  });
+  n.sink = std::make_unique<Sink>(this, n.id);
+  return n;
 }
 
 SimCluster::~SimCluster() {
@@ -102,6 +110,10 @@ replica::CoreOptions SimCluster::MakeOptions(uint32_t id) {
   o.shard_id = 1;
   o.replica_id = id;
   for (int i = 1; i <= opt_.nodes; ++i) o.members[static_cast<uint32_t>(i)] = Address(i);
+  if (id > static_cast<uint32_t>(opt_.nodes)) {  // a replacement: joins the running shard
+    o.members[id] = Address(id);
+    o.join = true;
+  }
   o.heartbeat_ticks = opt_.heartbeat_ticks;
   o.election_timeout_ticks = opt_.election_timeout_ticks;
   o.inflight_slots_max = opt_.inflight_slots_max;
@@ -237,13 +249,27 @@ void SimCluster::Record(uint32_t node, const pb::Entry& e) {
                            e.ballot().round(), ".", e.ballot().node_id()));
   }
   v.nodes.insert(node);
-  if (v.nodes.size() >= paxos::MajoritySize(nodes_.size())) {
+  if (OracleMembershipAt(e.slot()).IsQuorum(v.nodes)) {
     auto [it, inserted] = chosen_.emplace(e.slot(), v.value);
     if (!inserted && it->second != v.value) {
       Violation(absl::StrCat("two different values chosen at slot ", e.slot()));
     }
+    if (inserted && e.value().has_membership()) {
+      absl::StatusOr<paxos::Configuration> next =
+          paxos::Configuration::Make(e.value().membership());
+      if (!next.ok()) {
+        Violation(absl::StrCat("invalid membership chosen at slot ", e.slot()));
+      } else {
+        memberships_.emplace(e.slot(), *std::move(next));
+      }
+    }
     stats_.max_chosen = std::max(stats_.max_chosen, e.slot());
   }
+}
+
+const paxos::Configuration& SimCluster::OracleMembershipAt(SlotId slot) const {
+  auto it = memberships_.lower_bound(slot);  // the last one chosen below `slot`
+  return std::prev(it)->second;
 }
 
 void SimCluster::OnApplied(uint32_t node, const pb::Entry& entry,
@@ -329,7 +355,10 @@ void SimCluster::TickNetwork() {
 
 size_t SimCluster::DownOrArmed() const {
   size_t down = 0;
-  for (const SimNode& n : nodes_) down += (!n.core || n.dead || n.armed) ? 1 : 0;
+  for (uint32_t v : OracleMembership().voters()) {
+    const SimNode& n = nodes_[v - 1];
+    down += (!n.core || n.dead || n.armed) ? 1 : 0;
+  }
   return down;
 }
 
@@ -353,14 +382,17 @@ void SimCluster::TickFaults() {
     partition_until_ = now_ + 10 + static_cast<int64_t>(Rand(static_cast<uint64_t>(
                                        std::max(1, opt_.partition_ticks_max))));
     // A random split with both sides non-empty.
-    const uint64_t mask = 1 + Rand((uint64_t{1} << nodes_.size()) - 2);
+    const uint64_t mask = 1 + Rand((uint64_t{1} << std::min<size_t>(nodes_.size(), 62)) - 2);
     for (SimNode& n : nodes_) n.side = static_cast<int>((mask >> (n.id - 1)) & 1);
   }
-  // At most f replicas down (or about to be) at once, so that a majority can go on.
-  const size_t f = paxos::MajoritySize(nodes_.size()) - 1;
+  // At most f voters down (or about to be) at once, so that a quorum can go on (none before
+  // the founding entry: it needs every founding member).
+  const paxos::Configuration& members = OracleMembership();
+  const size_t f = members.voters().size() - members.QuorumSize();
   SimNode& victim = nodes_[Rand(nodes_.size())];
-  if (!victim.core || victim.armed || DownOrArmed() + 1 > f) return;
-  if (kills_left_ > 0 && Permille(2)) {
+  if (!victim.core || victim.armed) return;
+  if (members.IsVoter(victim.id) && DownOrArmed() + 1 > f) return;
+  if (kills_left_ > 0 && members.IsVoter(victim.id) && Permille(2)) {
     --kills_left_;
     ++stats_.kills;
     Crash(victim, "killed for good");
@@ -375,6 +407,74 @@ void SimCluster::TickFaults() {
     victim.armed = true;
     victim.store->FailNextWrites(1);
   }
+}
+
+// ---- Membership ---------------------------------------------------------------------------------
+
+void SimCluster::ProposeChange(const paxos::ConfChange& change) {
+  for (SimNode& n : nodes_) {
+    if (!n.core || !n.core->is_leader()) continue;
+    absl::Status status = n.core->ChangeMembership(change);
+    if (opt_.trace) {
+      std::fprintf(stderr, "t=%lld n%u membership change %d of n%u: %s\n",
+                   static_cast<long long>(now_), n.id, static_cast<int>(change.type), change.id,
+                   status.ToString().c_str());
+    }
+    Drain(n);
+    return;
+  }
+}
+
+void SimCluster::TickMembership() {
+  if (!violations_.empty()) return;
+  const paxos::Configuration& members = OracleMembership();
+  if (!members.pinned()) return;  // the founding entry comes first
+  Replacement& r = replacement_;
+  if (r.added == 0) {
+    if (!faults_ || replacements_left_ == 0 || !Permille(opt_.replace_permille)) return;
+    // A voter killed for good is replaced; with none dead, the leader is.
+    uint32_t leaving = 0;
+    for (uint32_t v : members.voters()) {
+      if (nodes_[v - 1].dead) leaving = v;
+    }
+    for (const SimNode& n : nodes_) {
+      if (leaving == 0 && n.core && n.core->is_leader() && members.IsVoter(n.id)) leaving = n.id;
+    }
+    if (leaving == 0) return;
+    --replacements_left_;
+    SimNode& added = AddNode();
+    StartNode(added);
+    r = Replacement{.added = added.id, .removed = leaving, .promoted = false, .next_try = now_};
+    if (opt_.trace) {
+      std::fprintf(stderr, "t=%lld replacing n%u by n%u\n", static_cast<long long>(now_), leaving,
+                   added.id);
+    }
+  }
+  if (now_ < r.next_try) return;
+  r.next_try = now_ + 10;
+  if (!members.Contains(r.added)) {
+    paxos::ConfChange add;
+    add.type = paxos::ConfChange::Type::kAddLearner;
+    add.id = r.added;
+    add.address = Address(r.added);
+    add.promote = true;
+    ProposeChange(add);
+    return;
+  }
+  if (!members.IsVoter(r.added)) return;  // the leader promotes it once it has caught up
+  if (!r.promoted) {
+    r.promoted = true;
+    ++stats_.members_added;
+  }
+  if (members.Contains(r.removed)) {
+    paxos::ConfChange remove;
+    remove.type = paxos::ConfChange::Type::kRemove;
+    remove.id = r.removed;
+    ProposeChange(remove);
+    return;
+  }
+  ++stats_.members_removed;
+  r = Replacement{};
 }
 
 // ---- Clients ------------------------------------------------------------------------------------
@@ -484,6 +584,11 @@ void SimCluster::OnOutcome(size_t index, uint64_t op_id,
 
 void SimCluster::Finish(Client& c, const std::string& status, std::optional<std::string> output,
                         std::optional<bool> deleted) {
+  if (opt_.trace) {
+    std::fprintf(stderr, "t=%lld c%llu op %d %s -> %s %s via n%u\n", static_cast<long long>(now_),
+                 static_cast<unsigned long long>(c.id), static_cast<int>(c.op.kind),
+                 c.op.key.c_str(), status.c_str(), output.value_or("-").c_str(), c.target);
+  }
   c.op.return_ns = Nanos();
   c.op.status = status;
   c.op.output = std::move(output);
@@ -529,7 +634,7 @@ std::string SimCluster::StatusLines() const {
     absl::StrAppend(&out, "t=", now_, " n", n.id, " ", s.role(), " round=", s.ballot_round(),
                     " chosen=", s.chosen_slot(), " applied=", s.applied_slot(),
                     " snapshot=", s.snapshot_slot(), " refused=", s.refused_messages(),
-                    " side=", n.side, "\n");
+                    " side=", n.side, s.voter() ? " voter" : " non-voter", "\n");
   }
   return out;
 }
@@ -560,6 +665,7 @@ void SimCluster::Run() {
     }
     TickSnapshots();
     TickClients();
+    TickMembership();
     std::optional<uint32_t> leader;
     for (const SimNode& n : nodes_) {
       if (n.core && n.core->is_leader()) leader = n.id;

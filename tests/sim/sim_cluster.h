@@ -7,16 +7,20 @@
 // crash between events, lose power in the middle of a Ready (after any number of durable
 // writes: between persisting and sending, before and after a snapshot commit, in the middle
 // of an install), hit write and fsync errors (and must stop at once), and are killed for good
-// (up to f of them). Clients put, get and delete a few keys, retrying with the same
-// (client_id, seq) at another replica after a timeout. Everything derives from one seed:
+// (up to f of them). The membership changes under it all (libs/paxos README, "Membership"):
+// a replica killed for good is replaced (a new id on an empty store is added as a learner,
+// promoted once caught up, then the dead one removed), and a healthy leader is replaced the
+// same way, so that it removes itself. Clients put, get and delete a few keys, retrying with the
+// same (client_id, seq) at another replica after a timeout. Everything derives from one seed:
 // PAXOSKV_SIM_SEED=<seed> replays a run exactly.
 //
 // Checked after every event:
 //   - the Paxos core's invariants (PAXOSKV_INVARIANTS; a broken one aborts and prints the
 //     replay command);
 //   - an oracle built from what the stores made durable, independent of what nodes claim: a
-//     value is chosen at slot s when a majority made (s, b, v) durable for one ballot b; at
-//     most one value is ever chosen per slot;
+//     value is chosen at slot s when a quorum of the membership in effect at s (the oracle's
+//     own, from the membership changes it saw chosen below s) made (s, b, v) durable for one
+//     ballot b; at most one value is ever chosen per slot;
 //   - every entry a replica applies is the oracle's chosen value for its slot;
 //   - every command executes at most once, at one slot (dedup, across retries and copies);
 //   - no message leaves after a failed write; every restart succeeds.
@@ -26,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +41,7 @@
 #include <vector>
 
 #include "libs/kv/kv_state_machine.h"
+#include "libs/paxos/membership.h"
 #include "libs/replica/replica_core.h"
 #include "libs/storage/faulty_store.h"
 #include "paxoskv/v1/paxos.pb.h"
@@ -59,6 +65,11 @@ struct SimOptions {
   int write_error_permille = 0;  // a replica's next write or snapshot commit fails
   int down_ticks_max = 60;
   int kills = 0;                 // replicas killed for good during the fault phase (<= f)
+  // Membership: at most this many replicas are added in a run, each replacing a dead one or
+  // the leader; a replacement starts with this chance per tick (per mille) during the fault
+  // phase, when none is under way.
+  int replacements = 0;
+  int replace_permille = 0;
   // Replica core.
   uint64_t snapshot_every_commands = 24;
   size_t snapshot_chunk_bytes = 96;   // tiny: a snapshot is many chunks
@@ -96,6 +107,8 @@ struct SimStats {
   int64_t snapshots_sent = 0;
   int64_t snapshot_chunks = 0;
   int64_t leader_changes = 0;
+  int64_t members_added = 0;  // promoted to voter
+  int64_t members_removed = 0;
   SlotId max_chosen = 0;
 };
 
@@ -128,6 +141,14 @@ class SimCluster {
     uint64_t failed_writes_seen = 0;
     int side = 0;                // partition side
   };
+  // The replacement under way: `added` joins (learner, promoted when caught up), then
+  // `removed` leaves.
+  struct Replacement {
+    uint32_t added = 0;  // 0: none under way
+    uint32_t removed = 0;
+    bool promoted = false;
+    int64_t next_try = 0;
+  };
   // A message, or a snapshot transfer's chunks (delivered in order, stopping at a refusal).
   struct InFlight {
     int64_t deliver_at = 0;
@@ -148,6 +169,8 @@ class SimCluster {
     bool done = false;
   };
 
+  // A new replica on an empty store, not started (ids count up from 1).
+  SimNode& AddNode();
   replica::CoreOptions MakeOptions(uint32_t id);
   void StartNode(SimNode& n);
   void Crash(SimNode& n, const char* why);
@@ -165,6 +188,12 @@ class SimCluster {
   void TickNetwork();
   void TickSnapshots();
   void TickClients();
+  void TickMembership();
+  // Proposes `change` at the leader, if there is one (refusals are retried later).
+  void ProposeChange(const paxos::ConfChange& change);
+  // The membership the oracle saw chosen last, and the one in effect at `slot`.
+  const paxos::Configuration& OracleMembership() const { return memberships_.rbegin()->second; }
+  const paxos::Configuration& OracleMembershipAt(SlotId slot) const;
   void StartOperation(Client& c);
   void Attempt(size_t client_index);
   void OnOutcome(size_t client_index, uint64_t op_id,
@@ -183,10 +212,12 @@ class SimCluster {
   std::mt19937_64 rng_;
   int64_t now_ = 0;
   bool faults_ = true;
-  std::vector<SimNode> nodes_;
+  std::deque<SimNode> nodes_;  // by id - 1; grows as replicas are added
   std::vector<InFlight> network_;
   int64_t partition_until_ = -1;
   int kills_left_ = 0;
+  int replacements_left_ = 0;
+  Replacement replacement_;
   std::vector<Client> clients_;
   uint64_t next_op_id_ = 1;
   std::vector<lincheck::Operation> history_;
@@ -201,6 +232,7 @@ class SimCluster {
   };
   std::map<std::pair<SlotId, std::pair<uint64_t, uint32_t>>, Votes> votes_;
   std::map<SlotId, std::string> chosen_;                         // oracle: value per slot
+  std::map<SlotId, paxos::Configuration> memberships_;  // oracle: by the slot that chose it
   std::map<std::pair<uint64_t, uint64_t>, SlotId> executed_at_;  // (client, seq) -> slot
 };
 

@@ -48,6 +48,10 @@ SimOptions OptionsForSeed(uint64_t seed) {
   o.crash_permille = 3;
   o.power_cut_permille = 4;
   o.write_error_permille = 2;
+  // Every run replaces up to two replicas: a dead one, or else the leader (which removes
+  // itself).
+  o.replacements = 2;
+  o.replace_permille = 3;
   // Seeds beyond the ctest range (sweeps, PAXOSKV_SIM_SEEDS) cycle through four mixes.
   const uint64_t mix = seed <= kSeedsHarsh ? (seed <= kSeeds3 ? 0 : seed <= kSeeds5 ? 1 : 2)
                                            : seed % 4;
@@ -81,19 +85,20 @@ void RunSeed(uint64_t seed, bool trace) {
       << absl::StrJoin(cluster.violations(), "\n") << "\n" << cluster.StatusLines();
   const SimStats& s = cluster.stats();
   if (trace) {
-    std::fprintf(stderr,
-                 "seed=%llu ticks=%lld delivered=%lld operations=%lld crashes=%lld "
-                 "power_cuts=%lld write_errors=%lld kills=%lld partitions=%lld snapshots=%lld "
-                 "chunks=%lld leader_changes=%lld max_chosen=%llu\n",
-                 static_cast<unsigned long long>(seed), static_cast<long long>(s.ticks),
-                 static_cast<long long>(s.messages_delivered),
-                 static_cast<long long>(s.operations_done), static_cast<long long>(s.crashes),
-                 static_cast<long long>(s.power_cuts), static_cast<long long>(s.write_errors),
-                 static_cast<long long>(s.kills), static_cast<long long>(s.partitions),
-                 static_cast<long long>(s.snapshots_sent),
-                 static_cast<long long>(s.snapshot_chunks),
-                 static_cast<long long>(s.leader_changes),
-                 static_cast<unsigned long long>(s.max_chosen));
+    std::fprintf(
+        stderr,
+        "seed=%llu ticks=%lld delivered=%lld operations=%lld crashes=%lld "
+        "power_cuts=%lld write_errors=%lld kills=%lld partitions=%lld snapshots=%lld "
+        "chunks=%lld leader_changes=%lld members_added=%lld members_removed=%lld "
+        "max_chosen=%llu\n",
+        static_cast<unsigned long long>(seed), static_cast<long long>(s.ticks),
+        static_cast<long long>(s.messages_delivered), static_cast<long long>(s.operations_done),
+        static_cast<long long>(s.crashes), static_cast<long long>(s.power_cuts),
+        static_cast<long long>(s.write_errors), static_cast<long long>(s.kills),
+        static_cast<long long>(s.partitions), static_cast<long long>(s.snapshots_sent),
+        static_cast<long long>(s.snapshot_chunks), static_cast<long long>(s.leader_changes),
+        static_cast<long long>(s.members_added), static_cast<long long>(s.members_removed),
+        static_cast<unsigned long long>(s.max_chosen));
   }
   SetCheckFailureContext("");
 }
