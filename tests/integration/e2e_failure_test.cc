@@ -1,14 +1,17 @@
 // End-to-end failure tests with the real binaries: the master killed (-9) in the middle of
 // an addShard migration and restarted, and a shard leader killed under client load.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/integration/e2e_util.h"
@@ -155,6 +158,67 @@ TEST(EndToEndFailureTest, ShardLeaderKilledUnderLoadIsInvisibleToClients) {
   auto final_values = FinalReads(cluster.master_address(), keys, &history);
   ExpectLinearizable(history);
   ExpectKeysInOwnerShards(cluster, CurrentRing(cluster.master_address()), final_values);
+}
+
+// Goal: a replica restarted on an empty data directory under the id of a member is not that
+// member (it forgot its promises and acceptances): the shard refuses it, it takes no part,
+// says why in its log, and clients never notice. Method: 2 clients on 20 keys; kill -9 a
+// follower of shard 1, wipe its directory, restart it with the same flags; await 150 more ops.
+TEST(EndToEndFailureTest, AReplicaRestartedOnAWipedDirectoryIsRefusedAndChangesNothing) {
+  ProcessCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartShards(cluster, {1}));
+  ASSERT_TRUE(cluster.StartMaster({1}).ok());
+  const std::vector<std::string> keys = MakeKeys("wipe-", 20);
+  HistoryLoad load(cluster.master_address(), {.clients = 2, .keys = keys});
+  load.Start();
+  ASSERT_TRUE(load.WaitForOps(100, absl::Seconds(120)));
+
+  auto leader = cluster.WaitForLeader(1);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  Process* victim = nullptr;
+  for (Process* replica : cluster.ShardReplicas(1)) {
+    if (replica->address != *leader) victim = replica;
+  }
+  ASSERT_NE(victim, nullptr);
+  auto before = cluster.ReplicaStatus(*victim);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_GT(before->chosen_slot(), 0u);
+  ASSERT_TRUE(cluster.Kill(*victim, SIGKILL).ok());
+  std::filesystem::remove_all(victim->data_dir);
+  std::filesystem::create_directories(victim->data_dir);
+  ASSERT_TRUE(cluster.Restart(*victim).ok());
+
+  // It gets a new incarnation, learns nothing and refuses what the shard sends its old one.
+  bool refused = false;
+  paxoskv::v1::ReplicaStatus after;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!refused && absl::Now() < deadline) {
+    auto status = cluster.ReplicaStatus(*victim);
+    if (status.ok()) {
+      after = *status;
+      refused = after.refused_messages() > 0;
+    }
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Polling.
+  }
+  ASSERT_TRUE(refused) << "the wiped replica refused nothing: " << after.ShortDebugString();
+  EXPECT_NE(after.incarnation(), before->incarnation());
+  const int64_t at_restart = load.completed();
+  ASSERT_TRUE(load.WaitForOps(at_restart + 150, absl::Seconds(120)));
+  load.Stop();
+  after = *cluster.ReplicaStatus(*victim);
+  EXPECT_EQ(after.chosen_slot(), 0u) << "the wiped replica took part: " << after.ShortDebugString();
+  std::ifstream log(victim->log_path);
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("it is not that member"), std::string::npos)
+      << "the wiped replica's log does not say why it is refused";
+
+  const auto failures = load.failures();
+  EXPECT_TRUE(failures.empty()) << failures.size()
+                                << " failed ops; first: " << lincheck::Describe(failures.front());
+  std::vector<lincheck::Operation> history = load.history();
+  auto final_values = FinalReads(cluster.master_address(), keys, &history);
+  ExpectLinearizable(history);
 }
 
 }  // namespace
