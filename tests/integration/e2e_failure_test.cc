@@ -29,6 +29,17 @@ void StartShards(ProcessCluster& cluster, const std::vector<uint32_t>& ids) {
 }
 
 // Writes every key once with `writers` concurrent clients; returns key -> value.
+// Shard `shard`'s leader now or, with leader = false, one of its followers.
+Process* FindReplica(ProcessCluster& cluster, uint32_t shard, bool leader) {
+  auto address = cluster.WaitForLeader(shard);
+  EXPECT_TRUE(address.ok()) << address.status();
+  if (!address.ok()) return nullptr;
+  for (Process* replica : cluster.ShardReplicas(shard)) {
+    if ((replica->address == *address) == leader) return replica;
+  }
+  return nullptr;
+}
+
 std::map<std::string, std::optional<std::string>> Preload(const std::string& master,
                                                           const std::vector<std::string>& keys,
                                                           int writers) {
@@ -131,20 +142,16 @@ TEST(EndToEndFailureTest, ShardLeaderKilledUnderLoadIsInvisibleToClients) {
   load.Start();
   ASSERT_TRUE(load.WaitForOps(100, absl::Seconds(120)));
 
-  auto leader = cluster.WaitForLeader(1);
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  Process* victim = nullptr;
-  for (Process* replica : cluster.ShardReplicas(1)) {
-    if (replica->address == *leader) victim = replica;
-  }
+  Process* victim = FindReplica(cluster, 1, /*leader=*/true);
   ASSERT_NE(victim, nullptr);
+  const std::string leader = victim->address;
   ASSERT_TRUE(cluster.Kill(*victim, SIGKILL).ok());
   const int64_t at_kill = load.completed();
   ASSERT_TRUE(load.WaitForOps(at_kill + 150, absl::Seconds(120)))
       << "no progress after the leader died: " << load.completed() - at_kill << " ops";
   auto new_leader = cluster.WaitForLeader(1);
   ASSERT_TRUE(new_leader.ok()) << new_leader.status();
-  EXPECT_NE(*new_leader, *leader);
+  EXPECT_NE(*new_leader, leader);
 
   ASSERT_TRUE(cluster.Restart(*victim).ok());
   const int64_t at_restart = load.completed();
@@ -173,12 +180,7 @@ TEST(EndToEndFailureTest, AReplicaRestartedOnAWipedDirectoryIsRefusedAndChangesN
   load.Start();
   ASSERT_TRUE(load.WaitForOps(100, absl::Seconds(120)));
 
-  auto leader = cluster.WaitForLeader(1);
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  Process* victim = nullptr;
-  for (Process* replica : cluster.ShardReplicas(1)) {
-    if (replica->address != *leader) victim = replica;
-  }
+  Process* victim = FindReplica(cluster, 1, /*leader=*/false);
   ASSERT_NE(victim, nullptr);
   auto before = cluster.ReplicaStatus(*victim);
   ASSERT_TRUE(before.ok()) << before.status();
