@@ -83,13 +83,17 @@ scenario_quorum_loss() {
   leader=$(leader_of 3)
   for r in 1 2 3; do [[ "s3-r$r" != "$leader" ]] && victims+=("s3-r$r"); done
   # Short per-op deadline and more clients, so blocked clients do not starve the other shards.
-  start_load quorum_loss "$LOAD_S" --clients 16 --op_timeout_ms 1000
+  # The window checked below opens when the kill is issued, not when `compose kill` returns:
+  # that has taken from 8 s to 40 s on a busy 2-core host, and a window opened after it once
+  # held no operation of the 10 s load at all (the scenario failed on that). The load runs
+  # longer than the others, so that most of the window is after the kill took effect.
+  start_load quorum_loss $((LOAD_S + 15)) --clients 16 --op_timeout_ms 1000
   sleep 2
   log "docker kill ${victims[*]} (two followers of shard 3; leader $leader stays)"
   note_ips
-  compose kill "${victims[@]}" >/dev/null 2>&1
   local t_start t_end
   t_start=$(now_ns)
+  compose kill "${victims[@]}" >/dev/null 2>&1
   # Direct probes: 24 keys spread over the ring; puts owned by shard 3 must fail within their
   # deadline (timeout 10 s would mean a hang), the others must succeed.
   local i pids=() ok=0 failed=0 hung=0 rc
