@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/check.h"
 
 namespace paxoskv::paxos {
 
@@ -47,7 +48,9 @@ Configuration Configuration::Founding(const std::vector<uint32_t>& voters, uint3
     l->set_learner(true);
   }
   absl::StatusOr<Configuration> c = Make(std::move(m));
-  return c.ok() ? *std::move(c) : Configuration();
+  // The callers pass checked flags (Node::Restore: non-zero, unique, an odd count).
+  PAXOSKV_CHECK(c.ok()) << "founding membership: " << c.status().ToString();
+  return *std::move(c);
 }
 
 const pb::Member* Configuration::Find(uint32_t id) const {

@@ -13,7 +13,6 @@
 #include "libs/paxos/invariants.h"
 #include "libs/paxos/limits.h"
 #include "libs/paxos/node_impl.h"
-#include "libs/paxos/quorum.h"
 
 namespace paxoskv::paxos {
 

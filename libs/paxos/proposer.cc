@@ -8,7 +8,6 @@
 #include "libs/paxos/ballot.h"
 #include "libs/paxos/limits.h"
 #include "libs/paxos/node_impl.h"
-#include "libs/paxos/quorum.h"
 
 namespace paxoskv::paxos {
 

@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/logging.h"
 #include "libs/common/status_markers.h"
-#include "libs/paxos/quorum.h"
 #include "libs/replica/snapshot_transfer.h"
 #include "services/client/lincheck/checker.h"
 
