@@ -68,11 +68,12 @@ void Node::Impl::OnPrepare(uint32_t from, const pb::Prepare& m) {
     return;
   }
   if (Compare(b, promised) > 0 && role == Role::kFollower && leader.has_value() &&
-      ToInt(*leader) != from && election_elapsed < config.election_timeout_ticks) {
+      ToInt(*leader) != from && election_elapsed < config.election_timeout_ticks && !m.transfer()) {
     // We heard from our leader less than an election timeout ago: it lives, so this candidate
     // is one that lags (a member removed without knowing it, or one cut off for a while).
     // Promising would depose a working leader, again and again (etcd raft ignores such votes
-    // for the same reason). Once the leader is silent for a timeout, we promise.
+    // for the same reason). Once the leader is silent for a timeout, we promise; at once when
+    // the leader handed leadership to this candidate (Prepare.transfer).
     log->debug("ignored prepare from={} ballot={}.{}: leader {} heard {} ticks ago", from,
                b.round(), b.node_id(), ToInt(*leader), election_elapsed);
     return;
@@ -175,6 +176,19 @@ void Node::Impl::OnInstallSnapshot(uint32_t from, const pb::InstallSnapshot& m) 
   if (m.last_slot() <= applied_through) return;
   InstallSnapshotLocal(m.last_slot(), m.membership());
   ready_snapshot = m;
+}
+
+void Node::Impl::OnTimeoutNow(uint32_t from, const pb::TimeoutNow& m) {
+  // Only the leader we follow, at the ballot we promised, can hand its leadership over: a
+  // stale or foreign TimeoutNow must not start elections that depose a working leader.
+  if (role != Role::kFollower || !leader.has_value() || ToInt(*leader) != from ||
+      Compare(m.ballot(), promised) != 0 || !SelfVotes()) {
+    log->debug("ignored timeout_now from={} ballot={}.{}", from, m.ballot().round(),
+               m.ballot().node_id());
+    return;
+  }
+  log->info("leader {} handed leadership over: campaigning now", from);
+  StartCampaign(/*transfer=*/true);
 }
 
 }  // namespace paxoskv::paxos

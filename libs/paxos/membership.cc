@@ -169,6 +169,20 @@ absl::StatusOr<pb::Membership> ApplyConfChange(const Configuration& current,
   return checked->membership();
 }
 
+bool ChangeInEffect(const Configuration& current, const ConfChange& change) {
+  const pb::Member* member = current.Find(change.id);
+  switch (change.type) {
+    case ConfChange::Type::kAddLearner:
+    case ConfChange::Type::kSetAddress:
+      return member != nullptr && member->address() == change.address;
+    case ConfChange::Type::kPromote:
+      return current.IsVoter(change.id);
+    case ConfChange::Type::kRemove:
+      return current.WasRemoved(change.id);
+  }
+  return false;
+}
+
 absl::StatusOr<pb::Membership> PinIncarnations(
     const Configuration& current, const std::vector<std::pair<uint32_t, uint64_t>>& heard) {
   pb::Membership next = current.membership();

@@ -68,6 +68,11 @@ struct ConfChange {
 absl::StatusOr<paxoskv::v1::Membership> ApplyConfChange(const Configuration& current,
                                                         const ConfChange& change);
 
+// Whether `current` already says what `change` asks for (a retried or repeated request):
+// the learner is a member at that address, the member votes, the id was removed, the member
+// has that address. The owner answers such a request at once, without a proposal.
+bool ChangeInEffect(const Configuration& current, const ConfChange& change);
+
 // The founding entry's membership: `current` with the incarnation of every voter not pinned
 // yet filled in from `heard` (id -> incarnation), where known. kFailedPrecondition when it
 // would pin none.

@@ -364,6 +364,12 @@ absl::Status Node::Impl::Validate(const pb::PaxosMessage& m) const {
         }
       }
       return ValidateSnapshot(m.from(), m.install_snapshot());
+    case pb::PaxosMessage::kTimeoutNow:
+      if (!ValidBallot(m.timeout_now().ballot()) ||
+          m.timeout_now().ballot().node_id() != m.from()) {
+        return Invalid("timeout_now needs the sender's ballot");
+      }
+      return ValidateBallot(m.timeout_now().ballot(), "timeout_now");
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
   }
@@ -502,6 +508,9 @@ absl::Status Node::Step(const pb::PaxosMessage& message) {
     case pb::PaxosMessage::kInstallSnapshot:
       n.OnInstallSnapshot(from, message.install_snapshot());
       break;
+    case pb::PaxosMessage::kTimeoutNow:
+      n.OnTimeoutNow(from, message.timeout_now());
+      break;
     case pb::PaxosMessage::BODY_NOT_SET:
       break;
   }
@@ -563,8 +572,25 @@ absl::Status Node::ProposeConfChange(const ConfChange& change) {
     }
   }
   ASSIGN_OR_RETURN(pb::Membership next, ApplyConfChange(n.current(), c));
+  if (c.type == ConfChange::Type::kRemove && c.id == n.self) {
+    // Removing the leader hands leadership over first, so that writes pause for one
+    // campaign, not an election timeout; the new leader removes this node as a follower.
+    absl::StatusOr<uint32_t> to = n.TransferLeadership();
+    if (to.ok()) {
+      return absl::UnavailableError(absl::StrCat("replica ", n.self,
+                                                 " leads: it handed leadership to replica ", *to,
+                                                 " before its removal; retry the removal there"));
+    }
+    // No voter to hand over to: lead our own removal and step down once it is chosen.
+  }
   n.pending_membership = std::move(next);
   return absl::OkStatus();
+}
+
+absl::StatusOr<NodeId> Node::TransferLeadership() {
+  ASSIGN_OR_RETURN(uint32_t to, impl_->TransferLeadership());
+  impl_->CheckInvariants();
+  return NodeId{to};
 }
 
 absl::Status Node::ReadIndex(uint64_t id) {
@@ -596,6 +622,8 @@ void Node::Compact(SlotId through) {
 }
 
 void Node::Campaign() { impl_->campaign_requested = true; }
+
+SlotId Node::membership_slot() const { return impl_->configs.rbegin()->first; }
 
 bool Node::HasReady() const {
   const Impl& n = *impl_;

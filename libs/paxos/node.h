@@ -149,8 +149,17 @@ class Node {
   // Proposes one membership change (see membership.h ApplyConfChange for what is allowed):
   // kFailedPrecondition when not leader, when another change is still open (one at a time:
   // README "Membership"), or when the change is not allowed. OK means proposed, not chosen:
-  // the caller watches status().membership.
+  // the caller watches status().membership. The leader asked to remove itself first hands
+  // leadership over (TransferLeadership) and answers kUnavailable: the new leader removes it.
+  // Only when no voter qualifies does it propose its own removal (and step down once chosen).
   absl::Status ProposeConfChange(const ConfChange& change);
+
+  // Hands leadership to the voter heard from within an election timeout that reported the
+  // most chosen slots: sends it TimeoutNow (it campaigns at once, and its Prepare says so,
+  // so that the followers promise although they heard this leader just now) and steps down
+  // (pending commands and reads fail; their clients retry at the new leader). Returns that
+  // voter; kFailedPrecondition when not leader or when no voter qualifies.
+  absl::StatusOr<NodeId> TransferLeadership();
 
   // Starts a linearizable read: the leader confirms with a majority (heartbeat round at its
   // ballot) that it is still leader, then reports ReadState{id, read_slot} in Ready::reads.
@@ -168,6 +177,9 @@ class Node {
   bool HasReady() const;
   Ready TakeReady();
   Status status() const;
+  // The slot of the membership entry in effect (0: the founding one): it changes exactly
+  // when status().membership does, and costs no copy.
+  SlotId membership_slot() const;
 
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;

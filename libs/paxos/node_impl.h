@@ -106,6 +106,7 @@ struct Node::Impl {
   std::map<uint32_t, paxoskv::v1::Promise> promises;   // candidate: ok promises by node
   SlotId prepare_from_slot = 0;
   int64_t prepare_sent_tick = 0;
+  bool prepare_transfer = false;  // this campaign was handed to us (Prepare.transfer)
   SlotId next_slot = 1;                                // leader: next fresh slot
   std::map<SlotId, Proposal> proposals;                // leader: in flight
   std::deque<paxoskv::v1::Command> pending;            // leader: not yet in a slot
@@ -192,18 +193,22 @@ struct Node::Impl {
   void OnAccept(uint32_t from, const paxoskv::v1::Accept& m);
   void OnLearn(uint32_t from, const paxoskv::v1::Learn& m);
   void OnInstallSnapshot(uint32_t from, const paxoskv::v1::InstallSnapshot& m);
+  // The leader we follow hands leadership to us: campaign at once.
+  void OnTimeoutNow(uint32_t from, const paxoskv::v1::TimeoutNow& m);
   // A valid message from the leader of ballot b (>= promised): follow it.
   void FollowLeader(const paxoskv::v1::Ballot& b);
 
   // ---- proposer.cc ----
   std::set<uint32_t> PromiseIds() const;
-  void StartCampaign();
+  // `transfer`: the leader handed leadership to us (TimeoutNow); the Prepares say so.
+  void StartCampaign(bool transfer = false);
   void SendPrepare(uint32_t to);
   void OnPromise(uint32_t from, const paxoskv::v1::Promise& m);
   void BecomeLeader();
   void OnAccepted(uint32_t from, const paxoskv::v1::Accepted& m);
   // Leaves candidate/leader role: drops pending commands and proposals, fails reads.
   void StepDown(const char* reason);
+  absl::StatusOr<uint32_t> TransferLeadership();
   bool CanFlushProposals() const;
   void FlushProposals();
   // `fresh`: the entries were just proposed by FlushProposals (Ready::proposals).

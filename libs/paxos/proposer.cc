@@ -19,13 +19,14 @@ std::set<uint32_t> Node::Impl::PromiseIds() const {
   return ids;
 }
 
-void Node::Impl::StartCampaign() {
+void Node::Impl::StartCampaign(bool transfer) {
   if (role == Role::kLeader) StepDown("campaign");
   if (!SelfVotes()) {
     StepDown("not a voter");
     return;
   }
   role = Role::kCandidate;
+  prepare_transfer = transfer;
   my_ballot = MakeBallot(std::max(max_round_seen, promised.round()) + 1, self);
   SetPromised(my_ballot);
   leader.reset();
@@ -52,6 +53,7 @@ void Node::Impl::SendPrepare(uint32_t to) {
   pb::PaxosMessage msg;
   *msg.mutable_prepare()->mutable_ballot() = my_ballot;
   msg.mutable_prepare()->set_from_slot(prepare_from_slot);
+  msg.mutable_prepare()->set_transfer(prepare_transfer);
   Send(to, std::move(msg));
 }
 
@@ -208,6 +210,33 @@ void Node::Impl::StepDown(const char* reason) {
   role = Role::kFollower;
   leader.reset();
   ResetElectionTimer();
+}
+
+absl::StatusOr<uint32_t> Node::Impl::TransferLeadership() {
+  if (role != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  // The voter most likely to win at once and to need the least catch-up: heard from within
+  // an election timeout (it is alive and follows us), with the longest chosen prefix.
+  uint32_t to = 0;
+  SlotId to_chosen = 0;
+  for (uint32_t v : current().voters()) {
+    auto it = peers.find(v);
+    if (v == self || it == peers.end()) continue;
+    if (now_tick - it->second.last_heard_tick >= config.election_timeout_ticks) continue;
+    if (to == 0 || it->second.chosen_through > to_chosen) {
+      to = v;
+      to_chosen = it->second.chosen_through;
+    }
+  }
+  if (to == 0) {
+    return absl::FailedPreconditionError(
+        "no other voter was heard from within an election timeout to hand leadership to");
+  }
+  pb::PaxosMessage message;
+  *message.mutable_timeout_now()->mutable_ballot() = my_ballot;
+  Send(to, std::move(message));
+  log->info("handing leadership to {} (chosen through {}, ours {})", to, to_chosen, chosen_through);
+  StepDown("leadership handed over");
+  return to;
 }
 
 bool Node::Impl::CanFlushProposals() const {

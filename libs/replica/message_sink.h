@@ -3,7 +3,10 @@
 // unit tests. Implementations are thread-safe and never block on the network.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "libs/storage/snapshot.h"
 #include "paxoskv/v1/paxos.pb.h"
@@ -25,6 +28,10 @@ class MessageSink {
   // (it asks again later): a large snapshot may take longer to ship and install than the
   // core's resend interval.
   virtual bool SnapshotInFlight(uint32_t /*to*/) const { return false; }
+  // Every other member's address, as the membership in effect says (the core calls it when
+  // it opens and whenever the membership changes, before it sends to a new member). Members
+  // it no longer names may be forgotten.
+  virtual void SetPeerAddresses(const std::map<uint32_t, std::string>& /*others*/) {}
 };
 
 }  // namespace paxoskv::replica

@@ -105,6 +105,8 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   config.check_invariants = options.check_invariants;
   config.logger = logger;
   ASSIGN_OR_RETURN(core->node_, paxos::Node::Restore(config, durable));
+  core->peers_membership_slot_ = core->node_->membership_slot();
+  sink->SetPeerAddresses(core->PeerAddresses());
   logger->info(
       "loaded shard={} replica={} incarnation={:016x} snapshot_slot={} entries={} "
       "chosen_through={}",
@@ -183,14 +185,33 @@ std::string ReplicaCore::AddressOf(const paxos::Status& status, uint32_t id) con
   return it == options_.members.end() ? "" : it->second;
 }
 
-absl::Status ReplicaCore::ChangeMembership(const paxos::ConfChange& change) {
-  if (!is_leader()) return NotLeader();
-  absl::Status status = node_->ProposeConfChange(change);
-  if (status.ok()) {
-    logger_->info("membership change proposed: type={} id={} address={}",
-                  static_cast<int>(change.type), change.id, change.address);
+std::map<uint32_t, std::string> ReplicaCore::PeerAddresses() const {
+  const paxos::Status status = node_->status();
+  std::map<uint32_t, std::string> out;
+  for (const auto& [id, address] : options_.members) out[id] = address;
+  for (const pb::Member& m : status.membership.members()) {
+    if (!m.address().empty()) out[m.id()] = m.address();
   }
-  return status;
+  for (uint32_t id : status.membership.removed()) out.erase(id);
+  out.erase(options_.replica_id);
+  return out;
+}
+
+absl::StatusOr<bool> ReplicaCore::ChangeMembership(const paxos::ConfChange& change) {
+  if (!is_leader()) return NotLeader();
+  if (MembershipChangeInEffect(change)) return true;
+  absl::Status status = node_->ProposeConfChange(change);
+  logger_->info("membership change: type={} id={} address={}: {}", static_cast<int>(change.type),
+                change.id, change.address, status.ok() ? "proposed" : status.ToString());
+  CheckLeadership();  // a leader that removes itself hands leadership over
+  RETURN_IF_ERROR(status);
+  return false;
+}
+
+bool ReplicaCore::MembershipChangeInEffect(const paxos::ConfChange& change) const {
+  absl::StatusOr<paxos::Configuration> current =
+      paxos::Configuration::Make(node_->status().membership);
+  return current.ok() && paxos::ChangeInEffect(*current, change);
 }
 
 absl::Status ReplicaCore::NotLeader() const {
@@ -282,6 +303,10 @@ ReplicaCore::Work ReplicaCore::TakeWork() {
   work_outstanding_ = true;
   Work work;
   work.ready = node_->TakeReady();
+  if (node_->membership_slot() != peers_membership_slot_) {
+    peers_membership_slot_ = node_->membership_slot();
+    work.peer_addresses = PeerAddresses();
+  }
   if (work.ready.snapshot.has_value()) {
     PAXOSKV_CHECK(install_ != nullptr &&
                   install_->request.last_slot() == work.ready.snapshot->last_slot())
@@ -376,6 +401,10 @@ pb::ReplicaStatus ReplicaCore::status() const {
   }
   *out.mutable_membership() = status.membership;
   out.set_voter(status.voter);
+  for (const pb::Member& m : status.membership.members()) {
+    const std::string address = AddressOf(status, m.id());
+    if (!address.empty()) (*out.mutable_member_address())[m.id()] = address;
+  }
   for (const auto& [id, chosen] : status.peer_chosen_through) {
     (*out.mutable_member_chosen_slot())[id] = chosen;
   }
@@ -396,6 +425,7 @@ absl::StatusOr<ReplicaCore::Applied> ReplicaCore::Process(Work work) {
   ++counters_.readies;
   counters_.messages_sent += ready.proposals.size() + ready.messages.size();
   Applied applied;
+  if (work.peer_addresses.has_value()) sink_->SetPeerAddresses(*work.peer_addresses);
   // 0. Fresh proposals leave at once: the followers' fsyncs overlap ours.
   for (auto& message : ready.proposals) sink_->Send(std::move(message));
 

@@ -108,6 +108,8 @@ class ReplicaCore {
   struct Work {
     paxos::Ready ready;
     std::unique_ptr<StagedSnapshot> install;   // set iff ready.snapshot
+    // The membership changed: every other member's address, for the sink, before any send.
+    std::optional<std::map<uint32_t, std::string>> peer_addresses;
   };
 
   // What Process (or FinishSnapshot) did, for Complete.
@@ -180,8 +182,12 @@ class ReplicaCore {
 
   // Proposes one membership change (libs/paxos membership.h): the not-leader status with the
   // leader's address when not leader; kFailedPrecondition while another change is open or
-  // when the change is not allowed. OK: proposed; status().membership shows it once chosen.
-  absl::Status ChangeMembership(const paxos::ConfChange& change);
+  // when the change is not allowed; kUnavailable when the leader, asked to remove itself,
+  // handed leadership over instead (Node::ProposeConfChange). OK: true when the change is
+  // already in effect (nothing proposed), false when proposed: MembershipChangeInEffect
+  // says when it is chosen.
+  absl::StatusOr<bool> ChangeMembership(const paxos::ConfChange& change);
+  bool MembershipChangeInEffect(const paxos::ConfChange& change) const;
 
   // Whether TakeWork would return something to do.
   bool HasWork() const;
@@ -259,6 +265,9 @@ class ReplicaCore {
   absl::Status NotLeader() const;
   // Member `id`'s address: the membership's, or the founding one's (CoreOptions::members).
   std::string AddressOf(const paxos::Status& status, uint32_t id) const;
+  // Every other member's address (the membership's, else the founding one's), removed ids
+  // left out.
+  std::map<uint32_t, std::string> PeerAddresses() const;
   // Fails everything waiting when this replica stopped leading.
   void CheckLeadership();
   void ServeReads();
@@ -286,6 +295,7 @@ class ReplicaCore {
   uint64_t last_stamp_ms_ = 0;
   bool was_leader_ = false;
   bool work_outstanding_ = false;   // a Work taken and not yet completed
+  SlotId peers_membership_slot_ = 0;  // the membership the sink's addresses are from
   SnapshotReceiver receiver_;
   std::unique_ptr<StagedSnapshot> install_;   // accepted by the node, for the next Work
   SlotId applied_mirror_ = 0;       // last_applied_slot_ as of the last Complete

@@ -33,7 +33,11 @@ ABSL_FLAG(uint32_t, shard_id, 0, "id of this replica's shard (>= 1)");
 ABSL_FLAG(uint32_t, replica_id, 0, "id of this replica within its shard (>= 1)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7101", "host:port to serve on");
 ABSL_FLAG(std::string, peers, "",
-          "every member of the shard, self included: 1=host:port,2=host:port,3=host:port");
+          "every member of the shard, self included: 1=host:port,2=host:port,3=host:port "
+          "(the founding membership; once the shard's log records one, that one holds)");
+ABSL_FLAG(bool, join, false,
+          "join a running shard as a new member: --peers names its members and this replica "
+          "(a new id), which waits as a non-voter until `kvctl member add` adds it");
 ABSL_FLAG(std::string, data_dir, "", "directory of this replica's durable state");
 ABSL_FLAG(int, tick_ms, 10, "length of one Paxos tick");
 ABSL_FLAG(int, heartbeat_ticks, 5, "leader heartbeat interval, in ticks");
@@ -106,7 +110,8 @@ int main(int argc, char** argv) {
   if (options.core.members.count(options.core.replica_id) == 0) {
     return Fail(absl::StrCat("--peers does not name this replica (id ", options.core.replica_id, ")"));
   }
-  if (options.core.members.size() % 2 == 0) {
+  options.core.join = absl::GetFlag(FLAGS_join);
+  if (!options.core.join && options.core.members.size() % 2 == 0) {
     return Fail("a shard needs an odd number of replicas (--peers)");
   }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
@@ -139,10 +144,9 @@ int main(int argc, char** argv) {
   auto store = paxoskv::storage::OpenRocksDbStore(data_dir);
   if (!store.ok()) return Fail(absl::StrCat("cannot open ", data_dir, ": ", store.status().ToString()));
 
-  std::map<uint32_t, std::string> others = options.core.members;
-  others.erase(options.core.replica_id);
+  // The core hands the transport its peers' addresses (the membership's) when it opens.
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
-      others,
+      std::map<uint32_t, std::string>{},
       paxoskv::replica::TransportOptions{.shard_id = options.core.shard_id,
                                          .streams = absl::GetFlag(FLAGS_peer_streams)},
       logger);
@@ -174,8 +178,9 @@ int main(int argc, char** argv) {
   }
   (*loop)->Start();
   server->GetHealthCheckService()->SetServingStatus(true);
-  logger->info("serving on {} (shard {} replica {}, {} members)", absl::GetFlag(FLAGS_listen),
-               options.core.shard_id, options.core.replica_id, options.core.members.size());
+  logger->info("serving on {} (shard {} replica {}{})", absl::GetFlag(FLAGS_listen),
+               options.core.shard_id, options.core.replica_id,
+               options.core.join ? ", joining: a learner until `kvctl member add`" : "");
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

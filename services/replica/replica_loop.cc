@@ -12,6 +12,7 @@
 #include "libs/common/check.h"
 #include "libs/common/random_id.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv::replica {
 
@@ -133,6 +134,34 @@ absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time d
 paxoskv::v1::ReplicaStatus ReplicaLoop::GetStatus() {
   absl::MutexLock lock(&mu_);
   return inputs().status();
+}
+
+absl::StatusOr<paxoskv::v1::MembershipChangeResult> ReplicaLoop::ChangeMembership(
+    uint32_t shard_id, const paxos::ConfChange& change, absl::Time deadline) {
+  if (shard_id != 0 && shard_id != options_.core.shard_id) {
+    return WrongReplicaError(absl::StrCat("this replica belongs to shard ", options_.core.shard_id,
+                                          ", not shard ", shard_id));
+  }
+  paxoskv::v1::MembershipChangeResult result;
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const bool already, inputs().ChangeMembership(change));
+  result.set_already(already);
+  // Changes are rare: look once a tick rather than make every unlock evaluate a condition.
+  while (!inputs().MembershipChangeInEffect(change)) {
+    if (stopping_) return absl::UnavailableError("replica shutting down");
+    if (!inputs().is_leader()) {
+      return absl::UnavailableError(
+          "leadership was lost before the membership change was chosen; outcome unknown, "
+          "retry (a change already in effect answers OK)");
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          "membership change not chosen before the deadline; outcome unknown, retry");
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(options_.tick_ms));
+  }
+  *result.mutable_membership() = inputs().status().membership();
+  return result;
 }
 
 bool ReplicaLoop::ShouldWakeLocked() const {

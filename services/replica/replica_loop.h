@@ -83,6 +83,15 @@ class ReplicaLoop {
 
   paxoskv::v1::ReplicaStatus GetStatus() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Proposes a membership change and waits until it is chosen (ReplicaCore::ChangeMembership
+  // for the refusals). OK: the membership then, and whether the change was in effect already.
+  // kUnavailable when leadership is lost first, kDeadlineExceeded at `deadline`: the outcome
+  // is unknown, and a retry is safe (a change in effect answers OK).
+  // `shard_id` 0 means any; another shard's: the wrong-replica status.
+  absl::StatusOr<paxoskv::v1::MembershipChangeResult> ChangeMembership(
+      uint32_t shard_id, const paxos::ConfChange& change, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   ReplicaLoop(ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
               std::unique_ptr<MessageSink> sink, std::unique_ptr<ReplicaCore> core,

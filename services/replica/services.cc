@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/result_status.h"
+#include "libs/paxos/membership.h"
 
 namespace paxoskv::replica {
 
@@ -50,6 +51,10 @@ grpc::ServerUnaryReactor* PaxosService::Learn(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* PaxosService::InstallSnapshot(grpc::CallbackServerContext* context,
                                                 const PaxosMessage* m, paxoskv::v1::Ack*) {
   return Deliver(context, *m, PaxosMessage::kInstallSnapshot);
+}
+grpc::ServerUnaryReactor* PaxosService::TimeoutNow(grpc::CallbackServerContext* context,
+                                                   const PaxosMessage* m, paxoskv::v1::Ack*) {
+  return Deliver(context, *m, PaxosMessage::kTimeoutNow);
 }
 
 namespace {
@@ -203,6 +208,49 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
 grpc::Status ReplicaService::Status(grpc::ServerContext*, const paxoskv::v1::ReplicaStatusRequest*,
                                     paxoskv::v1::ReplicaStatus* status) {
   *status = loop_->GetStatus();
+  return grpc::Status::OK;
+}
+
+namespace {
+
+absl::StatusOr<paxos::ConfChange> ParseMembershipChange(const paxoskv::v1::MembershipChange& r) {
+  using pb = paxoskv::v1::MembershipChange;
+  paxos::ConfChange change;
+  change.id = r.replica_id();
+  change.address = r.address();
+  change.promote = r.promote();
+  switch (r.type()) {
+    case pb::ADD_LEARNER:
+      change.type = paxos::ConfChange::Type::kAddLearner;
+      break;
+    case pb::PROMOTE:
+      change.type = paxos::ConfChange::Type::kPromote;
+      break;
+    case pb::REMOVE:
+      change.type = paxos::ConfChange::Type::kRemove;
+      break;
+    case pb::SET_ADDRESS:
+      change.type = paxos::ConfChange::Type::kSetAddress;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          "membership change needs a type: ADD_LEARNER, PROMOTE, REMOVE or SET_ADDRESS");
+  }
+  if (change.id == 0) return absl::InvalidArgumentError("membership change needs a replica_id");
+  return change;
+}
+
+}  // namespace
+
+grpc::Status ReplicaService::ChangeMembership(grpc::ServerContext* context,
+                                              const paxoskv::v1::MembershipChange* request,
+                                              paxoskv::v1::MembershipChangeResult* result) {
+  absl::StatusOr<paxos::ConfChange> change = ParseMembershipChange(*request);
+  if (!change.ok()) return ToGrpcStatus(change.status(), context);
+  absl::StatusOr<paxoskv::v1::MembershipChangeResult> outcome =
+      loop_->ChangeMembership(request->shard_id(), *change, DeadlineOf(context));
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status(), context);
+  *result = *std::move(outcome);
   return grpc::Status::OK;
 }
 

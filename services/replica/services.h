@@ -1,7 +1,8 @@
 // gRPC adapters of one replica: parse, call ReplicaLoop, reply. They decide nothing.
 //   PaxosService:     peer messages (paxoskv.v1.Paxos), each handed to ReplicaLoop::Deliver.
 //   ReplicaService:   client commands (paxoskv.v1.Replica) -> ReplicaLoop::Execute and
-//                     ExecuteAsync (ExecuteBatch, the master's coalesced calls).
+//                     ExecuteAsync (ExecuteBatch, the master's coalesced calls); membership
+//                     changes -> ReplicaLoop::ChangeMembership.
 //   MigrationService: the master's range-moving ops (paxoskv.v1.Migration), kept apart so
 //                     that they can be restricted to the master.
 // Thread-safe (stateless besides the loop pointer); run on gRPC's threads.
@@ -36,6 +37,9 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* context,
                                             const paxoskv::v1::PaxosMessage* m,
                                             paxoskv::v1::Ack*) override;
+  grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* context,
+                                       const paxoskv::v1::PaxosMessage* m,
+                                       paxoskv::v1::Ack*) override;
   // A peer's stream of messages: each is handed to Deliver as it is read. Ends with the
   // wrong-replica status at a message for another shard, INVALID_ARGUMENT at an empty one
   // or a snapshot, UNAVAILABLE when the replica shuts down.
@@ -66,6 +70,9 @@ class ReplicaService final
   grpc::Status Status(grpc::ServerContext* context,
                       const paxoskv::v1::ReplicaStatusRequest* request,
                       paxoskv::v1::ReplicaStatus* status) override;
+  grpc::Status ChangeMembership(grpc::ServerContext* context,
+                                const paxoskv::v1::MembershipChange* request,
+                                paxoskv::v1::MembershipChangeResult* result) override;
 
  private:
   ReplicaLoop* loop_;

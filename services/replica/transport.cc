@@ -17,15 +17,40 @@ using paxoskv::v1::PaxosMessage;
 PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
                              TransportOptions options, std::shared_ptr<spdlog::logger> logger)
     : options_(options), logger_(std::move(logger)) {
-  for (const auto& [id, address] : peers) {
-    auto peer = std::make_unique<Peer>();
-    peer->address = address;
-    {
-      absl::MutexLock lock(&peer->mu);
-      peer->stub = NewStub(address);
+  SetPeerAddresses(peers);
+}
+
+void PeerTransport::SetPeerAddresses(const std::map<uint32_t, std::string>& others) {
+  std::vector<Peer*> moved;
+  {
+    absl::MutexLock lock(&peers_mu_);
+    for (const auto& [id, address] : others) {
+      auto it = peers_.find(id);
+      if (it != peers_.end() && it->second->address == address) continue;
+      auto peer = std::make_unique<Peer>();
+      peer->address = address;
+      {
+        absl::MutexLock peer_lock(&peer->mu);
+        peer->stub = NewStub(address);
+      }
+      if (it == peers_.end()) {
+        logger_->info("peer {} at {}", id, address);
+        peers_.emplace(id, std::move(peer));
+        continue;
+      }
+      logger_->info("peer {} moved from {} to {}", id, it->second->address, address);
+      moved.push_back(it->second.get());
+      retired_.push_back(std::move(it->second));
+      it->second = std::move(peer);
     }
-    peers_.emplace(id, std::move(peer));
   }
+  for (Peer* peer : moved) StopStream(peer);
+}
+
+PeerTransport::Peer* PeerTransport::FindPeer(uint32_t id) const {
+  absl::ReaderMutexLock lock(&peers_mu_);
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.get();
 }
 
 std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) {
@@ -197,20 +222,28 @@ class PeerTransport::PeerStream final : public grpc::ClientWriteReactor<PaxosMes
   int64_t write_started_ms_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+void PeerTransport::StopStream(Peer* peer) {
+  PeerStream* stream = nullptr;
+  {
+    absl::MutexLock lock(&peer->stream_mu);
+    stream = peer->stream;
+    if (stream != nullptr) stream->Ref();
+  }
+  if (stream == nullptr) return;
+  stream->Stop();
+  stream->Unref();
+}
+
 PeerTransport::~PeerTransport() {
   stopping_ = true;
   // Open streams end once their write in flight completes; cancelling makes that prompt.
-  for (auto& [id, peer] : peers_) {
-    PeerStream* stream = nullptr;
-    {
-      absl::MutexLock lock(&peer->stream_mu);
-      stream = peer->stream;
-      if (stream != nullptr) stream->Ref();
-    }
-    if (stream == nullptr) continue;
-    stream->Stop();
-    stream->Unref();
+  std::vector<Peer*> all;
+  {
+    absl::MutexLock lock(&peers_mu_);
+    for (auto& [id, peer] : peers_) all.push_back(peer.get());
+    for (auto& peer : retired_) all.push_back(peer.get());
   }
+  for (Peer* peer : all) StopStream(peer);
   // Callbacks reference peers_: wait (bounded by the RPC deadline) for calls in flight.
   const auto give_up = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(options_.rpc_deadline_ms + 500);
@@ -220,8 +253,8 @@ PeerTransport::~PeerTransport() {
 }
 
 bool PeerTransport::SnapshotInFlight(uint32_t to) const {
-  auto it = peers_.find(to);
-  return it != peers_.end() && it->second->snapshot_inflight.load();
+  Peer* peer = FindPeer(to);
+  return peer != nullptr && peer->snapshot_inflight.load();
 }
 
 std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::CurrentStub(Peer* peer) {
@@ -253,13 +286,12 @@ void PeerTransport::NoteFailure(Peer* peer, const grpc::Status& status,
 }
 
 void PeerTransport::Send(PaxosMessage message) {
-  auto it = peers_.find(message.to());
-  if (it == peers_.end()) {
+  Peer* peer = FindPeer(message.to());
+  if (peer == nullptr) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     logger_->debug("drop message to unknown peer to={}", message.to());
     return;
   }
-  Peer* peer = it->second.get();
   if (message.has_install_snapshot()) {   // a snapshot travels by SendSnapshot, chunked
     logger_->error("dropping an InstallSnapshot handed to Send for {}", peer->address);
     return;
@@ -304,9 +336,8 @@ struct PeerTransport::SnapshotTransfer {
 
 void PeerTransport::SendSnapshot(PaxosMessage header,
                                  std::unique_ptr<storage::SnapshotReader> reader) {
-  auto it = peers_.find(header.to());
-  if (it == peers_.end() || stopping_.load()) return;
-  Peer* peer = it->second.get();
+  Peer* peer = FindPeer(header.to());
+  if (peer == nullptr || stopping_.load()) return;
   if (peer->snapshot_inflight.exchange(true)) return;   // one transfer per peer
   header.set_shard_id(options_.shard_id);
   auto transfer = std::make_shared<SnapshotTransfer>();
@@ -403,6 +434,9 @@ void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
       break;
     case PaxosMessage::kLearn:
       async->Learn(&call->context, &call->request, &call->response, std::move(done));
+      break;
+    case PaxosMessage::kTimeoutNow:
+      async->TimeoutNow(&call->context, &call->request, &call->response, std::move(done));
       break;
     case PaxosMessage::kInstallSnapshot:   // snapshots go through SendSnapshot
     case PaxosMessage::BODY_NOT_SET:

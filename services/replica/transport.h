@@ -10,8 +10,9 @@
 //  - Every message to a peer that does not implement Stream (an older binary: UNIMPLEMENTED)
 //    travels as its own unary call with a deadline.
 // Each peer has a bound on messages queued or calls in flight beyond which messages are
-// dropped (Paxos tolerates loss and the core retransmits). Thread-safe; the stream's
-// reactions run on gRPC's threads and take only the peer's stream lock.
+// dropped (Paxos tolerates loss and the core retransmits). The peers are the membership's
+// (SetPeerAddresses): a member added or moved gets its own channel. Thread-safe; the
+// stream's reactions run on gRPC's threads and take only the peer's stream lock.
 #pragma once
 
 #include <atomic>
@@ -45,7 +46,8 @@ struct TransportOptions {
 
 class PeerTransport final : public MessageSink {
  public:
-  // `peers` maps every OTHER member's id to its host:port.
+  // `peers` maps every OTHER member's id to its host:port (the core sets them again when
+  // it opens: SetPeerAddresses).
   PeerTransport(const std::map<uint32_t, std::string>& peers, TransportOptions options,
                 std::shared_ptr<spdlog::logger> logger);
   ~PeerTransport() override;
@@ -56,6 +58,10 @@ class PeerTransport final : public MessageSink {
   void SendSnapshot(paxoskv::v1::PaxosMessage header,
                     std::unique_ptr<storage::SnapshotReader> reader) override;
   bool SnapshotInFlight(uint32_t to) const override;
+  // A new id gets a peer; a changed address a new peer (the old one's stream is stopped, and
+  // it is kept until the transport goes: gRPC callbacks may still hold it); an id no longer
+  // named keeps its peer, unused.
+  void SetPeerAddresses(const std::map<uint32_t, std::string>& others) override;
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
@@ -84,6 +90,9 @@ class PeerTransport final : public MessageSink {
     std::atomic<bool> streams_unsupported{false};
   };
   static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
+  // The peer of `id`, or nullptr. Peers live as long as the transport.
+  Peer* FindPeer(uint32_t id) const ABSL_LOCKS_EXCLUDED(peers_mu_);
+  void StopStream(Peer* peer);
   std::shared_ptr<paxoskv::v1::Paxos::Stub> CurrentStub(Peer* peer);
   void SendUnary(Peer* peer, paxoskv::v1::PaxosMessage message);
   // Sends the transfer's next chunk; its completion sends the one after.
@@ -94,7 +103,10 @@ class PeerTransport final : public MessageSink {
   void NoteFailure(Peer* peer, const grpc::Status& status, const grpc::ClientContext& context);
   TransportOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
-  std::map<uint32_t, std::unique_ptr<Peer>> peers_;   // immutable after construction
+  mutable absl::Mutex peers_mu_;
+  std::map<uint32_t, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(peers_mu_);
+  // Peers whose member moved to another address: no longer sent to, kept for callbacks.
+  std::vector<std::unique_ptr<Peer>> retired_ ABSL_GUARDED_BY(peers_mu_);
   std::atomic<uint64_t> dropped_{0};
   std::atomic<int> inflight_total_{0};   // unary calls and open streams
   std::atomic<bool> stopping_{false};

@@ -537,6 +537,7 @@ class Harness {
       }
       case pb::PaxosMessage::kLearn:
       case pb::PaxosMessage::kInstallSnapshot:
+      case pb::PaxosMessage::kTimeoutNow:
       case pb::PaxosMessage::BODY_NOT_SET:
         return;   // nothing to answer
     }

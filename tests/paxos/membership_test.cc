@@ -85,6 +85,24 @@ TEST(ConfChangeTest, OneMemberAtATimeAndIdsAreNeverReused) {
             absl::StatusCode::kFailedPrecondition);  // the last voter
 }
 
+TEST(ConfChangeTest, AChangeAlreadyInEffectIsRecognised) {
+  const Configuration three = Make(PinnedMembership(3));
+  const ConfChange add = Change(ConfChange::Type::kAddLearner, 4, "r4:1");
+  EXPECT_FALSE(ChangeInEffect(three, add));
+  const Configuration four = Make(*ApplyConfChange(three, add));
+  EXPECT_TRUE(ChangeInEffect(four, add));
+  EXPECT_FALSE(ChangeInEffect(four, Change(ConfChange::Type::kAddLearner, 4, "elsewhere:1")));
+  ConfChange promote = Change(ConfChange::Type::kPromote, 4);
+  EXPECT_FALSE(ChangeInEffect(four, promote));
+  promote.incarnation = 77;
+  const Configuration promoted = Make(*ApplyConfChange(four, promote));
+  EXPECT_TRUE(ChangeInEffect(promoted, Change(ConfChange::Type::kPromote, 4)));
+  EXPECT_TRUE(ChangeInEffect(promoted, Change(ConfChange::Type::kSetAddress, 4, "r4:1")));
+  const ConfChange remove = Change(ConfChange::Type::kRemove, 2);
+  EXPECT_FALSE(ChangeInEffect(promoted, remove));
+  EXPECT_TRUE(ChangeInEffect(Make(*ApplyConfChange(promoted, remove)), remove));
+}
+
 TEST(MembershipTest, TheFoundingEntryPinsIncarnationsAsTheyAreHeard) {
   // A fresh shard: no membership recorded, the flags' members are voters of unknown
   // incarnation, and a majority elects.
@@ -250,9 +268,91 @@ TEST(MembershipTest, ACaughtUpLearnerAddedToBePromotedIsPromoted) {
   EXPECT_EQ(next.IncarnationOf(4), Inc(4));
 }
 
+TEST(MembershipTest, RemovingTheLeaderHandsLeadershipToTheMostCaughtUpVoterFirst) {
+  auto leader = MakeNode(1);
+  const pb::Ballot b = ElectWithEmptyPromises(*leader, 1);
+  ASSERT_TRUE(leader->Propose(Cmd(7, 1)).ok());
+  leader->TakeReady();
+  // 3 has slot 1 and knows it chosen; 2 answers too, but knows nothing chosen.
+  ASSERT_TRUE(leader->Step(AcceptedMsg(3, 1, b, {1})).ok());
+  ASSERT_TRUE(leader->Step(AcceptedMsg(3, 1, b, {}, 1)).ok());
+  ASSERT_TRUE(leader->Step(AcceptedMsg(2, 1, b, {}, 0)).ok());
+  leader->TakeReady();
+
+  EXPECT_EQ(leader->ProposeConfChange(Change(ConfChange::Type::kRemove, 1)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(leader->status().role, Role::kFollower);
+  EXPECT_EQ(leader->status().membership.members_size(), 3);  // nothing proposed
+  const Ready r = leader->TakeReady();
+  EXPECT_TRUE(SentTo(r, 2).empty());
+  const std::vector<pb::PaxosMessage> handed = Of(r, pb::PaxosMessage::kTimeoutNow);
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0].to(), 3u);
+
+  // 3 follows 1 and campaigns at once; its Prepares say that leadership was handed to it.
+  auto three = MakeNode(3);
+  ASSERT_TRUE(three->Step(AcceptMsg(1, 3, b, {})).ok());
+  three->TakeReady();
+  ASSERT_TRUE(three->Step(handed[0]).ok());
+  EXPECT_EQ(three->status().role, Role::kCandidate);
+  const Ready campaign = three->TakeReady();
+  const std::vector<pb::PaxosMessage> prepares = Of(campaign, pb::PaxosMessage::kPrepare, 2);
+  ASSERT_EQ(prepares.size(), 1u);
+  EXPECT_TRUE(prepares[0].prepare().transfer());
+
+  // 2 heard leader 1 a moment ago: an ordinary Prepare from 3 is ignored (stickiness), the
+  // handed-over one is promised at once.
+  auto two = MakeNode(2);
+  ASSERT_TRUE(two->Step(AcceptMsg(1, 2, b, {})).ok());
+  two->TakeReady();
+  pb::PaxosMessage plain = prepares[0];
+  plain.mutable_prepare()->set_transfer(false);
+  ASSERT_TRUE(two->Step(plain).ok());
+  EXPECT_TRUE(Of(two->TakeReady(), pb::PaxosMessage::kPromise).empty());
+  ASSERT_TRUE(two->Step(prepares[0]).ok());
+  const std::vector<pb::PaxosMessage> promises = Of(two->TakeReady(), pb::PaxosMessage::kPromise);
+  ASSERT_EQ(promises.size(), 1u);
+  ASSERT_TRUE(promises[0].promise().ok());
+
+  // 3 leads, and removes 1 as it would any follower.
+  ASSERT_TRUE(three->Step(promises[0]).ok());
+  EXPECT_EQ(three->status().role, Role::kLeader);
+  EXPECT_TRUE(three->ProposeConfChange(Change(ConfChange::Type::kRemove, 1)).ok());
+}
+
+TEST(MembershipTest, OnlyTheLeaderWeFollowCanHandItsLeadershipOver) {
+  auto two = MakeNode(2);
+  const pb::Ballot b = MakeBallot(1, 1);
+  ASSERT_TRUE(two->Step(AcceptMsg(1, 2, b, {})).ok());
+  two->TakeReady();
+  const Observed before = Observe(*two);
+  // Another member, at its own ballot: not our leader, ignored.
+  pb::PaxosMessage from_three = Envelope(3, 2);
+  *from_three.mutable_timeout_now()->mutable_ballot() = MakeBallot(2, 3);
+  EXPECT_TRUE(two->Step(from_three).ok());
+  ExpectUnchanged(before, *two);
+  // Our leader at an older ballot than we promised: stale, ignored.
+  ASSERT_TRUE(two->Step(AcceptMsg(1, 2, MakeBallot(3, 1), {})).ok());
+  two->TakeReady();
+  const Observed now = Observe(*two);
+  pb::PaxosMessage stale = Envelope(1, 2);
+  *stale.mutable_timeout_now()->mutable_ballot() = b;
+  EXPECT_TRUE(two->Step(stale).ok());
+  ExpectUnchanged(now, *two);
+  // A ballot that is not the sender's: refused.
+  *from_three.mutable_timeout_now()->mutable_ballot() = MakeBallot(3, 1);
+  EXPECT_EQ(two->Step(from_three).code(), absl::StatusCode::kInvalidArgument);
+  ExpectUnchanged(now, *two);
+}
+
 TEST(MembershipTest, ARemovedLeaderStepsDownOnceItsRemovalIsChosen) {
   auto leader = MakeNode(1);
   const pb::Ballot b = ElectWithEmptyPromises(*leader, 1);
+  // No voter heard from for an election timeout: nobody to hand leadership to, so the leader
+  // proposes its own removal.
+  for (int i = 0; i < 10; ++i) leader->Tick();
+  leader->TakeReady();
+  ASSERT_EQ(leader->status().role, Role::kLeader);
   ASSERT_TRUE(leader->ProposeConfChange(Change(ConfChange::Type::kRemove, 1)).ok());
   const std::vector<pb::Entry> sent = SentTo(leader->TakeReady(), 2);
   ASSERT_EQ(sent.size(), 1u);

@@ -1,8 +1,9 @@
 // Rules of the replica core (libs/replica/replica_core.h), driven directly over the
 // fault-injecting store: the order of a Ready around a snapshot install (review F1), what a
 // failed write does, chunked snapshot transfers and their refusals, which service takes
-// which ops, and a reused (client_id, seq). The simulator (tests/sim) runs the same core under
-// random faults; these pin the cases down one by one.
+// which ops, a reused (client_id, seq), and membership changes as the owner sees them. The
+// simulator (tests/sim) runs the same core under random faults; these pin the cases down one by
+// one.
 #include "libs/replica/replica_core.h"
 
 #include <memory>
@@ -30,7 +31,9 @@ class RecordingSink final : public MessageSink {
                   sent.push_back(std::move(chunk));
                 }).ok());
   }
+  void SetPeerAddresses(const std::map<uint32_t, std::string>& others) override { peers = others; }
   std::vector<pb::PaxosMessage> sent;
+  std::map<uint32_t, std::string> peers;
 };
 
 CoreOptions Options(uint32_t id, std::vector<uint32_t> members) {
@@ -331,6 +334,50 @@ TEST(ReplicaCoreTest, AnotherShardsMessageIsRefused) {
   EXPECT_TRUE(IsWrongReplica(follower.core->Deliver(m)));
   EXPECT_FALSE(follower.core->HasWork());
   EXPECT_EQ(follower.core->status().ballot_round(), 0u);
+}
+
+TEST(ReplicaCoreTest, MembershipChangesReachTheSinkAndARetryIsAnsweredAtOnce) {
+  auto leader = Leader();
+  EXPECT_TRUE(leader->sink.peers.empty());  // a group of one
+  paxos::ConfChange add;
+  add.type = paxos::ConfChange::Type::kAddLearner;
+  add.id = 2;
+  add.address = "n2-new:7000";
+  add.promote = false;
+  absl::StatusOr<bool> already = leader->core->ChangeMembership(add);
+  ASSERT_TRUE(already.ok()) << already.status();
+  EXPECT_FALSE(*already);  // proposed
+  EXPECT_FALSE(leader->core->MembershipChangeInEffect(add));
+  ASSERT_TRUE(leader->Drain().ok());
+  EXPECT_TRUE(leader->core->MembershipChangeInEffect(add));
+  // The sink learns the new member's address before anything is sent to it.
+  EXPECT_EQ(leader->sink.peers, (std::map<uint32_t, std::string>{{2, "n2-new:7000"}}));
+  const pb::ReplicaStatus status = leader->core->status();
+  EXPECT_EQ(status.member_address().at(1), "n1");
+  EXPECT_EQ(status.member_address().at(2), "n2-new:7000");
+  // The same request again (a retry) is answered at once: nothing is proposed.
+  already = leader->core->ChangeMembership(add);
+  ASSERT_TRUE(already.ok());
+  EXPECT_TRUE(*already);
+  EXPECT_FALSE(leader->core->HasWork());
+
+  paxos::ConfChange move = add;
+  move.type = paxos::ConfChange::Type::kSetAddress;
+  move.address = "elsewhere:7000";
+  ASSERT_TRUE(leader->core->ChangeMembership(move).ok());
+  ASSERT_TRUE(leader->Drain().ok());
+  EXPECT_EQ(leader->sink.peers.at(2), "elsewhere:7000");
+
+  paxos::ConfChange remove;
+  remove.type = paxos::ConfChange::Type::kRemove;
+  remove.id = 2;
+  ASSERT_TRUE(leader->core->ChangeMembership(remove).ok());
+  ASSERT_TRUE(leader->Drain().ok());
+  EXPECT_TRUE(leader->sink.peers.empty());
+  // The last voter cannot go.
+  remove.id = 1;
+  EXPECT_EQ(leader->core->ChangeMembership(remove).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -222,6 +222,30 @@ TEST(PeerTransportTest, StreamToARestartedPeerIsReplaced) {
   restarted.server->Shutdown(std::chrono::system_clock::now());
 }
 
+// The membership adds a peer and moves one: messages follow the addresses it gives.
+TEST(PeerTransportTest, PeersFollowTheMembershipsAddresses) {
+  BlockingPaxos first;
+  BlockingPaxos moved_to;
+  TestServer a = Serve(&first);
+  TestServer b = Serve(&moved_to);
+  ASSERT_NE(a.server, nullptr);
+  ASSERT_NE(b.server, nullptr);
+  PeerTransport transport({}, TransportOptions{.shard_id = 1, .rpc_deadline_ms = 500},
+                          GetLogger("test transport"));
+  PaxosMessage unknown;
+  unknown.set_to(2);
+  unknown.mutable_accept();
+  transport.Send(unknown);
+  EXPECT_EQ(transport.dropped(), 1u);  // nobody at 2 yet
+
+  transport.SetPeerAddresses({{2, absl::StrCat("127.0.0.1:", a.port)}});  // added
+  ASSERT_TRUE(SendUntilCounted(transport, first, 3));
+  transport.SetPeerAddresses({{2, absl::StrCat("127.0.0.1:", b.port)}});  // moved
+  ASSERT_TRUE(SendUntilCounted(transport, moved_to, 3));
+  a.server->Shutdown(std::chrono::system_clock::now());
+  b.server->Shutdown(std::chrono::system_clock::now());
+}
+
 // A peer without Paxos.Stream answers UNIMPLEMENTED: from then on, one call per message.
 TEST(PeerTransportTest, PeerWithoutStreamGetsOneCallPerMessage) {
   BlockingPaxos old_binary;

@@ -413,7 +413,8 @@ void SimCluster::TickFaults() {
 void SimCluster::ProposeChange(const paxos::ConfChange& change) {
   for (SimNode& n : nodes_) {
     if (!n.core || !n.core->is_leader()) continue;
-    absl::Status status = n.core->ChangeMembership(change);
+    absl::Status status = n.core->ChangeMembership(change).status();
+    if (absl::IsUnavailable(status) && !n.core->is_leader()) ++stats_.leader_handovers;
     if (opt_.trace) {
       std::fprintf(stderr, "t=%lld n%u membership change %d of n%u: %s\n",
                    static_cast<long long>(now_), n.id, static_cast<int>(change.type), change.id,

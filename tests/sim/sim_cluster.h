@@ -108,6 +108,7 @@ struct SimStats {
   int64_t snapshot_chunks = 0;
   int64_t leader_changes = 0;
   int64_t members_added = 0;  // promoted to voter
+  int64_t leader_handovers = 0;  // a leader asked to remove itself handed leadership over
   int64_t members_removed = 0;
   SlotId max_chosen = 0;
 };
