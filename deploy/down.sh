@@ -24,6 +24,6 @@ done
 
 paxoskv_have_docker || { echo "down: Docker is not available" >&2; exit 1; }
 paxoskv_find_compose || { echo "down: neither 'docker compose' nor 'docker-compose' found" >&2; exit 1; }
-# The spare profile is included so its containers and volumes go too.
-"${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project" --profile spare down \
+# The spare profiles are included so their containers and volumes go too.
+"${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project" --profile spare --profile spare-replica down \
   "${volumes[@]}" --remove-orphans

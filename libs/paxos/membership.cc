@@ -37,7 +37,8 @@ absl::StatusOr<Configuration> Configuration::Make(pb::Membership membership) {
   return c;
 }
 
-Configuration Configuration::Founding(const std::vector<uint32_t>& voters, uint32_t learner) {
+Configuration Configuration::Founding(const std::vector<uint32_t>& voters, uint32_t learner,
+                                      const std::map<uint32_t, std::string>& addresses) {
   pb::Membership m;
   for (uint32_t id : voters) {
     if (id != learner) m.add_members()->set_id(id);
@@ -46,6 +47,11 @@ Configuration Configuration::Founding(const std::vector<uint32_t>& voters, uint3
     pb::Member* l = m.add_members();
     l->set_id(learner);
     l->set_learner(true);
+  }
+  for (pb::Member& member : *m.mutable_members()) {
+    if (auto it = addresses.find(member.id()); it != addresses.end()) {
+      member.set_address(it->second);
+    }
   }
   absl::StatusOr<Configuration> c = Make(std::move(m));
   // The callers pass checked flags (Node::Restore: non-zero, unique, an odd count).

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,7 +22,9 @@ class Configuration {
   static absl::StatusOr<Configuration> Make(paxoskv::v1::Membership membership);
   // A founding membership: `voters` with no incarnation yet (the founding entry names them),
   // and `learner` (0: none) as a learner, e.g. a replica started to join.
-  static Configuration Founding(const std::vector<uint32_t>& voters, uint32_t learner = 0);
+  // `addresses` (id -> host:port, may be empty) fills in the members' addresses.
+  static Configuration Founding(const std::vector<uint32_t>& voters, uint32_t learner = 0,
+                                const std::map<uint32_t, std::string>& addresses = {});
 
   const paxoskv::v1::Membership& membership() const { return membership_; }
   const paxoskv::v1::Member* Find(uint32_t id) const;

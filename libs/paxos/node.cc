@@ -417,7 +417,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Restore(const NodeConfig& config,
     }
     n.configs.emplace(durable.snapshot_slot, *std::move(recorded));
   } else {
-    n.configs.emplace(0, Configuration::Founding(members, config.learner ? n.self : 0));
+    n.configs.emplace(
+        0, Configuration::Founding(members, config.learner ? n.self : 0, config.addresses));
   }
   // Mix the seed with the node id so replicas sharing a seed still get different jitter.
   n.rng.seed(config.seed * 0x9E3779B97F4A7C15ULL + n.self);

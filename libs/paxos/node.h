@@ -17,6 +17,7 @@
 #include <spdlog/logger.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct NodeConfig {
   // The founding membership (the replica flags): voters, `id` included. Used only until the
   // log records a membership (DurableState::membership, or a chosen entry).
   std::vector<NodeId> members;
+  // The founding members' host:port (the replica flags), recorded in the founding entry so
+  // that every membership in the log says where each member is. May be empty (tests).
+  std::map<uint32_t, std::string> addresses;
   // `id` is a learner of the founding membership, not a voter: a replica started to join a
   // running shard, which never votes before the shard's membership makes it a voter.
   bool learner = false;

@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   config.incarnation = identity.incarnation;
   config.learner = options.join;
   for (const auto& [id, address] : options.members) config.members.push_back(NodeId{id});
+  config.addresses = options.members;
   config.heartbeat_ticks = options.heartbeat_ticks;
   config.election_timeout_ticks = options.election_timeout_ticks;
   config.inflight_slots_max = options.inflight_slots_max;

@@ -141,6 +141,43 @@ absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions ca
   return response;
 }
 
+template <typename Request, typename Response>
+absl::StatusOr<Response> KvClient::CallAdmin(
+    grpc::Status (pb::Admin::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request, CallOptions call) {
+  Response response;
+  absl::Status status =
+      CallWithRetry(options_.retry, absl::ZeroDuration(), options_.backoff_initial,
+                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
+                      response.Clear();
+                      return (admin_.get()->*method)(context, request, &response);
+                    });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberListResponse> KvClient::MemberList(uint32_t shard_id, CallOptions call) {
+  pb::MemberListRequest request;
+  request.set_shard_id(shard_id);
+  return CallAdmin(&pb::Admin::Stub::MemberList, request, call);
+}
+absl::StatusOr<pb::MemberChangeResponse> KvClient::MemberAdd(const pb::MemberAddRequest& request,
+                                                             CallOptions call) {
+  return CallAdmin(&pb::Admin::Stub::MemberAdd, request, call);
+}
+absl::StatusOr<pb::MemberChangeResponse> KvClient::MemberRemove(
+    const pb::MemberRemoveRequest& request, CallOptions call) {
+  return CallAdmin(&pb::Admin::Stub::MemberRemove, request, call);
+}
+absl::StatusOr<pb::MemberChangeResponse> KvClient::MemberPromote(
+    const pb::MemberPromoteRequest& request, CallOptions call) {
+  return CallAdmin(&pb::Admin::Stub::MemberPromote, request, call);
+}
+absl::StatusOr<pb::MemberChangeResponse> KvClient::MemberUpdate(
+    const pb::MemberUpdateRequest& request, CallOptions call) {
+  return CallAdmin(&pb::Admin::Stub::MemberUpdate, request, call);
+}
+
 // ---------------------------------------------------------------------------------------------
 // ReplicaClient
 

@@ -78,6 +78,18 @@ class KvClient {
                                                           const std::vector<std::string>& replicas,
                                                           CallOptions call = {});
   absl::StatusOr<paxoskv::v1::ClusterStatusResponse> ClusterStatus(CallOptions call = {});
+  // Admin.Member*. A change is retried within the deadline when the master cannot be
+  // reached: a change already in effect answers OK (`already`), so a retry is safe.
+  absl::StatusOr<paxoskv::v1::MemberListResponse> MemberList(uint32_t shard_id,
+                                                             CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::MemberChangeResponse> MemberAdd(
+      const paxoskv::v1::MemberAddRequest& request, CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::MemberChangeResponse> MemberRemove(
+      const paxoskv::v1::MemberRemoveRequest& request, CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::MemberChangeResponse> MemberPromote(
+      const paxoskv::v1::MemberPromoteRequest& request, CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::MemberChangeResponse> MemberUpdate(
+      const paxoskv::v1::MemberUpdateRequest& request, CallOptions call = {});
 
   uint64_t client_id() const { return client_id_; }
   // The seq the next Put/Delete will use (for tests).
@@ -85,6 +97,11 @@ class KvClient {
 
  private:
   absl::Time Deadline(const CallOptions& call) const;
+  // One Admin call, retried as ClusterStatus is, each attempt allowed the whole deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> CallAdmin(grpc::Status (paxoskv::v1::Admin::Stub::*method)(
+                                         grpc::ClientContext*, const Request&, Response*),
+                                     const Request& request, CallOptions call);
 
   KvClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -5,6 +5,11 @@
 //   kvctl [--master HOST:PORT] delete KEY
 //   kvctl [--master HOST:PORT] add-shard ID ADDR,ADDR,ADDR
 //   kvctl [--master HOST:PORT] status [--json]
+//   kvctl [--master HOST:PORT] member list SHARD [--json]
+//   kvctl [--master HOST:PORT] member add SHARD ID ADDR [--no_promote] [--wait]
+//   kvctl [--master HOST:PORT] member remove SHARD ID
+//   kvctl [--master HOST:PORT] member promote SHARD ID
+//   kvctl [--master HOST:PORT] member update SHARD ID ADDR
 //
 // The master defaults to $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
 // 1 key not found (get, delete), 2 usage error, 3 any other failure. Errors go to stderr as
@@ -14,17 +19,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
@@ -44,7 +49,9 @@ constexpr int kExitFailure = 3;
 
 constexpr char kUsageLine[] =
     "usage: kvctl [--master HOST:PORT] [--timeout_ms N] "
-    "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json]";
+    "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json] | "
+    "member list SHARD [--json] | member add SHARD ID ADDR [--no_promote] [--wait] | "
+    "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR";
 
 int Usage(const std::string& problem) {
   std::cerr << "kvctl: " << problem << "\n" << kUsageLine << "\n";
@@ -62,6 +69,8 @@ struct Args {
   std::optional<int64_t> timeout_ms;
   bool json = false;
   bool help = false;
+  bool no_promote = false;  // member add
+  bool wait = false;        // member add: until the new member votes
   std::vector<std::string> positional;
 };
 
@@ -96,6 +105,10 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
       args->timeout_ms = ms;
     } else if (arg == "--json") {
       args->json = true;
+    } else if (arg == "--no_promote" || arg == "--no-promote") {
+      args->no_promote = true;
+    } else if (arg == "--wait") {
+      args->wait = true;
     } else if (arg == "--help" || arg == "-h") {
       args->help = true;
     } else if (absl::StartsWith(arg, "-") && arg.size() > 1) {
@@ -135,6 +148,8 @@ nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
       r["role"] = replica.role();
       r["chosen_slot"] = replica.chosen_slot();
       r["applied_slot"] = replica.applied_slot();
+      r["member_role"] = replica.member_role();
+      r["behind"] = replica.behind();
       r["error"] = replica.error();
       s["replicas"].push_back(std::move(r));
     }
@@ -153,15 +168,17 @@ std::string StatusTable(const pb::ClusterStatusResponse& status) {
   for (const pb::ShardInfo& shard : status.shards()) {
     absl::StrAppendFormat(&out, "\nshard %d  leader %s\n", shard.shard_id(),
                           shard.leader().empty() ? "(none)" : shard.leader());
-    absl::StrAppendFormat(&out, "  %-22s %4s %-16s %-10s %-8s %10s %10s  %s\n", "REPLICA", "ID",
-                          "INCARNATION", "ROLE", "HEALTH", "CHOSEN", "APPLIED", "ERROR");
+    absl::StrAppendFormat(&out, "  %-22s %4s %-16s %-10s %-8s %-8s %10s %10s %8s  %s\n", "REPLICA",
+                          "ID", "INCARNATION", "ROLE", "MEMBER", "HEALTH", "CHOSEN", "APPLIED",
+                          "BEHIND", "ERROR");
     for (const pb::ReplicaInfo& r : shard.replicas()) {
       absl::StrAppendFormat(
-          &out, "  %-22s %4s %-16s %-10s %-8s %10d %10d  %s\n", r.address(),
+          &out, "  %-22s %4s %-16s %-10s %-8s %-8s %10d %10d %8s  %s\n", r.address(),
           r.healthy() ? absl::StrCat(r.replica_id()) : "-",
           r.healthy() ? absl::StrFormat("%016x", r.incarnation()) : "-",
-          r.role().empty() ? "-" : r.role(), r.healthy() ? "ok" : "DOWN", r.chosen_slot(),
-          r.applied_slot(), r.error());
+          r.role().empty() ? "-" : r.role(), r.member_role().empty() ? "-" : r.member_role(),
+          r.healthy() ? "ok" : "DOWN", r.chosen_slot(), r.applied_slot(),
+          r.healthy() && !r.member_role().empty() ? absl::StrCat(r.behind()) : "-", r.error());
     }
   }
   const pb::MigrationInfo& m = status.migration();
@@ -261,6 +278,147 @@ int RunAddShard(const std::string& master, KvClient& client, const Args& args) {
   return kExitOk;
 }
 
+// ---- member ---------------------------------------------------------------------------------
+
+std::string MembersTable(const pb::MemberListResponse& list) {
+  std::string out = absl::StrFormat(
+      "shard %d  leader %s  chosen %d\n", list.shard_id(),
+      list.leader_id() == 0 ? "(none)" : absl::StrCat(list.leader_id()), list.leader_chosen_slot());
+  absl::StrAppendFormat(&out, "  %4s %-22s %-8s %-16s %-7s %-8s %10s %8s  %s\n", "ID", "ADDRESS",
+                        "ROLE", "INCARNATION", "LEADER", "HEALTH", "CHOSEN", "BEHIND", "ERROR");
+  for (const pb::MemberStatus& m : list.members()) {
+    std::string role = m.role();
+    if (m.role() == "learner" && m.promote()) role = "learner*";
+    absl::StrAppendFormat(&out, "  %4d %-22s %-8s %-16s %-7s %-8s %10s %8d  %s\n", m.id(),
+                          m.address(), role,
+                          m.incarnation() == 0 ? "-" : absl::StrFormat("%016x", m.incarnation()),
+                          m.leader() ? "yes" : "", m.healthy() ? "ok" : "DOWN",
+                          m.healthy() ? absl::StrCat(m.chosen_slot()) : "-", m.behind(), m.error());
+  }
+  if (!list.removed().empty()) {
+    absl::StrAppend(&out, "  removed for good: ", absl::StrJoin(list.removed(), ","), "\n");
+  }
+  bool any_auto = false;
+  for (const pb::MemberStatus& m : list.members()) any_auto |= m.role() == "learner" && m.promote();
+  if (any_auto) absl::StrAppend(&out, "  learner*: promoted to voter once caught up\n");
+  return out;
+}
+
+nlohmann::ordered_json MembersJson(const pb::MemberListResponse& list) {
+  nlohmann::ordered_json out;
+  out["shard_id"] = list.shard_id();
+  out["leader_id"] = list.leader_id();
+  out["leader_chosen_slot"] = list.leader_chosen_slot();
+  out["members"] = nlohmann::ordered_json::array();
+  for (const pb::MemberStatus& m : list.members()) {
+    out["members"].push_back({{"id", m.id()},
+                              {"address", m.address()},
+                              {"role", m.role()},
+                              {"incarnation", absl::StrFormat("%016x", m.incarnation())},
+                              {"leader", m.leader()},
+                              {"promote", m.promote()},
+                              {"healthy", m.healthy()},
+                              {"chosen_slot", m.chosen_slot()},
+                              {"behind", m.behind()},
+                              {"error", m.error()}});
+  }
+  out["removed"] = std::vector<uint32_t>(list.removed().begin(), list.removed().end());
+  return out;
+}
+
+std::string MembershipLine(const pb::Membership& membership) {
+  std::vector<std::string> members;
+  for (const pb::Member& m : membership.members()) {
+    members.push_back(absl::StrCat(m.id(), m.learner() ? " (learner)" : ""));
+  }
+  return absl::StrJoin(members, ", ");
+}
+
+int RunMember(KvClient& client, const Args& args, CallOptions call) {
+  const std::vector<std::string>& p = args.positional;
+  if (p.size() < 3) return Usage("member takes list|add|remove|promote|update SHARD ...");
+  const std::string& verb = p[1];
+  uint32_t shard_id = 0;
+  if (!absl::SimpleAtoi(p[2], &shard_id) || shard_id == 0) {
+    return Usage("shard id must be a positive integer");
+  }
+  if (verb == "list") {
+    if (p.size() != 3) return Usage("member list takes SHARD");
+    auto list = client.MemberList(shard_id, call);
+    if (!list.ok()) return Fail("member list", list.status());
+    if (args.json) {
+      std::cout << MembersJson(*list).dump(2) << "\n";
+    } else {
+      std::cout << MembersTable(*list);
+    }
+    return kExitOk;
+  }
+  uint32_t id = 0;
+  if (p.size() < 4 || !absl::SimpleAtoi(p[3], &id) || id == 0) {
+    return Usage("member " + verb + " needs a positive replica ID");
+  }
+  absl::StatusOr<pb::MemberChangeResponse> changed;
+  if (verb == "add") {
+    if (p.size() != 5) return Usage("member add takes SHARD ID ADDR");
+    pb::MemberAddRequest request;
+    request.set_shard_id(shard_id);
+    request.set_replica_id(id);
+    request.set_address(p[4]);
+    request.set_no_promote(args.no_promote);
+    changed = client.MemberAdd(request, call);
+  } else if (verb == "remove" || verb == "promote") {
+    if (p.size() != 4) return Usage("member " + verb + " takes SHARD ID");
+    if (verb == "remove") {
+      pb::MemberRemoveRequest request;
+      request.set_shard_id(shard_id);
+      request.set_replica_id(id);
+      changed = client.MemberRemove(request, call);
+    } else {
+      pb::MemberPromoteRequest request;
+      request.set_shard_id(shard_id);
+      request.set_replica_id(id);
+      changed = client.MemberPromote(request, call);
+    }
+  } else if (verb == "update") {
+    if (p.size() != 5) return Usage("member update takes SHARD ID ADDR");
+    pb::MemberUpdateRequest request;
+    request.set_shard_id(shard_id);
+    request.set_replica_id(id);
+    request.set_address(p[4]);
+    changed = client.MemberUpdate(request, call);
+  } else {
+    return Usage("unknown member command \"" + verb + "\"");
+  }
+  if (!changed.ok()) return Fail("member " + verb, changed.status());
+  std::cout << "shard " << shard_id << ": member " << verb << " " << id
+            << (changed->already() ? " was already in effect" : " done") << "; members now "
+            << MembershipLine(changed->membership()) << "\n";
+  if (verb != "add" || !args.wait) return kExitOk;
+  // --wait: until the new member votes (the leader promotes it once it has caught up).
+  const absl::Time deadline =
+      absl::Now() +
+      (args.timeout_ms.has_value() ? absl::Milliseconds(*args.timeout_ms) : absl::Minutes(10));
+  std::string last;
+  while (absl::Now() < deadline) {
+    auto list = client.MemberList(shard_id, CallOptions{.timeout = absl::Seconds(5)});
+    if (list.ok()) {
+      for (const pb::MemberStatus& m : list->members()) {
+        if (m.id() != id) continue;
+        if (m.role() == "voter") {
+          std::cout << "shard " << shard_id << ": member " << id << " is a voter\n";
+          return kExitOk;
+        }
+        std::string line = absl::StrFormat("member %d: learner, %d slots behind", id, m.behind());
+        if (line != last) std::cout << line << std::endl;
+        last = line;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return Fail("member add --wait",
+              absl::DeadlineExceededError(absl::StrCat("member ", id, " is not a voter yet")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -277,7 +435,9 @@ int main(int argc, char** argv) {
   }
   const std::string& command = args.positional[0];
   const size_t n = args.positional.size();
-  if (args.json && command != "status") return Usage("--json only applies to status");
+  if (args.json && command != "status" && command != "member") {
+    return Usage("--json only applies to status and member list");
+  }
 
   KvClient client(args.master);
   CallOptions call;
@@ -315,6 +475,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "add-shard") return RunAddShard(args.master, client, args);
+  if (command == "member") return RunMember(client, args, call);
   if (command == "status") {
     if (n != 1) return Usage("status takes no arguments");
     return RunStatus(client, call, args.json);

@@ -1,5 +1,5 @@
-// gRPC adapter of service paxoskv.v1.Admin (AddShard, ClusterStatus); decisions live in
-// Master. Thread-safe (Master is).
+// gRPC adapter of service paxoskv.v1.Admin (AddShard, ClusterStatus, Member*); decisions
+// live in Master. Thread-safe (Master is).
 #pragma once
 
 #include "paxoskv/v1/admin.grpc.pb.h"
@@ -17,6 +17,20 @@ class AdminService final : public paxoskv::v1::Admin::Service {
   grpc::Status ClusterStatus(grpc::ServerContext* context,
                              const paxoskv::v1::ClusterStatusRequest* request,
                              paxoskv::v1::ClusterStatusResponse* response) override;
+  grpc::Status MemberList(grpc::ServerContext* context,
+                          const paxoskv::v1::MemberListRequest* request,
+                          paxoskv::v1::MemberListResponse* response) override;
+  grpc::Status MemberAdd(grpc::ServerContext* context, const paxoskv::v1::MemberAddRequest* request,
+                         paxoskv::v1::MemberChangeResponse* response) override;
+  grpc::Status MemberRemove(grpc::ServerContext* context,
+                            const paxoskv::v1::MemberRemoveRequest* request,
+                            paxoskv::v1::MemberChangeResponse* response) override;
+  grpc::Status MemberPromote(grpc::ServerContext* context,
+                             const paxoskv::v1::MemberPromoteRequest* request,
+                             paxoskv::v1::MemberChangeResponse* response) override;
+  grpc::Status MemberUpdate(grpc::ServerContext* context,
+                            const paxoskv::v1::MemberUpdateRequest* request,
+                            paxoskv::v1::MemberChangeResponse* response) override;
 
  private:
   Master* const master_;

@@ -60,6 +60,12 @@ Master::Master(MasterOptions options, RingStore store)
       router_(&directory_, options_.router, log_),
       pool_(options_.max_blocking_threads),
       batcher_(&directory_, &router_, &pool_, options_.batcher, log_),
+      members_(
+          &router_, MemberAdminOptions{.probe_timeout = options_.status_timeout},
+          [this](uint32_t shard_id, std::vector<std::string> addresses) {
+            SetShardAddresses(shard_id, std::move(addresses));
+          },
+          log_),
       lanes_(options_.write_lanes_max) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
@@ -400,16 +406,7 @@ void Master::DeleteAsync(const std::string& key, uint64_t client_id, uint64_t se
 // ---- Admin ----------------------------------------------------------------------------------
 
 paxoskv::v1::ReplicaStatus Master::ProbeReplica(const std::string& address, absl::Status* error) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.status_timeout));
-  // A connection still being set up (a busy machine, a replica just started) is not a dead
-  // replica: wait for it within the probe's deadline.
-  context.set_wait_for_ready(true);
-  paxoskv::v1::ReplicaStatus status;
-  grpc::Status rpc =
-      directory_.Stub(address)->Status(&context, paxoskv::v1::ReplicaStatusRequest(), &status);
-  *error = FromGrpcStatus(rpc, &context);
-  return status;
+  return directory_.Probe(address, options_.status_timeout, error);
 }
 
 absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& request) {
@@ -659,6 +656,48 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
              plan.keys_moved());
 }
 
+absl::StatusOr<paxoskv::v1::MemberListResponse> Master::MemberList(uint32_t shard_id,
+                                                                   absl::Time deadline) {
+  return members_.List(shard_id, EffectiveDeadline(deadline));
+}
+
+absl::StatusOr<paxoskv::v1::MemberChangeResponse> Master::ChangeMember(
+    paxoskv::v1::MembershipChange change, absl::Time deadline) {
+  if (migration_running()) {
+    return absl::FailedPreconditionError(
+        "a shard is being added: change members once it is done (kvctl status shows it)");
+  }
+  return members_.Change(std::move(change), EffectiveDeadline(deadline));
+}
+
+void Master::SetShardAddresses(uint32_t shard_id, std::vector<std::string> addresses) {
+  absl::MutexLock admin(&admin_mu_);  // no AddShard meanwhile: it rewrites the ring too
+  paxoskv::v1::MasterState state;
+  {
+    absl::MutexLock lock(&mu_);
+    if (migrating_) return;  // the plan's ring is written at its switch; routing is unchanged
+    *state.mutable_ring() = ring_config_;
+  }
+  paxoskv::v1::ShardConfig* shard = nullptr;
+  for (paxoskv::v1::ShardConfig& s : *state.mutable_ring()->mutable_shards()) {
+    if (s.shard_id() == shard_id) shard = &s;
+  }
+  if (shard == nullptr ||
+      std::vector<std::string>(shard->replicas().begin(), shard->replicas().end()) == addresses) {
+    return;
+  }
+  shard->clear_replicas();
+  for (const std::string& address : addresses) shard->add_replicas(address);
+  if (absl::Status saved = store_.Save(state); !saved.ok()) {
+    log_->error("cannot record shard {}'s members: {}", shard_id, saved.ToString());
+    return;
+  }
+  directory_.SetShard(shard_id, addresses);
+  absl::MutexLock lock(&mu_);
+  ring_config_ = state.ring();
+  log_->info("shard {} members now at {}", shard_id, absl::StrJoin(addresses, ","));
+}
+
 paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
   paxoskv::v1::ClusterStatusResponse response;
   std::vector<paxoskv::v1::ShardConfig> shards;
@@ -694,6 +733,7 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
   for (size_t s = 0; s < shards.size(); ++s) {
     paxoskv::v1::ShardInfo* info = response.add_shards();
     info->set_shard_id(shards[s].shard_id());
+    paxoskv::v1::ReplicaStatus leader;
     for (size_t r = 0; r < probes[s].size(); ++r) {
       auto [status, error] = probes[s][r].get();
       if (error.ok() && status.shard_id() != shards[s].shard_id()) {
@@ -715,7 +755,21 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
       replica->set_incarnation(status.incarnation());
       replica->set_chosen_slot(status.chosen_slot());
       replica->set_applied_slot(status.applied_slot());
-      if (status.role() == "leader") info->set_leader(replica->address());
+      if (status.role() == "leader") {
+        info->set_leader(replica->address());
+        leader = status;
+      }
+    }
+    // Each replica's place in the membership, as the leader says.
+    for (paxoskv::v1::ReplicaInfo& replica : *info->mutable_replicas()) {
+      if (!replica.healthy() || leader.replica_id() == 0) continue;
+      for (const paxoskv::v1::Member& m : leader.membership().members()) {
+        if (m.id() != replica.replica_id()) continue;
+        replica.set_member_role(m.learner() ? "learner" : "voter");
+        replica.set_behind(leader.chosen_slot() > replica.chosen_slot()
+                               ? leader.chosen_slot() - replica.chosen_slot()
+                               : 0);
+      }
     }
     if (info->leader().empty()) info->set_leader(directory_.Leader(shards[s].shard_id()));
   }

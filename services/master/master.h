@@ -1,14 +1,16 @@
 // Master: the gateway's core, independent of gRPC serving. Routes Get/Put/Delete by the hash
 // ring to shard leaders (through Router), assigns exactly-once ids to anonymous writes (one
-// write lane each, services/master/write_lanes.h), and runs
-// AddShard: validate, persist the plan, pause only the keys whose hash range moves, drain the
-// requests in flight to those ranges, copy (Migrator), persist and switch the ring, release the
-// paused requests. On start it loads the durable ring (the --shards seed only counts the first
-// time) and resumes an unfinished migration before admitting traffic for its moving ranges.
-// Thread-safe: gRPC handler threads call everything concurrently; one background thread runs a
-// migration. The ring is a std::shared_ptr<const HashRing> swapped under mu_; no lock is held
-// across an RPC.
+// write lane each, services/master/write_lanes.h), changes shards' members through their
+// leaders (services/master/member_admin.h), and runs AddShard: validate, persist the plan, pause
+// only the keys whose hash range moves, drain the requests in flight to those ranges, copy
+// (Migrator), persist and switch the ring, release the paused requests. On start it loads the
+// durable ring (the --shards seed only counts the first time) and resumes an unfinished migration
+// before admitting traffic for its moving ranges. Thread-safe: gRPC handler threads call everything
+// concurrently; one background thread runs a migration. The ring is a std::shared_ptr<const
+// HashRing> swapped under mu_; no lock is held across an RPC.
 #pragma once
+
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdint>
@@ -17,8 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -32,6 +32,7 @@
 #include "paxoskv/v1/master_state.pb.h"
 #include "services/master/batcher.h"
 #include "services/master/blocking_pool.h"
+#include "services/master/member_admin.h"
 #include "services/master/migration.h"
 #include "services/master/ring_store.h"
 #include "services/master/router.h"
@@ -95,6 +96,14 @@ class Master {
       const paxoskv::v1::AddShardRequest& request, absl::Time deadline);
   paxoskv::v1::ClusterStatusResponse ClusterStatus();
 
+  // Admin.Member*: a shard's membership, read and changed through its leader (MemberAdmin);
+  // the master then routes by the members' addresses and records them in its ring file.
+  // A change is refused (kFailedPrecondition) while a shard is being added.
+  absl::StatusOr<paxoskv::v1::MemberListResponse> MemberList(uint32_t shard_id,
+                                                             absl::Time deadline);
+  absl::StatusOr<paxoskv::v1::MemberChangeResponse> ChangeMember(
+      paxoskv::v1::MembershipChange change, absl::Time deadline);
+
   // For tests and diagnostics.
   std::shared_ptr<const ring::HashRing> ring() const ABSL_LOCKS_EXCLUDED(mu_);
   int waiting_requests() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -140,6 +149,10 @@ class Master {
   void RunMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status PersistPlan(const paxoskv::v1::MigrationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
   paxoskv::v1::ReplicaStatus ProbeReplica(const std::string& address, absl::Status* error);
+  // A shard's member addresses as its leader knows them: recorded (ring file, directory)
+  // when they differ from the ring's.
+  void SetShardAddresses(uint32_t shard_id, std::vector<std::string> addresses)
+      ABSL_LOCKS_EXCLUDED(mu_, admin_mu_);
 
   const MasterOptions options_;
   const RingStore store_;
@@ -148,6 +161,7 @@ class Master {
   Router router_;
   BlockingPool pool_;   // the asynchronous requests' blocking paths
   Batcher batcher_;     // KV ops; the migration calls router_ directly
+  MemberAdmin members_;
   // Asynchronous requests not yet answered; the destructor waits for none.
   std::atomic<int> async_outstanding_{0};
   WriteLanes lanes_;   // exactly-once ids of the writes without client_id

@@ -1,13 +1,14 @@
 // See router.h.
 #include "services/master/router.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
 
 namespace paxoskv::master {
 
@@ -16,13 +17,6 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
                                                            absl::Time deadline,
                                                            absl::Duration attempt_timeout,
                                                            ReplicaService service) {
-  std::optional<std::vector<std::string>> replicas = directory_->Replicas(shard_id);
-  if (!replicas.has_value() || replicas->empty()) {
-    return absl::InternalError(absl::StrCat("unknown shard ", shard_id));
-  }
-  RouterOptions policy = options_;
-  if (attempt_timeout > absl::ZeroDuration()) policy.attempt_timeout = attempt_timeout;
-
   // Every attempt names the shard, so a replica of another shard refuses it.
   paxoskv::v1::Command stamped = command;
   stamped.set_shard_id(shard_id);
@@ -37,6 +31,18 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
             : directory_->Stub(target)->Execute(&context, stamped, &result);
     return FromGrpcStatus(status, &context);
   };
+  RETURN_IF_ERROR(Call(shard_id, deadline, attempt_timeout, attempt));
+  return result;
+}
+
+absl::Status Router::Call(uint32_t shard_id, absl::Time deadline, absl::Duration attempt_timeout,
+                          LeaderAttempt attempt) {
+  std::optional<std::vector<std::string>> replicas = directory_->Replicas(shard_id);
+  if (!replicas.has_value() || replicas->empty()) {
+    return absl::InternalError(absl::StrCat("unknown shard ", shard_id));
+  }
+  RouterOptions policy = options_;
+  if (attempt_timeout > absl::ZeroDuration()) policy.attempt_timeout = attempt_timeout;
   LeaderRetryHooks hooks;
   hooks.answered = [&](const std::string& target) { directory_->SetLeader(shard_id, target); };
   hooks.failed = [&](const std::string& target, const absl::Status& status) {
@@ -53,13 +59,10 @@ absl::StatusOr<paxoskv::v1::CommandResult> Router::Execute(uint32_t shard_id,
   absl::Status status = RetryAtLeader(absl::StrCat("shard ", shard_id), *replicas,
                                       directory_->Leader(shard_id), deadline, policy, attempt,
                                       hooks);
-  if (!status.ok()) {
-    if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
-      log_->warn("shard unreachable shard={} error={}", shard_id, status.ToString());
-    }
-    return status;
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    log_->warn("shard unreachable shard={} error={}", shard_id, status.ToString());
   }
-  return result;
+  return status;
 }
 
 }  // namespace paxoskv::master

@@ -45,6 +45,14 @@ class Router {
       absl::Duration attempt_timeout = absl::ZeroDuration(),
       ReplicaService service = ReplicaService::kReplica);
 
+  // The same loop around any call to a shard's leader (membership changes, the leader's
+  // status): `attempt` makes one call to `target` (its stubs: directory()) and returns its
+  // status; not-the-leader hints, failover and the leader cache work as for Execute.
+  absl::Status Call(uint32_t shard_id, absl::Time deadline, absl::Duration attempt_timeout,
+                    LeaderAttempt attempt);
+
+  ShardDirectory* directory() const { return directory_; }
+
  private:
   ShardDirectory* const directory_;
   const RouterOptions options_;

@@ -1,12 +1,14 @@
 // See shard_directory.h.
 #include "services/master/shard_directory.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <utility>
 
-#include <grpcpp/grpcpp.h>
-
+#include "absl/time/clock.h"
 #include "libs/common/grpc_server.h"
+#include "libs/common/grpc_status.h"
 
 namespace paxoskv::master {
 
@@ -86,6 +88,17 @@ std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::stri
 std::shared_ptr<paxoskv::v1::Migration::Stub> ShardDirectory::MigrationStub(
     const std::string& address) {
   return StubsFor(address).migration;
+}
+
+paxoskv::v1::ReplicaStatus ShardDirectory::Probe(const std::string& address, absl::Duration timeout,
+                                                 absl::Status* error) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context.set_wait_for_ready(true);
+  paxoskv::v1::ReplicaStatus status;
+  grpc::Status rpc = Stub(address)->Status(&context, paxoskv::v1::ReplicaStatusRequest(), &status);
+  *error = FromGrpcStatus(rpc, &context);
+  return status;
 }
 
 }  // namespace paxoskv::master

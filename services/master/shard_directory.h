@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
 namespace paxoskv::master {
@@ -42,6 +44,11 @@ class ShardDirectory {
       ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<paxoskv::v1::Migration::Stub> MigrationStub(const std::string& address)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replica.Status of `address` within `timeout` (a connection still being set up is waited
+  // for: a busy machine or a replica just started is not a dead one); `error` says why not.
+  paxoskv::v1::ReplicaStatus Probe(const std::string& address, absl::Duration timeout,
+                                   absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Shard {

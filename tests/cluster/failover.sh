@@ -8,7 +8,10 @@
 #   tests/cluster/failover.sh network-faults   4 pause a leader past the election timeout
 #                                              5 disconnect a leader from the network
 #   tests/cluster/failover.sh master-faults    6 kill the master under load; and during AddShard
-#   tests/cluster/failover.sh restart          8 add the spare shard under load
+#   tests/cluster/failover.sh restart          9 replace a replica whose volume is gone (new id,
+#                                                member add/remove), kill another; the wiped
+#                                                one restarted is refused
+#                                              8 add the spare shard under load
 #                                              7 stop the whole cluster, start it on its volumes
 # Every scenario runs kvbench through the master during the fault, heals, reads every key back,
 # checks the history with paxoskv-lincheck and prints
@@ -267,6 +270,61 @@ scenario_add_shard() {
   check_history add_shard
 }
 
+# 9. A replica of shard 1 is lost with its volume (docker rm -fv + the named volume). Under
+# load: start the spare s1-r4 (--join), `kvctl member add 1 4 s1-r4:7000 --wait` (a learner
+# until caught up, then a voter), `kvctl member remove` the lost one, then docker kill the
+# leader (an original member): the shard elects among the rest and keeps serving. Then the
+# lost replica comes back on an empty volume under its old id: it is refused (its messages
+# name a removed member) and changes nothing.
+scenario_replace_replica() {
+  local victim victim_id leader t0
+  victim=$(follower_of 1)
+  victim_id=${victim##*-r}
+  start_load replace_replica $((LOAD_S + 15))
+  sleep 2
+  log "docker rm -fv $victim and its volume (shard 1 runs on two of three)"
+  compose rm -fsv "$victim" >/dev/null 2>&1
+  docker volume rm "${PROJECT}_${victim}-data" >/dev/null
+  compose_spare up -d s1-r4 >/dev/null 2>&1
+  t0=$(now_ns)
+  timeout 120 "$KVCTL" --master "$MASTER" --timeout_ms 100000 member add 1 4 s1-r4:7000 --wait \
+    >"$WORK/member-add.log" 2>&1 || { cat "$WORK/member-add.log" >&2; fail "member add failed"; }
+  log "s1-r4 is a voter after $(( ($(now_ns) - t0) / 1000000 )) ms"
+  t0=$(now_ns)
+  "$KVCTL" --master "$MASTER" member remove 1 "$victim_id" >"$WORK/member-remove.log" 2>&1 ||
+    { cat "$WORK/member-remove.log" >&2; fail "member remove failed"; }
+  log "$victim removed in $(( ($(now_ns) - t0) / 1000000 )) ms"
+  leader=$(leader_of 1)
+  log "docker kill $leader (leader of shard 1, an original member)"
+  compose kill "$leader" >/dev/null 2>&1
+  log "shard 1 elected $(leader_of 1 "$leader")"
+  wait_load
+  "$KVCTL" --master "$MASTER" member list 1
+  local ids
+  ids=$("$KVCTL" --master "$MASTER" member list 1 --json |
+        python3 -c 'import json,sys; print(",".join(str(m["id"]) for m in json.load(sys.stdin)["members"]))')
+  [[ ",$ids," != *",$victim_id,"* && ",$ids," == *",4,"* ]] || fail "members of shard 1: $ids"
+  check_history replace_replica
+
+  log "$victim restarts on an empty volume under its old id"
+  compose up -d "$victim" >/dev/null 2>&1
+  compose start "$leader" >/dev/null 2>&1
+  wait_healthy
+  wait_caught_up 1 "$leader"
+  local deadline=$((SECONDS + 30))
+  until compose logs "$leader" s1-r4 2>/dev/null | grep -q "which was removed from the membership"; do
+    ((SECONDS < deadline)) || fail "nobody refused the wiped $victim"
+    sleep 1
+  done
+  log "the members refuse $victim: $(compose logs "$leader" s1-r4 2>/dev/null |
+        grep -m1 -o 'message from [0-9]*, which was removed from the membership')"
+  local after
+  after=$("$KVCTL" --master "$MASTER" member list 1 --json |
+          python3 -c 'import json,sys; print(",".join(str(m["id"]) for m in json.load(sys.stdin)["members"]))')
+  [[ "$after" == "$ids" ]] || fail "members changed after the wiped replica came back: $after"
+  "$KVCTL" --master "$MASTER" put after-replace yes >/dev/null || fail "shard 1 stopped serving"
+}
+
 # 7. Stop the whole cluster (containers and network removed, volumes kept) and start it again:
 # every acknowledged write of this and the previous scenario is still there.
 scenario_full_restart() {
@@ -307,7 +365,7 @@ case "$group" in
     run master_kill master_kill_during_add_shard ;;
   restart)
     cluster_init restart; cluster_up
-    run add_shard full_restart ;;
+    run replace_replica add_shard full_restart ;;
   *) echo "usage: $0 replica-faults|network-faults|master-faults|restart" >&2; exit 2 ;;
 esac
 log "group $group passed"

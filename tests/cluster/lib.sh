@@ -65,8 +65,8 @@ free_port() {
 }
 
 compose() { "${COMPOSE[@]}" -f "$REPO/docker-compose.yml" -p "$PROJECT" "$@"; }
-# The same with the spare shard's profile enabled (s4-r1..s4-r3).
-compose_spare() { compose --profile spare "$@"; }
+# The same with the spare profiles enabled (shard s4-r1..s4-r3, shard 1's replica s1-r4).
+compose_spare() { compose --profile spare --profile spare-replica "$@"; }
 
 cluster_teardown() {
   local rc=$?

@@ -106,7 +106,9 @@ TEST(ConfChangeTest, AChangeAlreadyInEffectIsRecognised) {
 TEST(MembershipTest, TheFoundingEntryPinsIncarnationsAsTheyAreHeard) {
   // A fresh shard: no membership recorded, the flags' members are voters of unknown
   // incarnation, and a majority elects.
-  absl::StatusOr<std::unique_ptr<Node>> restored = Node::Restore(Config(1), {});
+  NodeConfig config = Config(1);
+  config.addresses = {{1, "r1:7000"}, {2, "r2:7000"}, {3, "r3:7000"}};
+  absl::StatusOr<std::unique_ptr<Node>> restored = Node::Restore(config, {});
   ASSERT_TRUE(restored.ok()) << restored.status();
   std::unique_ptr<Node> node = *std::move(restored);
   EXPECT_EQ(node->status().membership.members(0).incarnation(), 0u);
@@ -127,6 +129,8 @@ TEST(MembershipTest, TheFoundingEntryPinsIncarnationsAsTheyAreHeard) {
   EXPECT_EQ(founding.IncarnationOf(1), Inc(1));
   EXPECT_EQ(founding.IncarnationOf(2), Inc(2));
   EXPECT_EQ(founding.IncarnationOf(3), 0u);
+  // The flags' addresses go into the log with it: every membership says where members are.
+  EXPECT_EQ(founding.Find(3)->address(), "r3:7000");
   EXPECT_EQ(node->status().fence, 1u);
 
   // Chosen, in effect from slot 2. The voters are the same: the leader's Prepare still has a
