@@ -35,7 +35,7 @@ if [[ -z $BIN ]]; then
   cmake -S "$REPO" -B "$REPO/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DPAXOSKV_INVARIANTS=OFF >/dev/null
   cmake --build "$REPO/build-bench" -j2 --target paxoskv-replica paxoskv-master kvbench kvctl \
-    >/dev/null
+    paxoskv-echo >/dev/null
   BIN=$REPO/build-bench/bin
 fi
 WORK=$(mktemp -d /tmp/paxoskv-membership.XXXXXX)
@@ -62,6 +62,12 @@ import os, tempfile, time
 fd, p = tempfile.mkstemp(dir="'"$WORK"'"); n = 0; t = time.time()
 while time.time() - t < 1: os.write(fd, b"x" * 64); os.fsync(fd); n += 1
 os.close(fd); os.unlink(p); print(n)')"
+"$BIN/paxoskv-echo" --listen="127.0.0.1:$((BASE_PORT + 8))" >/dev/null 2>&1 &
+ECHO_PID=$!
+sleep 0.5
+echo "echo: $("$BIN/kvbench" --target echo --addr "127.0.0.1:$((BASE_PORT + 8))" --clients 64 \
+  --duration_s 3 --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["ops_per_s"]))') calls/s at 64 clients"
+kill "$ECHO_PID"
 echo "commit: $(git -C "$REPO" rev-parse --short HEAD)  keys: $KEYS  clients: $CLIENTS"
 
 "$REPO/scripts/local-cluster.sh" start --shards 1 --dir "$WORK/cluster" --bin "$BIN" \
