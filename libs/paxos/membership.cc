@@ -112,6 +112,17 @@ absl::StatusOr<pb::Membership> ApplyConfChange(const Configuration& current,
     }
     return nullptr;
   };
+  // One member per address, as etcd refuses a peer URL twice: two members at one address
+  // would be one replica answering for both.
+  if (!change.address.empty()) {
+    for (const pb::Member& m : current.membership().members()) {
+      if (m.address() == change.address && m.id() != change.id) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("address ", change.address, " is member ", m.id(),
+                         "'s: remove that member first (kvctl member remove)"));
+      }
+    }
+  }
   switch (change.type) {
     case ConfChange::Type::kAddLearner: {
       if (current.WasRemoved(change.id)) {

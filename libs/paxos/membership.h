@@ -67,7 +67,7 @@ struct ConfChange {
 // The membership after `change`, or why it is refused (kFailedPrecondition: not allowed from
 // `current`; kInvalidArgument: malformed). One voter at most joins or leaves per change, so
 // any two majorities of consecutive memberships intersect; a removal never leaves no voter;
-// a promotion needs the learner's incarnation.
+// a promotion needs the learner's incarnation; no two members share an address.
 absl::StatusOr<paxoskv::v1::Membership> ApplyConfChange(const Configuration& current,
                                                         const ConfChange& change);
 

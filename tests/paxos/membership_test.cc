@@ -58,6 +58,11 @@ TEST(ConfChangeTest, OneMemberAtATimeAndIdsAreNeverReused) {
             absl::StatusCode::kFailedPrecondition);  // already a member
   EXPECT_EQ(ApplyConfChange(three, Change(ConfChange::Type::kAddLearner, 5)).status().code(),
             absl::StatusCode::kInvalidArgument);  // no address
+  // Another member's address, added or moved to: refused (remove that member first).
+  EXPECT_EQ(ApplyConfChange(four, Change(ConfChange::Type::kAddLearner, 5, "r4:1")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ApplyConfChange(four, Change(ConfChange::Type::kSetAddress, 2, "r4:1")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   // Promotion needs the incarnation the leader heard from the learner.
   EXPECT_EQ(ApplyConfChange(four, Change(ConfChange::Type::kPromote, 4)).status().code(),
             absl::StatusCode::kFailedPrecondition);
