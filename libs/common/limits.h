@@ -10,6 +10,9 @@ constexpr size_t kKeySizeMax = 1024;              // bytes
 constexpr size_t kValueSizeMax = 1024 * 1024;     // bytes
 // gRPC messages must fit a max-size value plus framing.
 constexpr int kGrpcMessageSizeMax = 64 * 1024 * 1024;
+// Replicas of a shard named by AddShard: an odd number (an even one tolerates no more failures
+// than one fewer), at most this many.
+constexpr int kShardReplicasMax = 7;
 
 // The longest the master works on one KV request, whatever deadline its caller set: a request
 // that cannot finish in a minute is failed (DEADLINE_EXCEEDED, outcome unknown) rather than

@@ -1,20 +1,19 @@
 // See master.h.
 #include "services/master/master.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
-#include <future>
 #include <map>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/check.h"
-#include "libs/common/random_id.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
+#include "libs/common/random_id.h"
 #include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
@@ -415,6 +414,12 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
   if (request.replicas().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("shard ", id, " needs at least one replica"));
   }
+  if (request.replicas_size() % 2 == 0 || request.replicas_size() > kShardReplicasMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard ", id, " names ", request.replicas_size(),
+                     " replicas: a shard has an odd number, ", "at most ", kShardReplicasMax,
+                     " (an even number tolerates no more failures than one fewer)"));
+  }
   std::set<std::string> seen;
   for (const std::string& address : request.replicas()) {
     RETURN_IF_ERROR(ValidateAddress(address));
@@ -442,19 +447,13 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
     }
   }
   // Is the group up, and does it have a leader? Probe every replica in parallel.
-  std::vector<std::future<std::pair<paxoskv::v1::ReplicaStatus, absl::Status>>> probes;
-  for (const std::string& address : request.replicas()) {
-    probes.push_back(std::async(std::launch::async, [this, address] {
-      absl::Status error;
-      paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
-      return std::make_pair(status, error);
-    }));
-  }
+  std::vector<ShardDirectory::Probed> probes = directory_.ProbeAll(
+      {request.replicas().begin(), request.replicas().end()}, options_.status_timeout);
   std::vector<std::string> problems;
   bool any_answer = false;
   bool leader = false;
   for (size_t i = 0; i < probes.size(); ++i) {
-    auto [status, error] = probes[i].get();
+    auto& [status, error] = probes[i];
     const std::string& address = request.replicas(static_cast<int>(i));
     if (!error.ok()) {
       problems.push_back(absl::StrCat(address, ": ", error.message()));
@@ -719,32 +718,29 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
       shards.push_back(std::move(config));
     }
   }
-  using Probe = std::pair<paxoskv::v1::ReplicaStatus, absl::Status>;
-  std::vector<std::vector<std::future<Probe>>> probes(shards.size());
-  for (size_t s = 0; s < shards.size(); ++s) {
-    for (const std::string& address : shards[s].replicas()) {
-      probes[s].push_back(std::async(std::launch::async, [this, address] {
-        absl::Status error;
-        paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
-        return Probe(status, error);
-      }));
-    }
+  // Every replica of every shard at once, on a bounded number of threads.
+  std::vector<std::string> addresses;
+  for (const paxoskv::v1::ShardConfig& shard : shards) {
+    addresses.insert(addresses.end(), shard.replicas().begin(), shard.replicas().end());
   }
+  std::vector<ShardDirectory::Probed> probes =
+      directory_.ProbeAll(addresses, options_.status_timeout);
+  size_t next_probe = 0;
   for (size_t s = 0; s < shards.size(); ++s) {
     paxoskv::v1::ShardInfo* info = response.add_shards();
     info->set_shard_id(shards[s].shard_id());
     paxoskv::v1::ReplicaStatus leader;
-    for (size_t r = 0; r < probes[s].size(); ++r) {
-      auto [status, error] = probes[s][r].get();
+    for (int r = 0; r < shards[s].replicas_size(); ++r) {
+      auto& [status, error] = probes[next_probe++];
       if (error.ok() && status.shard_id() != shards[s].shard_id()) {
         // The address now reaches another shard's replica (containers swapped IPs): that is
         // not this replica's status. Drop the stale channel so the next probe re-resolves.
-        directory_.ResetChannel(shards[s].replicas(static_cast<int>(r)));
+        directory_.ResetChannel(shards[s].replicas(r));
         error = absl::UnavailableError(absl::StrCat("address answered as shard ",
                                                     status.shard_id(), "'s replica"));
       }
       paxoskv::v1::ReplicaInfo* replica = info->add_replicas();
-      replica->set_address(shards[s].replicas(static_cast<int>(r)));
+      replica->set_address(shards[s].replicas(r));
       replica->set_healthy(error.ok());
       if (!error.ok()) {
         replica->set_error(std::string(error.message()));

@@ -3,7 +3,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -85,12 +84,11 @@ absl::StatusOr<pb::MemberListResponse> MemberAdmin::List(uint32_t shard_id, absl
   out.set_leader_id(leader.replica_id());
   out.set_leader_chosen_slot(leader.chosen_slot());
   *out.mutable_removed() = leader.membership().removed();
-  // Every other member is probed at once (a dead one costs one probe timeout, not one each).
-  using Probe = std::pair<pb::ReplicaStatus, absl::Status>;
-  std::vector<std::future<Probe>> probes;
+  std::vector<std::string> addresses;
   for (const pb::Member& m : leader.membership().members()) {
     auto it = leader.member_address().find(m.id());
     const std::string address = it == leader.member_address().end() ? "" : it->second;
+    addresses.push_back(address);
     pb::MemberStatus* member = out.add_members();
     member->set_id(m.id());
     member->set_address(address);
@@ -103,22 +101,18 @@ absl::StatusOr<pb::MemberListResponse> MemberAdmin::List(uint32_t shard_id, absl
                             : chosen == leader.member_chosen_slot().end() ? 0
                                                                           : chosen->second;
     member->set_behind(leader.chosen_slot() > theirs ? leader.chosen_slot() - theirs : 0);
-    probes.push_back(std::async(std::launch::async, [this, address, &leader, &m] {
-      absl::Status error;
-      if (m.id() == leader.replica_id()) return Probe(leader, error);
-      if (address.empty()) return Probe({}, absl::NotFoundError("no address known"));
-      pb::ReplicaStatus status =
-          router_->directory()->Probe(address, options_.probe_timeout, &error);
-      if (error.ok() && (status.replica_id() != m.id() || status.shard_id() != leader.shard_id())) {
-        error = absl::FailedPreconditionError(absl::StrCat("answered as shard ", status.shard_id(),
-                                                           " replica ", status.replica_id()));
-      }
-      return Probe(std::move(status), error);
-    }));
   }
+  // Every member at once (a dead one costs one probe timeout, not one each).
+  std::vector<ShardDirectory::Probed> probes =
+      router_->directory()->ProbeAll(addresses, options_.probe_timeout);
   for (int i = 0; i < out.members_size(); ++i) {
-    auto [status, error] = probes[static_cast<size_t>(i)].get();
     pb::MemberStatus* member = out.mutable_members(i);
+    auto& [status, error] = probes[static_cast<size_t>(i)];
+    if (member->address().empty()) error = absl::NotFoundError("no address known");
+    if (error.ok() && (status.replica_id() != member->id() || status.shard_id() != shard_id)) {
+      error = absl::FailedPreconditionError(
+          absl::StrCat("answered as shard ", status.shard_id(), " replica ", status.replica_id()));
+    }
     member->set_healthy(error.ok());
     if (!error.ok()) {
       member->set_error(std::string(error.message()));

@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -88,6 +90,23 @@ std::shared_ptr<paxoskv::v1::Replica::Stub> ShardDirectory::Stub(const std::stri
 std::shared_ptr<paxoskv::v1::Migration::Stub> ShardDirectory::MigrationStub(
     const std::string& address) {
   return StubsFor(address).migration;
+}
+
+std::vector<ShardDirectory::Probed> ShardDirectory::ProbeAll(
+    const std::vector<std::string>& addresses, absl::Duration timeout) {
+  std::vector<Probed> out(addresses.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < addresses.size(); i = next++) {
+      out[i].status = Probe(addresses[i], timeout, &out[i].error);
+    }
+  };
+  std::vector<std::thread> helpers;
+  const size_t threads = std::min(addresses.size(), kProbeThreadsMax);
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+  return out;
 }
 
 paxoskv::v1::ReplicaStatus ShardDirectory::Probe(const std::string& address, absl::Duration timeout,

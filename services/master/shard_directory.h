@@ -49,6 +49,16 @@ class ShardDirectory {
   // for: a busy machine or a replica just started is not a dead one); `error` says why not.
   paxoskv::v1::ReplicaStatus Probe(const std::string& address, absl::Duration timeout,
                                    absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+  // Probe of every address, in order, on at most kProbeThreadsMax threads at once (the
+  // caller's among them): a cluster of many replicas, or many dead ones, costs a bounded
+  // number of threads and about (addresses / threads) probe timeouts.
+  struct Probed {
+    paxoskv::v1::ReplicaStatus status;
+    absl::Status error;
+  };
+  static constexpr size_t kProbeThreadsMax = 16;
+  std::vector<Probed> ProbeAll(const std::vector<std::string>& addresses, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Shard {

@@ -758,6 +758,8 @@ TEST_F(MasterTest, AddShardValidationErrorsChangeNothing) {
       {3, {"no-port"}, grpc::StatusCode::INVALID_ARGUMENT},
       {3, {"127.0.0.1:99999"}, grpc::StatusCode::INVALID_ARGUMENT},
       {3, {follower.address(), follower.address()}, grpc::StatusCode::INVALID_ARGUMENT},
+      {3, {DeadAddress(), DeadAddress()}, grpc::StatusCode::INVALID_ARGUMENT},  // Even.
+      {3, std::vector<std::string>(9, DeadAddress()), grpc::StatusCode::INVALID_ARGUMENT},
       {3, {s1.address()}, grpc::StatusCode::INVALID_ARGUMENT},  // Belongs to shard 1.
       {3, {DeadAddress()}, grpc::StatusCode::UNAVAILABLE},
       {3, {follower.address()}, grpc::StatusCode::UNAVAILABLE},  // No leader.
