@@ -1,5 +1,6 @@
-// End-to-end bad-input tests with the real binaries: AddShard misuse, oversized or empty
-// keys and values through the master, and kvctl's exit codes. Each bad request must get a
+// End-to-end bad-input tests with the real binaries: AddShard misuse, membership changes
+// that cannot be made, oversized or empty keys and values through the master, and kvctl's
+// exit codes. Each bad request must get a
 // clear status and change nothing (ring epoch and shards, stored values).
 
 #include <algorithm>
@@ -18,6 +19,8 @@
 
 namespace paxoskv::testing {
 namespace {
+
+namespace pb = ::paxoskv::v1;
 
 class BadInputTest : public ::testing::Test {
  protected:
@@ -67,6 +70,66 @@ TEST_F(BadInputTest, AddShardWithoutReplicasIsInvalidArgument) {
   EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument) << twice.status();
   auto garbage = kv_->AddShard(2, {"not an address"});
   EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument) << garbage.status();
+  ExpectUnchanged();
+}
+
+// Membership changes the shard cannot make are refused with a clear status and change
+// nothing; a learner added and removed again leaves only its id behind, never to be reused.
+TEST_F(BadInputTest, MembershipChangesThatCannotBeMadeAreRefused) {
+  auto before = kv_->MemberList(1);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->members_size(), 3);
+  const std::string taken = before->members(0).address();
+  auto add = [&](uint32_t shard, uint32_t id, const std::string& address) {
+    pb::MemberAddRequest request;
+    request.set_shard_id(shard);
+    request.set_replica_id(id);
+    request.set_address(address);
+    request.set_no_promote(true);
+    return kv_->MemberAdd(request);
+  };
+  auto remove = [&](uint32_t id) {
+    pb::MemberRemoveRequest request;
+    request.set_shard_id(1);
+    request.set_replica_id(id);
+    return kv_->MemberRemove(request);
+  };
+  auto promote = [&](uint32_t id) {
+    pb::MemberPromoteRequest request;
+    request.set_shard_id(1);
+    request.set_replica_id(id);
+    return kv_->MemberPromote(request);
+  };
+  EXPECT_EQ(add(99, 9, "127.0.0.1:1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(add(1, 0, "127.0.0.1:1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(add(1, 9, "no port").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(add(1, 2, "127.0.0.1:1").status().code(), absl::StatusCode::kFailedPrecondition)
+      << "id 2 is a member already";
+  EXPECT_EQ(add(1, 9, taken).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "another member's address";
+  EXPECT_EQ(remove(7).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(promote(7).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto voter = promote(2);  // already a voter: in effect, nothing proposed
+  ASSERT_TRUE(voter.ok()) << voter.status();
+  EXPECT_TRUE(voter->already());
+  auto after = kv_->MemberList(1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->members_size(), 3);
+  EXPECT_TRUE(after->removed().empty());
+
+  // A learner (never started: it is not counted, so no quorum changes) added and removed.
+  auto added = add(1, 9, "127.0.0.1:1");
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->membership().members_size(), 4);
+  auto again = add(1, 9, "127.0.0.1:1");  // a retry: already in effect
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->already());
+  auto removed = remove(9);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  ASSERT_EQ(removed->membership().removed_size(), 1);
+  EXPECT_EQ(removed->membership().removed(0), 9u);
+  EXPECT_EQ(add(1, 9, "127.0.0.1:1").status().code(), absl::StatusCode::kFailedPrecondition)
+      << "a removed id is never reused";
   ExpectUnchanged();
 }
 
