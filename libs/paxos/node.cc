@@ -588,11 +588,6 @@ absl::Status Node::ProposeConfChange(const ConfChange& change) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<NodeId> Node::TransferLeadership() {
-  ASSIGN_OR_RETURN(uint32_t to, impl_->TransferLeadership());
-  impl_->CheckInvariants();
-  return NodeId{to};
-}
 
 absl::Status Node::ReadIndex(uint64_t id) {
   Impl& n = *impl_;

@@ -154,16 +154,13 @@ class Node {
   // kFailedPrecondition when not leader, when another change is still open (one at a time:
   // README "Membership"), or when the change is not allowed. OK means proposed, not chosen:
   // the caller watches status().membership. The leader asked to remove itself first hands
-  // leadership over (TransferLeadership) and answers kUnavailable: the new leader removes it.
-  // Only when no voter qualifies does it propose its own removal (and step down once chosen).
+  // leadership over and answers kUnavailable: it sends TimeoutNow to the voter heard from
+  // within an election timeout that reported the most chosen slots (which campaigns at once,
+  // its Prepare saying so, so that the followers promise although they heard this leader just
+  // now) and steps down (pending commands and reads fail; their clients retry at the new
+  // leader, which removes this node). Only when no voter qualifies does it propose its own
+  // removal (and step down once chosen).
   absl::Status ProposeConfChange(const ConfChange& change);
-
-  // Hands leadership to the voter heard from within an election timeout that reported the
-  // most chosen slots: sends it TimeoutNow (it campaigns at once, and its Prepare says so,
-  // so that the followers promise although they heard this leader just now) and steps down
-  // (pending commands and reads fail; their clients retry at the new leader). Returns that
-  // voter; kFailedPrecondition when not leader or when no voter qualifies.
-  absl::StatusOr<NodeId> TransferLeadership();
 
   // Starts a linearizable read: the leader confirms with a majority (heartbeat round at its
   // ballot) that it is still leader, then reports ReadState{id, read_slot} in Ready::reads.

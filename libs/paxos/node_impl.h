@@ -208,6 +208,8 @@ struct Node::Impl {
   void OnAccepted(uint32_t from, const paxoskv::v1::Accepted& m);
   // Leaves candidate/leader role: drops pending commands and proposals, fails reads.
   void StepDown(const char* reason);
+  // Sends TimeoutNow to the best voter and steps down (Node::ProposeConfChange); returns that
+  // voter, or kFailedPrecondition when not leader or no voter was heard within a timeout.
   absl::StatusOr<uint32_t> TransferLeadership();
   bool CanFlushProposals() const;
   void FlushProposals();

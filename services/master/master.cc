@@ -404,10 +404,6 @@ void Master::DeleteAsync(const std::string& key, uint64_t client_id, uint64_t se
 
 // ---- Admin ----------------------------------------------------------------------------------
 
-paxoskv::v1::ReplicaStatus Master::ProbeReplica(const std::string& address, absl::Status* error) {
-  return directory_.Probe(address, options_.status_timeout, error);
-}
-
 absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& request) {
   const uint32_t id = request.shard_id();
   if (id == 0) return absl::InvalidArgumentError("shard_id must be non-zero");
@@ -596,7 +592,8 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
       for (const std::string& address : directory_.Replicas(shard).value_or(
                std::vector<std::string>{})) {
         absl::Status error;
-        paxoskv::v1::ReplicaStatus status = ProbeReplica(address, &error);
+        paxoskv::v1::ReplicaStatus status =
+            directory_.Probe(address, options_.status_timeout, &error);
         if (error.ok()) {
           estimate += static_cast<uint64_t>(static_cast<long double>(status.key_count()) *
                                             std::min(share, 1.0L));
@@ -670,6 +667,8 @@ absl::StatusOr<paxoskv::v1::MemberChangeResponse> Master::ChangeMember(
 }
 
 void Master::SetShardAddresses(uint32_t shard_id, std::vector<std::string> addresses) {
+  // The usual case, nothing moved, costs no wait behind an AddShard's validation probes.
+  if (directory_.Replicas(shard_id) == addresses) return;
   absl::MutexLock admin(&admin_mu_);  // no AddShard meanwhile: it rewrites the ring too
   paxoskv::v1::MasterState state;
   {

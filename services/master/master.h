@@ -148,7 +148,6 @@ class Master {
   void StartMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_);
   void RunMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status PersistPlan(const paxoskv::v1::MigrationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
-  paxoskv::v1::ReplicaStatus ProbeReplica(const std::string& address, absl::Status* error);
   // A shard's member addresses as its leader knows them: recorded (ring file, directory)
   // when they differ from the ring's.
   void SetShardAddresses(uint32_t shard_id, std::vector<std::string> addresses)

@@ -108,7 +108,6 @@ absl::StatusOr<pb::MemberListResponse> MemberAdmin::List(uint32_t shard_id, absl
   for (int i = 0; i < out.members_size(); ++i) {
     pb::MemberStatus* member = out.mutable_members(i);
     auto& [status, error] = probes[static_cast<size_t>(i)];
-    if (member->address().empty()) error = absl::NotFoundError("no address known");
     if (error.ok() && (status.replica_id() != member->id() || status.shard_id() != shard_id)) {
       error = absl::FailedPreconditionError(
           absl::StrCat("answered as shard ", status.shard_id(), " replica ", status.replica_id()));

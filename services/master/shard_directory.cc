@@ -98,6 +98,10 @@ std::vector<ShardDirectory::Probed> ShardDirectory::ProbeAll(
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next++; i < addresses.size(); i = next++) {
+      if (addresses[i].empty()) {
+        out[i].error = absl::NotFoundError("no address known");
+        continue;
+      }
       out[i].status = Probe(addresses[i], timeout, &out[i].error);
     }
   };

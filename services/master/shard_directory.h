@@ -49,9 +49,10 @@ class ShardDirectory {
   // for: a busy machine or a replica just started is not a dead one); `error` says why not.
   paxoskv::v1::ReplicaStatus Probe(const std::string& address, absl::Duration timeout,
                                    absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
-  // Probe of every address, in order, on at most kProbeThreadsMax threads at once (the
-  // caller's among them): a cluster of many replicas, or many dead ones, costs a bounded
-  // number of threads and about (addresses / threads) probe timeouts.
+  // Probe of every address, in order (an empty one: kNotFound, nothing sent), on at most
+  // kProbeThreadsMax threads at once (the caller's among them): a cluster of many replicas,
+  // or many dead ones, costs a bounded number of threads and about (addresses / threads)
+  // probe timeouts.
   struct Probed {
     paxoskv::v1::ReplicaStatus status;
     absl::Status error;
