@@ -24,20 +24,20 @@ run_config() {   # label bin replica_flags master_flags...
   local dir="$WORK/$label" peers="1=127.0.0.1:7311,2=127.0.0.1:7312,3=127.0.0.1:7313"
   rm -rf "$dir"; mkdir -p "$dir"; PIDS=()
   for r in 1 2 3; do
-    "$bin/paxoskv-replica" --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
+    "$bin/paxoskv-replica" --insecure --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
       --peers=$peers --data_dir="$dir/r$r" --log_level=warn $replica_flags 2>"$dir/r$r.log" &
     PIDS+=($!)
   done
-  "$bin/paxoskv-master" --listen=127.0.0.1:7350 --data_dir="$dir/m" --log_level=warn \
+  "$bin/paxoskv-master" --insecure --listen=127.0.0.1:7350 --data_dir="$dir/m" --log_level=warn \
     --shards="1=127.0.0.1:7311,127.0.0.1:7312,127.0.0.1:7313" "$@" 2>"$dir/m.log" &
   PIDS+=($!)
   sleep 2
-  "$bin/kvbench" --target=master --addr=127.0.0.1:7350 --clients=64 --keys=10000 --preload \
+  "$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients=64 --keys=10000 --preload \
     --ops=1 --read_percent=100 >/dev/null 2>&1 || true
   for spec in "put 1 0" "put 64 0" "get 64 100"; do
     set -- $spec
     local out
-    out=$("$bin/kvbench" --target=master --addr=127.0.0.1:7350 --clients="$2" \
+    out=$("$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients="$2" \
       --read_percent="$3" --keys=10000 --value_size=256 --duration_s=8 --warmup_s=2 2>&1 |
       grep -E "^throughput|^latency ms" | tr '\n' ' ')
     echo "$label $1 c$2: $out"

@@ -62,10 +62,10 @@ import os, tempfile, time
 fd, p = tempfile.mkstemp(dir="'"$WORK"'"); n = 0; t = time.time()
 while time.time() - t < 1: os.write(fd, b"x" * 64); os.fsync(fd); n += 1
 os.close(fd); os.unlink(p); print(n)')"
-"$BIN/paxoskv-echo" --listen="127.0.0.1:$((BASE_PORT + 8))" >/dev/null 2>&1 &
+"$BIN/paxoskv-echo" --insecure --listen="127.0.0.1:$((BASE_PORT + 8))" >/dev/null 2>&1 &
 ECHO_PID=$!
 sleep 0.5
-echo "echo: $("$BIN/kvbench" --target echo --addr "127.0.0.1:$((BASE_PORT + 8))" --clients 64 \
+echo "echo: $("$BIN/kvbench" --insecure --target echo --addr "127.0.0.1:$((BASE_PORT + 8))" --clients 64 \
   --duration_s 3 --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["ops_per_s"]))') calls/s at 64 clients"
 kill "$ECHO_PID"
 echo "commit: $(git -C "$REPO" rev-parse --short HEAD)  keys: $KEYS  clients: $CLIENTS"
@@ -73,13 +73,13 @@ echo "commit: $(git -C "$REPO" rev-parse --short HEAD)  keys: $KEYS  clients: $C
 "$REPO/scripts/local-cluster.sh" start --shards 1 --dir "$WORK/cluster" --bin "$BIN" \
   --base-port "$BASE_PORT" --master-port "$MASTER_PORT" >"$WORK/start.log" 2>&1 ||
   { cat "$WORK/start.log" >&2; exit 1; }
-KVCTL=("$BIN/kvctl" --master "$MASTER")
+KVCTL=("$BIN/kvctl" --insecure --master "$MASTER")
 t0=$(now_ns)
-"$BIN/kvbench" --target master --addr "$MASTER" --keys "$KEYS" --preload --value_size 100 \
+"$BIN/kvbench" --insecure --target master --addr "$MASTER" --keys "$KEYS" --preload --value_size 100 \
   --ops 1 --clients 32 >"$WORK/preload.log" 2>&1 || { cat "$WORK/preload.log" >&2; exit 1; }
 echo "preloaded $KEYS keys in $(ms_since "$t0") ms"
 
-"$BIN/kvbench" --target master --addr "$MASTER" --keys "$KEYS" --value_size 100 \
+"$BIN/kvbench" --insecure --target master --addr "$MASTER" --keys "$KEYS" --value_size 100 \
   --read_percent 50 --clients "$CLIENTS" --duration_s 40 --history "$WORK/history.jsonl" \
   >"$WORK/load.log" 2>&1 &
 LOAD_PID=$!
@@ -88,7 +88,7 @@ quiet_start=$(now_ns); sleep 3; quiet_end=$(now_ns)
 
 r1=$((BASE_PORT + 11))
 peers="1=127.0.0.1:$r1,2=127.0.0.1:$((r1 + 1)),3=127.0.0.1:$((r1 + 2)),4=127.0.0.1:$((r1 + 3))"
-"$BIN/paxoskv-replica" --shard_id=1 --replica_id=4 --listen="127.0.0.1:$((r1 + 3))" \
+"$BIN/paxoskv-replica" --insecure --shard_id=1 --replica_id=4 --listen="127.0.0.1:$((r1 + 3))" \
   --peers="$peers" --data_dir="$WORK/r4" --join >"$WORK/r4.log" 2>&1 &
 R4_PID=$!
 events=()

@@ -10,6 +10,8 @@
 # N+1..N+S run too but are not in the ring (the script prints the kvctl add-shard command).
 # Replica r of shard s listens on base-port + 10*s + r. Logs, data and pid files live under
 # --dir; `stop` sends SIGTERM, then SIGKILL after a grace period.
+# Every process runs plaintext (--insecure): this cluster is for one trusted host; the compose
+# cluster (deploy/up.sh) runs mutual TLS.
 set -euo pipefail
 
 cmd=${1:-}
@@ -26,7 +28,7 @@ GRACE_S=5
 REPLICAS=3
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -101,7 +103,7 @@ cmd_start() {
     for ((r = 1; r <= REPLICAS; r++)); do
       mkdir -p "$DIR/data/s${s}r${r}"
       start_process "s${s}r${r}" "$BIN/paxoskv-replica" --shard_id="$s" --replica_id="$r" \
-        --listen="$(replica_addr "$s" "$r")" --peers="$peers" --data_dir="$DIR/data/s${s}r${r}"
+        --listen="$(replica_addr "$s" "$r")" --peers="$peers" --data_dir="$DIR/data/s${s}r${r}" --insecure
     done
     if ((s <= SHARDS)); then
       addrs=$(shard_addrs "$s")
@@ -110,10 +112,10 @@ cmd_start() {
   done
   mkdir -p "$DIR/data/master"
   start_process master "$BIN/paxoskv-master" --listen="127.0.0.1:$MASTER_PORT" \
-    --data_dir="$DIR/data/master" --shards="$ring"
+    --data_dir="$DIR/data/master" --shards="$ring" --insecure
 
   local master="127.0.0.1:$MASTER_PORT" deadline=$((SECONDS + 30))
-  until "$BIN/kvctl" --master "$master" --timeout_ms 1000 status >/dev/null 2>&1; do
+  until "$BIN/kvctl" --insecure --master "$master" --timeout_ms 1000 status >/dev/null 2>&1; do
     if ! is_running "$DIR/pids/master.pid"; then
       echo "local-cluster: the master exited; see $DIR/logs/master.log" >&2
       tail -n 20 "$DIR/logs/master.log" >&2 || true
@@ -136,11 +138,11 @@ cmd_start() {
   echo
   echo "Try:"
   echo "  export PAXOSKV_MASTER=$master"
-  echo "  $BIN/kvctl put hello world && $BIN/kvctl get hello"
-  echo "  $BIN/kvctl status"
-  echo "  $BIN/kvbench --target=master --addr=$master --clients=16 --duration_s=5"
+  echo "  $BIN/kvctl --insecure put hello world && $BIN/kvctl --insecure get hello"
+  echo "  $BIN/kvctl --insecure status"
+  echo "  $BIN/kvbench --insecure --target=master --addr=$master --clients=16 --duration_s=5"
   for ((s = SHARDS + 1; s <= total; s++)); do
-    echo "  $BIN/kvctl --master $master add-shard $s $(shard_addrs "$s")"
+    echo "  $BIN/kvctl --insecure --master $master add-shard $s $(shard_addrs "$s")"
   done
   echo "  $0 stop --dir $DIR"
 }
@@ -189,7 +191,7 @@ cmd_status() {
   port=$(cat "$DIR/master-port" 2>/dev/null || echo "$MASTER_PORT")
   if [[ -x "$BIN/kvctl" ]]; then
     echo
-    "$BIN/kvctl" --master "127.0.0.1:$port" --timeout_ms 2000 status || true
+    "$BIN/kvctl" --insecure --master "127.0.0.1:$port" --timeout_ms 2000 status || true
   fi
 }
 

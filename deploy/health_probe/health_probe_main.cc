@@ -6,9 +6,15 @@
 // protobuf messages, so they are encoded by hand through grpc::GenericStub: no health.proto is
 // needed (Debian's gRPC packages do not ship it).
 //
-// Usage: paxoskv-health-probe [--timeout_ms=1000] [--service=NAME] HOST:PORT
+// Usage: paxoskv-health-probe [--timeout_ms=1000] [--service=NAME] TLS HOST:PORT
+// where TLS is --cert_dir=DIR, or --cacert=F --cert=F --key=F, or --insecure (libs/common/tls.h;
+// $PAXOSKV_CERT_DIR when none is given): any certificate of the cluster's CA may ask.
 // Exit codes: 0 SERVING, 1 not serving or unreachable (reason on stderr), 2 usage error.
 // Single-threaded program; the one RPC completes on gRPC's callback thread.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/byte_buffer.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -19,15 +25,18 @@
 #include <string_view>
 #include <vector>
 
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/support/byte_buffer.h>
+#include "libs/common/tls.h"
 
 namespace paxoskv::deploy {
 namespace {
 
+using ::paxoskv::ResolveTlsFiles;
+using ::paxoskv::TlsCredentials;
+using ::paxoskv::TlsFiles;
+
 constexpr std::string_view kUsage =
-    "usage: paxoskv-health-probe [--timeout_ms=1000] [--service=NAME] HOST:PORT";
+    "usage: paxoskv-health-probe [--timeout_ms=1000] [--service=NAME] "
+    "[--cert_dir=DIR | --cacert=F --cert=F --key=F | --insecure] HOST:PORT";
 constexpr char kCheckMethod[] = "/grpc.health.v1.Health/Check";
 // grpc.health.v1.HealthCheckResponse.ServingStatus values.
 constexpr uint64_t kServing = 1;
@@ -36,6 +45,8 @@ struct Options {
   std::string target;
   std::string service;  // "" = the server as a whole.
   int timeout_ms = 1000;
+  TlsFiles tls;
+  std::string cert_dir;
 };
 
 std::optional<Options> ParseArgs(int argc, char** argv) {
@@ -50,6 +61,16 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       options.timeout_ms = static_cast<int>(parsed);
     } else if (arg.rfind("--service=", 0) == 0) {
       options.service = std::string(arg.substr(10));
+    } else if (arg.rfind("--cert_dir=", 0) == 0) {
+      options.cert_dir = std::string(arg.substr(11));
+    } else if (arg.rfind("--cacert=", 0) == 0) {
+      options.tls.ca_file = std::string(arg.substr(9));
+    } else if (arg.rfind("--cert=", 0) == 0) {
+      options.tls.cert_file = std::string(arg.substr(7));
+    } else if (arg.rfind("--key=", 0) == 0) {
+      options.tls.key_file = std::string(arg.substr(6));
+    } else if (arg == "--insecure") {
+      options.tls.insecure = true;
     } else if (!arg.empty() && arg[0] != '-' && options.target.empty()) {
       options.target = std::string(arg);
     } else {
@@ -118,7 +139,13 @@ std::string ToString(const grpc::ByteBuffer& buffer) {
 }
 
 int Run(const Options& options) {
-  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  auto credentials = TlsCredentials::Load(
+      ResolveTlsFiles(options.tls, options.cert_dir, std::getenv("PAXOSKV_CERT_DIR")));
+  if (!credentials.ok()) {
+    std::cerr << "paxoskv-health-probe: " << credentials.status().message() << "\n";
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(options.target, credentials->ChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +

@@ -10,6 +10,16 @@ constexpr size_t kKeySizeMax = 1024;              // bytes
 constexpr size_t kValueSizeMax = 1024 * 1024;     // bytes
 // gRPC messages must fit a max-size value plus framing.
 constexpr int kGrpcMessageSizeMax = 64 * 1024 * 1024;
+// A KV request as the master takes it (etcd's --max-request-bytes default): a key and a value
+// of the largest sizes and their framing fit; anything larger is refused by gRPC
+// (RESOURCE_EXHAUSTED) before it is parsed.
+constexpr int kClientRequestBytesMax = 1536 * 1024;
+// Any message a replica takes or sends (peers' messages are bounded by the core,
+// libs/paxos/limits.h: a Promise of every open slot is the largest; the master's batches by
+// kExecuteBatchCommandsMax commands of kClientRequestBytesMax each).
+constexpr int kReplicaMessageBytesMax = 512 << 20;
+// Commands in one ExecuteBatch (the master's coalesced calls to a shard leader).
+constexpr int kExecuteBatchCommandsMax = 1024;
 // Replicas of a shard named by AddShard: an odd number (an even one tolerates no more failures
 // than one fewer), at most this many.
 constexpr int kShardReplicasMax = 7;

@@ -1,22 +1,23 @@
 // paxoskv-echo: a unary gRPC echo server, the one-hop ceiling kvbench --target echo measures
 // against (what the master adds on top of one gRPC round trip).
-//   paxoskv-echo --listen=127.0.0.1:7000
+//   paxoskv-echo --listen=127.0.0.1:7000 --insecure   (or --cert_dir=DIR: the TLS baseline)
 // Serves paxoskv.v1.Echo, reflection and health. Exits 0 on SIGTERM/SIGINT.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
+#include "libs/common/tls.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7000", "host:port to serve on");
@@ -45,7 +46,12 @@ int main(int argc, char** argv) {
   EchoService service;
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "paxoskv-echo: %s\n", std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials->ServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(paxoskv::kGrpcMessageSizeMax);
   // The same thread model as the replicas and the master (their default --max_threads).
   paxoskv::ConfigureSyncServer(&builder, "paxoskv-echo", 1024);

@@ -53,9 +53,9 @@ std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToStr
 // KvClient
 
 KvClient::KvClient(const std::string& master_address, KvClientOptions options)
-    : KvClient(grpc::CreateCustomChannel(master_address, grpc::InsecureChannelCredentials(),
-                                         PaxoskvChannelArguments()),
-               options) {}
+    : KvClient(
+          grpc::CreateCustomChannel(master_address, options.credentials, PaxoskvChannelArguments()),
+          options) {}
 
 KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options)
     : options_(options),
@@ -197,8 +197,8 @@ ReplicaClient::Stubs& ReplicaClient::StubsFor(const std::string& address) {
   absl::MutexLock lock(&mu_);
   Stubs& stubs = stubs_[address];
   if (stubs.replica == nullptr) {
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                             PaxoskvChannelArguments());
+    auto channel =
+        grpc::CreateCustomChannel(address, options_.credentials, PaxoskvChannelArguments());
     stubs.replica = pb::Replica::NewStub(channel);
     stubs.migration = pb::Migration::NewStub(channel);
   }

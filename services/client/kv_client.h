@@ -56,6 +56,8 @@ struct KvClientOptions {
   absl::Duration retry_window_max = absl::Milliseconds(kRetryWindowMaxMs);
   // 0: random (never 0).
   uint64_t client_id = 0;
+  // Mutual TLS with the caller's certificate (libs/common/tls.h), or plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
 };
 
 // Client of the master gateway.
@@ -119,6 +121,8 @@ struct ReplicaClientOptions {
   // As KvClientOptions::retry_window_max.
   absl::Duration retry_window_max = absl::Milliseconds(kRetryWindowMaxMs);
   uint64_t client_id = 0;  // 0: random
+  // As KvClientOptions::credentials (a replica takes commands from the master's certificate).
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
 };
 
 // Client of one replica group. Execute sends a Command to the last known leader and follows

@@ -2,6 +2,8 @@
 // replica group), etcd (wire-compatible subset of its KV API) and a raw gRPC echo server.
 //
 //   kvbench --target=master --addr=127.0.0.1:50051 --clients=64 --duration_s=10
+//   (TLS: --cert_dir=DIR or $PAXOSKV_CERT_DIR, a client/admin certificate for the master, the
+//   master's for --target=replica; --insecure for plaintext)
 //           --read_percent=50 --value_size=256 --keys=10000 --key_dist=uniform [--json]
 //           [--history=FILE] [--ops=N] [--warmup_s=1] [--preload]
 //
@@ -18,6 +20,8 @@
 // every put writes a unique value "c<client>-<n>-" padded to --value_size.
 // Exit codes: 0 done (errors are reported, not fatal unless --stop_on_error), 1 stopped on an
 // error, 2 bad flags, 3 could not write the history.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -27,6 +31,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,14 +39,11 @@
 #include <utility>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/flags/flag.h"
-#include "absl/functional/any_invocable.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -50,11 +52,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "etcd/etcdserverpb.grpc.pb.h"
-#include "paxoskv/v1/kv.grpc.pb.h"
-#include "libs/common/random_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/random_id.h"
+#include "libs/common/tls.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
+#include "paxoskv/v1/kv.grpc.pb.h"
 #include "services/client/kv_client.h"
 #include "services/client/lincheck/history.h"
 
@@ -117,12 +120,15 @@ class AsyncTarget {
   virtual void Start(const Operation& op, absl::Duration timeout, Done done) = 0;
 };
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
+using Credentials = std::shared_ptr<grpc::ChannelCredentials>;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index,
+                                           const Credentials& credentials) {
   grpc::ChannelArguments args = paxoskv::PaxoskvChannelArguments();
   // Distinct args and a local pool give each channel its own TCP connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("paxoskv.kvbench_connection", index);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 // Through a retrying client library: KvClient (the master) retries UNAVAILABLE with the same
@@ -181,8 +187,8 @@ struct AsyncCall {
 // and the next seq, as KvClient's would. A failed attempt is counted, not retried.
 class MasterAsyncTarget final : public AsyncTarget {
  public:
-  MasterAsyncTarget(const std::string& address, int index)
-      : stub_(pb::KV::NewStub(MakeChannel(address, index))),
+  MasterAsyncTarget(const std::string& address, int index, const Credentials& credentials)
+      : stub_(pb::KV::NewStub(MakeChannel(address, index, credentials))),
         client_id_(paxoskv::RandomId()) {}
 
   void Start(const Operation& op, absl::Duration timeout, Done done) override {
@@ -240,8 +246,8 @@ class MasterAsyncTarget final : public AsyncTarget {
 
 class EtcdAsyncTarget final : public AsyncTarget {
  public:
-  EtcdAsyncTarget(const std::string& address, int index)
-      : stub_(etcdserverpb::KV::NewStub(MakeChannel(address, index))) {}
+  EtcdAsyncTarget(const std::string& address, int index, const Credentials& credentials)
+      : stub_(etcdserverpb::KV::NewStub(MakeChannel(address, index, credentials))) {}
 
   void Start(const Operation& op, absl::Duration timeout, Done done) override {
     if (op.kind == OpKind::kGet) {
@@ -280,8 +286,8 @@ class EtcdAsyncTarget final : public AsyncTarget {
 // A put echoes its value, a get its key.
 class EchoAsyncTarget final : public AsyncTarget {
  public:
-  EchoAsyncTarget(const std::string& address, int index)
-      : stub_(pb::Echo::NewStub(MakeChannel(address, index))) {}
+  EchoAsyncTarget(const std::string& address, int index, const Credentials& credentials)
+      : stub_(pb::Echo::NewStub(MakeChannel(address, index, credentials))) {}
 
   void Start(const Operation& op, absl::Duration timeout, Done done) override {
     using Call = AsyncCall<pb::EchoRequest, pb::EchoReply>;
@@ -525,23 +531,29 @@ int main(int argc, char** argv) {
     return Usage("the etcd target does not support deletes");
   }
 
+  auto tls = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
+  if (!tls.ok()) return Usage(std::string(tls.status().message()));
+  const Credentials credentials = tls->ChannelCredentials();
+
   // Targets: one per connection, clients share them round-robin.
   const int connections = std::max(1, std::min(absl::GetFlag(FLAGS_connections), config.clients));
   std::vector<std::unique_ptr<Target>> targets;
   std::vector<std::unique_ptr<AsyncTarget>> async_targets;
   for (int i = 0; i < connections; ++i) {
     if (target_name == "replica") {
+      paxoskv::client::ReplicaClientOptions options;
+      options.credentials = credentials;
       targets.push_back(std::make_unique<ClientTarget<paxoskv::client::ReplicaClient>>(
-          std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace()))));
+          std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace())), options));
     } else if (target_name == "master" && driver == "threads") {
       targets.push_back(std::make_unique<ClientTarget<paxoskv::client::KvClient>>(
-          MakeChannel(addr, i), paxoskv::client::KvClientOptions{}));
+          MakeChannel(addr, i, credentials), paxoskv::client::KvClientOptions{}));
     } else if (target_name == "master") {
-      async_targets.push_back(std::make_unique<MasterAsyncTarget>(addr, i));
+      async_targets.push_back(std::make_unique<MasterAsyncTarget>(addr, i, credentials));
     } else if (target_name == "etcd") {
-      async_targets.push_back(std::make_unique<EtcdAsyncTarget>(addr, i));
+      async_targets.push_back(std::make_unique<EtcdAsyncTarget>(addr, i, credentials));
     } else {
-      async_targets.push_back(std::make_unique<EchoAsyncTarget>(addr, i));
+      async_targets.push_back(std::make_unique<EchoAsyncTarget>(addr, i, credentials));
     }
   }
   auto run = [&](const NextFn& next, const FinishFn& finish) {

@@ -10,6 +10,9 @@
 //   kvctl [--master HOST:PORT] member remove SHARD ID
 //   kvctl [--master HOST:PORT] member promote SHARD ID
 //   kvctl [--master HOST:PORT] member update SHARD ID ADDR
+// Mutual TLS with --cert_dir DIR (DIR/ca.crt, DIR/tls.crt, DIR/tls.key: a certificate naming
+// "admin", or "client" for put/get/delete only), --cacert/--cert/--key, or $PAXOSKV_CERT_DIR;
+// plaintext only with --insecure.
 //
 // The master defaults to $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
 // 1 key not found (get, delete), 2 usage error, 3 any other failure. Errors go to stderr as
@@ -34,6 +37,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "libs/common/tls.h"
 #include "services/client/kv_client.h"
 
 namespace {
@@ -49,6 +53,7 @@ constexpr int kExitFailure = 3;
 
 constexpr char kUsageLine[] =
     "usage: kvctl [--master HOST:PORT] [--timeout_ms N] "
+    "[--cert_dir DIR | --cacert F --cert F --key F | --insecure] "
     "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json] | "
     "member list SHARD [--json] | member add SHARD ID ADDR [--no_promote] [--wait] | "
     "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR";
@@ -66,6 +71,8 @@ int Fail(const std::string& what, const absl::Status& status) {
 
 struct Args {
   std::string master;
+  paxoskv::TlsFiles tls;  // --cacert, --cert, --key, --insecure
+  std::string cert_dir;   // --cert_dir
   std::optional<int64_t> timeout_ms;
   bool json = false;
   bool help = false;
@@ -99,6 +106,11 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
       break;
     } else if (take_value("master", &value)) {
       args->master = value;
+    } else if (take_value("cacert", &args->tls.ca_file) ||
+               take_value("cert", &args->tls.cert_file) || take_value("key", &args->tls.key_file) ||
+               take_value("cert_dir", &args->cert_dir)) {
+    } else if (arg == "--insecure") {
+      args->tls.insecure = true;
     } else if (take_value("timeout_ms", &value)) {
       int64_t ms = 0;
       if (!absl::SimpleAtoi(value, &ms) || ms <= 0) return "--timeout_ms needs a positive integer";
@@ -112,7 +124,10 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
     } else if (arg == "--help" || arg == "-h") {
       args->help = true;
     } else if (absl::StartsWith(arg, "-") && arg.size() > 1) {
-      if (arg == "--master" || arg == "--timeout_ms") return arg + " needs a value";
+      for (const char* name :
+           {"--master", "--timeout_ms", "--cacert", "--cert", "--key", "--cert_dir"}) {
+        if (arg == name) return arg + " needs a value";
+      }
       return "unknown flag " + arg;
     } else {
       args->positional.push_back(arg);
@@ -209,8 +224,10 @@ int RunStatus(KvClient& client, const CallOptions& call, bool json) {
 // otherwise a plain line every few seconds (logs, pipes).
 class ProgressReporter {
  public:
-  ProgressReporter(const std::string& master, uint32_t shard_id)
-      : client_(master, paxoskv::client::KvClientOptions{.retry = false}),
+  ProgressReporter(const std::string& master, uint32_t shard_id,
+                   std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_(master, paxoskv::client::KvClientOptions{.retry = false,
+                                                         .credentials = std::move(credentials)}),
         shard_id_(shard_id),
         tty_(isatty(STDOUT_FILENO) == 1) {}
 
@@ -254,7 +271,8 @@ class ProgressReporter {
   bool drew_ = false;
 };
 
-int RunAddShard(const std::string& master, KvClient& client, const Args& args) {
+int RunAddShard(const std::string& master, KvClient& client, const Args& args,
+                std::shared_ptr<grpc::ChannelCredentials> credentials) {
   if (args.positional.size() != 3) return Usage("add-shard takes ID ADDR,ADDR,ADDR");
   uint32_t shard_id = 0;
   if (!absl::SimpleAtoi(args.positional[1], &shard_id) || shard_id == 0) {
@@ -267,7 +285,7 @@ int RunAddShard(const std::string& master, KvClient& client, const Args& args) {
   CallOptions call{.timeout = args.timeout_ms.has_value() ? absl::Milliseconds(*args.timeout_ms)
                                                           : absl::Hours(1)};
   absl::Notification done;
-  ProgressReporter reporter(master, shard_id);
+  ProgressReporter reporter(master, shard_id, std::move(credentials));
   std::thread progress([&] { reporter.Run(&done); });
   auto response = client.AddShard(shard_id, replicas, call);
   done.Notify();
@@ -439,7 +457,11 @@ int main(int argc, char** argv) {
     return Usage("--json only applies to status and member list");
   }
 
-  KvClient client(args.master);
+  auto credentials = paxoskv::TlsCredentials::Load(
+      paxoskv::ResolveTlsFiles(args.tls, args.cert_dir, std::getenv("PAXOSKV_CERT_DIR")));
+  if (!credentials.ok()) return Usage(std::string(credentials.status().message()));
+  KvClient client(args.master, paxoskv::client::KvClientOptions{
+                                   .credentials = credentials->ChannelCredentials()});
   CallOptions call;
   if (args.timeout_ms.has_value()) call.timeout = absl::Milliseconds(*args.timeout_ms);
 
@@ -474,7 +496,8 @@ int main(int argc, char** argv) {
     std::cout << "deleted\n";
     return kExitOk;
   }
-  if (command == "add-shard") return RunAddShard(args.master, client, args);
+  if (command == "add-shard")
+    return RunAddShard(args.master, client, args, credentials->ChannelCredentials());
   if (command == "member") return RunMember(client, args, call);
   if (command == "status") {
     if (n != 1) return Usage("status takes no arguments");

@@ -9,6 +9,9 @@ namespace paxoskv::master {
 grpc::Status AdminService::AddShard(grpc::ServerContext* context,
                                     const paxoskv::v1::AddShardRequest* request,
                                     paxoskv::v1::AddShardResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   absl::StatusOr<paxoskv::v1::AddShardResponse> result =
       master_->AddShard(*request, CallerDeadline(context));
   if (!result.ok()) return ToGrpcStatus(result.status());
@@ -19,6 +22,9 @@ grpc::Status AdminService::AddShard(grpc::ServerContext* context,
 grpc::Status AdminService::ClusterStatus(grpc::ServerContext* context,
                                          const paxoskv::v1::ClusterStatusRequest* request,
                                          paxoskv::v1::ClusterStatusResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   *response = master_->ClusterStatus();
   return grpc::Status::OK;
 }
@@ -47,6 +53,9 @@ paxoskv::v1::MembershipChange Change(paxoskv::v1::MembershipChange::Type type, u
 grpc::Status AdminService::MemberList(grpc::ServerContext* context,
                                       const paxoskv::v1::MemberListRequest* request,
                                       paxoskv::v1::MemberListResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   absl::StatusOr<paxoskv::v1::MemberListResponse> result =
       master_->MemberList(request->shard_id(), CallerDeadline(context));
   if (!result.ok()) return ToGrpcStatus(result.status());
@@ -57,6 +66,9 @@ grpc::Status AdminService::MemberList(grpc::ServerContext* context,
 grpc::Status AdminService::MemberAdd(grpc::ServerContext* context,
                                      const paxoskv::v1::MemberAddRequest* request,
                                      paxoskv::v1::MemberChangeResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   paxoskv::v1::MembershipChange change =
       Change(paxoskv::v1::MembershipChange::ADD_LEARNER, request->shard_id(), request->replica_id(),
              request->address());
@@ -67,6 +79,9 @@ grpc::Status AdminService::MemberAdd(grpc::ServerContext* context,
 grpc::Status AdminService::MemberRemove(grpc::ServerContext* context,
                                         const paxoskv::v1::MemberRemoveRequest* request,
                                         paxoskv::v1::MemberChangeResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   return Answer(master_->ChangeMember(Change(paxoskv::v1::MembershipChange::REMOVE,
                                              request->shard_id(), request->replica_id()),
                                       CallerDeadline(context)),
@@ -76,6 +91,9 @@ grpc::Status AdminService::MemberRemove(grpc::ServerContext* context,
 grpc::Status AdminService::MemberPromote(grpc::ServerContext* context,
                                          const paxoskv::v1::MemberPromoteRequest* request,
                                          paxoskv::v1::MemberChangeResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   return Answer(master_->ChangeMember(Change(paxoskv::v1::MembershipChange::PROMOTE,
                                              request->shard_id(), request->replica_id()),
                                       CallerDeadline(context)),
@@ -85,6 +103,9 @@ grpc::Status AdminService::MemberPromote(grpc::ServerContext* context,
 grpc::Status AdminService::MemberUpdate(grpc::ServerContext* context,
                                         const paxoskv::v1::MemberUpdateRequest* request,
                                         paxoskv::v1::MemberChangeResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
   return Answer(
       master_->ChangeMember(Change(paxoskv::v1::MembershipChange::SET_ADDRESS, request->shard_id(),
                                    request->replica_id(), request->address()),

@@ -1,5 +1,5 @@
 // gRPC adapter of service paxoskv.v1.Admin (AddShard, ClusterStatus, Member*); decisions
-// live in Master. Thread-safe (Master is).
+// live in Master. Callers need an admin certificate (libs/common/tls.h). Thread-safe (Master is).
 #pragma once
 
 #include "paxoskv/v1/admin.grpc.pb.h"
@@ -9,7 +9,8 @@ namespace paxoskv::master {
 
 class AdminService final : public paxoskv::v1::Admin::Service {
  public:
-  explicit AdminService(Master* master) : master_(master) {}
+  AdminService(Master* master, const Authorizer* authorizer)
+      : master_(master), authorizer_(authorizer) {}
 
   // Blocks until the ring has switched (or the caller's deadline; the migration continues).
   grpc::Status AddShard(grpc::ServerContext* context, const paxoskv::v1::AddShardRequest* request,
@@ -34,6 +35,7 @@ class AdminService final : public paxoskv::v1::Admin::Service {
 
  private:
   Master* const master_;
+  const Authorizer* const authorizer_;
 };
 
 }  // namespace paxoskv::master

@@ -16,11 +16,19 @@ absl::Time CallerDeadline(const grpc::ServerContextBase* context) {
   return absl::FromChrono(deadline);
 }
 
+bool GatewayService::Allowed(grpc::CallbackServerContext* context,
+                             grpc::ServerUnaryReactor* reactor) const {
+  grpc::Status allowed = authorizer_->Allow(*context, {Role::kClient, Role::kAdmin});
+  if (!allowed.ok()) reactor->Finish(allowed);
+  return allowed.ok();
+}
+
 // The request and response stay valid until Finish; the reactor outlives the handler.
 grpc::ServerUnaryReactor* GatewayService::Get(grpc::CallbackServerContext* context,
                                               const paxoskv::v1::GetRequest* request,
                                               paxoskv::v1::GetResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor)) return reactor;
   master_->GetAsync(request->key(), CallerDeadline(context),
                     [reactor, response](absl::StatusOr<std::string> value) {
                       if (value.ok()) response->set_value(*std::move(value));
@@ -33,6 +41,7 @@ grpc::ServerUnaryReactor* GatewayService::Put(grpc::CallbackServerContext* conte
                                               const paxoskv::v1::PutRequest* request,
                                               paxoskv::v1::PutResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor)) return reactor;
   master_->PutAsync(request->key(), request->value(), request->client_id(), request->seq(),
                     CallerDeadline(context),
                     [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
@@ -43,6 +52,7 @@ grpc::ServerUnaryReactor* GatewayService::Delete(grpc::CallbackServerContext* co
                                                  const paxoskv::v1::DeleteRequest* request,
                                                  paxoskv::v1::DeleteResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor)) return reactor;
   master_->DeleteAsync(request->key(), request->client_id(), request->seq(),
                        CallerDeadline(context), [reactor, response](absl::StatusOr<bool> deleted) {
                          if (deleted.ok()) response->set_deleted(*deleted);

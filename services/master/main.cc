@@ -1,6 +1,7 @@
 // paxoskv-master: the gateway. Routes KV requests to shard leaders by the consistent-hashing
 // ring and adds shards online (Admin.AddShard). Flags:
 //   --listen=127.0.0.1:50051 --data_dir=DIR --shards="1=h:p,h:p,h:p;2=h:p,h:p,h:p"
+//   --cert_dir=DIR (a certificate naming "master"; or --cacert/--cert/--key) or --insecure
 //   [--virtual_nodes=128 --write_lanes_max=4096 --log_level=info]
 // --shards seeds the ring only when DIR holds none; afterwards the durable ring wins.
 // Stops cleanly on SIGTERM/SIGINT (exit 0).
@@ -12,7 +13,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "libs/common/grpc_server.h"
+#include "libs/common/limits.h"
 #include "libs/common/logging.h"
+#include "libs/common/tls.h"
 #include "services/master/master_server.h"
 #include "services/master/ring_store.h"
 
@@ -34,6 +37,12 @@ ABSL_FLAG(int, batch_inflight, 1,
 ABSL_FLAG(uint32_t, write_lanes_max, 4096,
           "writes without a client_id in flight at once (each holds one write lane: a client id "
           "of the master's, one request at a time); beyond it they get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, requests_in_flight_max, 16384,
+          "KV requests the master holds at once (queued, parked behind a moving range, retrying); "
+          "beyond it they get RESOURCE_EXHAUSTED with nothing sent");
+ABSL_FLAG(int64_t, bytes_in_flight_max, int64_t{256} << 20,
+          "bytes of keys and values of the KV requests the master holds at once; beyond it "
+          "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
 
 int main(int argc, char** argv) {
@@ -75,6 +84,21 @@ int main(int argc, char** argv) {
   options.batcher.max_in_flight = absl::GetFlag(FLAGS_batch_inflight);
   options.max_blocking_threads = absl::GetFlag(FLAGS_max_threads);
   options.write_lanes_max = absl::GetFlag(FLAGS_write_lanes_max);
+  options.requests_in_flight_max = absl::GetFlag(FLAGS_requests_in_flight_max);
+  options.bytes_in_flight_max = absl::GetFlag(FLAGS_bytes_in_flight_max);
+  auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "paxoskv-master: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+  const bool secure = credentials->secure();
+  options.credentials = *std::move(credentials);
+  if (options.batcher.max_commands > static_cast<size_t>(paxoskv::kExecuteBatchCommandsMax)) {
+    std::fprintf(stderr, "paxoskv-master: --batch_max is at most %d\n",
+                 paxoskv::kExecuteBatchCommandsMax);
+    return 2;
+  }
   if (options.virtual_nodes == 0) {
     std::fprintf(stderr, "paxoskv-master: --virtual_nodes must be positive\n");
     return 2;
@@ -87,8 +111,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "paxoskv-master: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  log->info("serving listen={} port={} epoch={}", absl::GetFlag(FLAGS_listen), (*server)->port(),
-            (*server)->master()->ring()->epoch());
+  log->info("serving listen={} port={} epoch={} ({})", absl::GetFlag(FLAGS_listen),
+            (*server)->port(), (*server)->master()->ring()->epoch(),
+            secure ? "mutual TLS" : "plaintext: --insecure");
 
   std::thread stopper([&server, &signals, log] {
     int signal = 0;

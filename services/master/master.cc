@@ -56,6 +56,7 @@ Master::Master(MasterOptions options, RingStore store)
     : options_(std::move(options)),
       store_(std::move(store)),
       log_(options_.logger ? options_.logger : GetLogger("master")),
+      directory_(options_.credentials.ChannelCredentials()),
       router_(&directory_, options_.router, log_),
       pool_(options_.max_blocking_threads),
       batcher_(&directory_, &router_, &pool_, options_.batcher, log_),
@@ -247,12 +248,23 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
 
 void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, bool stamp,
                         RouteDone done) {
-  ++async_outstanding_;
+  const int64_t bytes = static_cast<int64_t>(command.key().size() + command.value().size());
+  const int64_t requests_before = async_outstanding_.fetch_add(1);
+  const int64_t bytes_before = bytes_outstanding_.fetch_add(bytes);
   // Counts the request out after its answer (the destructor waits for none outstanding).
-  auto finish = [this](RouteDone answer, absl::StatusOr<CommandResult> result) {
+  auto finish = [this, bytes](RouteDone answer, absl::StatusOr<CommandResult> result) {
     std::move(answer)(std::move(result));
+    bytes_outstanding_ -= bytes;
     --async_outstanding_;
   };
+  if (requests_before >= options_.requests_in_flight_max ||
+      bytes_before + bytes > options_.bytes_in_flight_max) {
+    finish(std::move(done),
+           absl::ResourceExhaustedError(
+               absl::StrCat("the master holds ", requests_before, " requests (", bytes_before,
+                            " bytes of keys and values) already; nothing was sent, retry later")));
+    return;
+  }
   absl::StatusOr<std::shared_ptr<const ring::HashRing>> ring = TryAdmit(hash);
   if (!ring.ok()) {
     finish(std::move(done), ring.status());

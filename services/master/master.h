@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/common/limits.h"
+#include "libs/common/tls.h"
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
@@ -54,8 +55,17 @@ struct MasterOptions {
   int max_blocking_threads = 1024;                       // BlockingPool size
   // Anonymous writes in flight at once (one write lane each); beyond: kResourceExhausted.
   size_t write_lanes_max = 4096;
+  // KV requests the master holds at once (queued for a batch, parked behind a moving range,
+  // retrying), and the bytes of their keys and values: beyond either, a request gets
+  // kResourceExhausted at once with nothing sent. Bounds the master's memory whatever its
+  // callers do (each request may carry a 1 MiB value).
+  int64_t requests_in_flight_max = 16384;
+  int64_t bytes_in_flight_max = int64_t{256} << 20;
   MigratorOptions migrator;
   std::shared_ptr<spdlog::logger> logger;                // default: GetLogger("master")
+  // Served to callers (MasterServer) and presented to replicas: mutual TLS with the
+  // certificate naming "master", or plaintext.
+  TlsCredentials credentials = TlsCredentials::Insecure();
 };
 
 class Master {
@@ -161,8 +171,10 @@ class Master {
   BlockingPool pool_;   // the asynchronous requests' blocking paths
   Batcher batcher_;     // KV ops; the migration calls router_ directly
   MemberAdmin members_;
-  // Asynchronous requests not yet answered; the destructor waits for none.
-  std::atomic<int> async_outstanding_{0};
+  // Asynchronous requests not yet answered (the destructor waits for none), and the bytes of
+  // their keys and values: both bounded by MasterOptions.
+  std::atomic<int64_t> async_outstanding_{0};
+  std::atomic<int64_t> bytes_outstanding_{0};
   WriteLanes lanes_;   // exactly-once ids of the writes without client_id
 
   absl::Mutex admin_mu_;  // Serialises AddShard validation + plan creation.

@@ -17,15 +17,19 @@ absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Start(MasterOptions 
                                                                    const std::string& listen,
                                                                    int max_threads) {
   std::unique_ptr<MasterServer> server(new MasterServer());
+  std::shared_ptr<grpc::ServerCredentials> credentials = options.credentials.ServerCredentials();
+  server->authorizer_ = std::make_unique<Authorizer>(options.credentials.secure());
   ASSIGN_OR_RETURN(server->master_, Master::Open(std::move(options)));
-  server->gateway_ = std::make_unique<GatewayService>(server->master_.get());
-  server->admin_ = std::make_unique<AdminService>(server->master_.get());
+  server->gateway_ =
+      std::make_unique<GatewayService>(server->master_.get(), server->authorizer_.get());
+  server->admin_ = std::make_unique<AdminService>(server->master_.get(), server->authorizer_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
-  builder.SetMaxReceiveMessageSize(kGrpcMessageSizeMax);
+  builder.AddListeningPort(listen, credentials, &server->port_);
+  // A KV request of the largest key and value fits; nothing larger is read.
+  builder.SetMaxReceiveMessageSize(kClientRequestBytesMax);
   builder.SetMaxSendMessageSize(kGrpcMessageSizeMax);
   ConfigureSyncServer(&builder, "paxoskv-master", max_threads);
   builder.RegisterService(server->gateway_.get());

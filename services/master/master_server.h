@@ -33,6 +33,7 @@ class MasterServer {
 
  private:
   MasterServer() = default;
+  std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<Master> master_;
   std::unique_ptr<GatewayService> gateway_;
   std::unique_ptr<AdminService> admin_;

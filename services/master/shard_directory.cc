@@ -75,8 +75,7 @@ ShardDirectory::Stubs ShardDirectory::StubsFor(const std::string& address) {
   absl::MutexLock lock(&mu_);
   auto it = stubs_.find(address);
   if (it != stubs_.end()) return it->second;
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                           PaxoskvChannelArguments());
+  auto channel = grpc::CreateCustomChannel(address, credentials_, PaxoskvChannelArguments());
   Stubs stubs{.replica = paxoskv::v1::Replica::NewStub(channel),
               .migration = paxoskv::v1::Migration::NewStub(channel)};
   stubs_.emplace(address, stubs);

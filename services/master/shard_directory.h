@@ -3,6 +3,8 @@
 // reused by every request). Thread-safe: one short internal lock, never held across an RPC.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,6 +22,10 @@ namespace paxoskv::master {
 
 class ShardDirectory {
  public:
+  // Channels to replicas use `credentials` (the master's certificate, or plaintext).
+  explicit ShardDirectory(std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : credentials_(std::move(credentials)) {}
+
   // Adds or replaces the replica list of `shard_id` (the cached leader is kept if still listed).
   void SetShard(uint32_t shard_id, std::vector<std::string> replicas) ABSL_LOCKS_EXCLUDED(mu_);
   // Replica addresses of a shard, or nullopt if the shard is unknown.
@@ -66,6 +72,7 @@ class ShardDirectory {
     std::vector<std::string> replicas;
     std::string leader;
   };
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   mutable absl::Mutex mu_;
   std::map<uint32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);
   struct Stubs {

@@ -1,19 +1,20 @@
 // paxoskv-replica: one replica of one shard. Loads its durable state, joins its group's
 // Multi-Paxos, and serves paxoskv.v1.Paxos (peers), paxoskv.v1.Replica (clients, master),
 // paxoskv.v1.Migration (the master's range moves), gRPC reflection and
-// grpc.health.v1.Health. SIGTERM/SIGINT stop it cleanly.
-// Threads: gRPC's handler threads, the ReplicaLoop's loop and ticker threads, and main,
+// grpc.health.v1.Health, over mutual TLS (--cert_dir or --cacert/--cert/--key; its
+// certificate names it replica:SHARD:ID) or, with --insecure, plaintext. SIGTERM/SIGINT stop it
+// cleanly. Threads: gRPC's handler threads, the ReplicaLoop's loop and ticker threads, and main,
 // which waits for a signal.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -24,6 +25,7 @@
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
+#include "libs/common/tls.h"
 #include "libs/storage/acceptor_store.h"
 #include "services/replica/replica_loop.h"
 #include "services/replica/services.h"
@@ -59,8 +61,6 @@ ABSL_FLAG(bool, peer_streams, true,
           "send Paxos messages to each peer on one long-lived stream (false: one call each)");
 
 namespace {
-
-constexpr int kReplicaMessageBytesMax = 512 << 20;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "paxoskv-replica: %s\n", message.c_str());
@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
   if (!options.core.join && options.core.members.size() % 2 == 0) {
     return Fail("a shard needs an odd number of replicas (--peers)");
   }
+  auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
+  if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) return Fail("--data_dir is required");
   options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
@@ -148,26 +150,28 @@ int main(int argc, char** argv) {
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
       std::map<uint32_t, std::string>{},
       paxoskv::replica::TransportOptions{.shard_id = options.core.shard_id,
-                                         .streams = absl::GetFlag(FLAGS_peer_streams)},
+                                         .streams = absl::GetFlag(FLAGS_peer_streams),
+                                         .credentials = credentials->ChannelCredentials()},
       logger);
 
   auto loop = paxoskv::replica::ReplicaLoop::Create(options, std::move(*store),
                                                     std::move(transport), logger);
   if (!loop.ok()) return Fail(std::string(loop.status().message()));
 
-  paxoskv::replica::PaxosService paxos_service(loop->get());
-  paxoskv::replica::ReplicaService replica_service(loop->get());
-  paxoskv::replica::MigrationService migration_service(loop->get());
+  const paxoskv::Authorizer authorizer(credentials->secure(), options.core.shard_id);
+  paxoskv::replica::PaxosService paxos_service(loop->get(), &authorizer);
+  paxoskv::replica::ReplicaService replica_service(loop->get(), &authorizer);
+  paxoskv::replica::MigrationService migration_service(loop->get(), &authorizer);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials->ServerCredentials(),
                            &bound_port);
   // Peer messages are bounded by the core (libs/paxos/limits.h: a Promise of every open slot
   // is the largest); nothing larger is taken.
-  builder.SetMaxReceiveMessageSize(kReplicaMessageBytesMax);
-  builder.SetMaxSendMessageSize(kReplicaMessageBytesMax);
+  builder.SetMaxReceiveMessageSize(paxoskv::kReplicaMessageBytesMax);
+  builder.SetMaxSendMessageSize(paxoskv::kReplicaMessageBytesMax);
   paxoskv::ConfigureSyncServer(&builder, "paxoskv-replica", absl::GetFlag(FLAGS_max_threads));
   builder.RegisterService(&paxos_service);
   builder.RegisterService(&replica_service);
@@ -178,8 +182,9 @@ int main(int argc, char** argv) {
   }
   (*loop)->Start();
   server->GetHealthCheckService()->SetServingStatus(true);
-  logger->info("serving on {} (shard {} replica {}{})", absl::GetFlag(FLAGS_listen),
+  logger->info("serving on {} (shard {} replica {}, {}{})", absl::GetFlag(FLAGS_listen),
                options.core.shard_id, options.core.replica_id,
+               credentials->secure() ? "mutual TLS" : "plaintext: --insecure",
                options.core.join ? ", joining: a learner until `kvctl member add`" : "");
 
   int signal_number = 0;

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/limits.h"
 #include "libs/common/result_status.h"
 #include "libs/paxos/membership.h"
 
@@ -18,7 +20,9 @@ grpc::ServerUnaryReactor* PaxosService::Deliver(grpc::CallbackServerContext* con
                                                 const PaxosMessage& message,
                                                 PaxosMessage::BodyCase expected) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (message.body_case() != expected) {
+  if (grpc::Status allowed = authorizer_->AllowPeer(*context, message.from()); !allowed.ok()) {
+    reactor->Finish(allowed);
+  } else if (message.body_case() != expected) {
     reactor->Finish(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "message body does not match the RPC"));
   } else {
@@ -62,14 +66,19 @@ namespace {
 // Reads a peer's stream; deletes itself when the stream ends.
 class StreamReader final : public grpc::ServerReadReactor<PaxosMessage> {
  public:
-  StreamReader(grpc::CallbackServerContext* context, ReplicaLoop* loop)
-      : context_(context), loop_(loop) {
+  StreamReader(grpc::CallbackServerContext* context, ReplicaLoop* loop,
+               const Authorizer* authorizer)
+      : context_(context), loop_(loop), authorizer_(authorizer) {
     StartRead(&message_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {   // the peer closed the stream or the call is cancelled
       Finish(grpc::Status::OK);
+      return;
+    }
+    if (grpc::Status allowed = authorizer_->AllowPeer(*context_, message_.from()); !allowed.ok()) {
+      Finish(allowed);
       return;
     }
     if (message_.body_case() == PaxosMessage::BODY_NOT_SET ||
@@ -94,6 +103,7 @@ class StreamReader final : public grpc::ServerReadReactor<PaxosMessage> {
  private:
   grpc::CallbackServerContext* const context_;
   ReplicaLoop* const loop_;
+  const Authorizer* const authorizer_;
   PaxosMessage message_;
 };
 
@@ -101,7 +111,7 @@ class StreamReader final : public grpc::ServerReadReactor<PaxosMessage> {
 
 grpc::ServerReadReactor<PaxosMessage>* PaxosService::Stream(grpc::CallbackServerContext* context,
                                                             paxoskv::v1::Ack*) {
-  return new StreamReader(context, loop_);
+  return new StreamReader(context, loop_, authorizer_);
 }
 
 namespace {
@@ -132,12 +142,18 @@ grpc::Status ExecuteOne(ReplicaLoop* loop, CommandOrigin origin, grpc::ServerCon
 grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
                                      const paxoskv::v1::Command* command,
                                      paxoskv::v1::CommandResult* result) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+    return allowed;
+  }
   return ExecuteOne(loop_, CommandOrigin::kClient, context, *command, result);
 }
 
 grpc::Status MigrationService::Execute(grpc::ServerContext* context,
                                        const paxoskv::v1::Command* command,
                                        paxoskv::v1::CommandResult* result) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+    return allowed;
+  }
   return ExecuteOne(loop_, CommandOrigin::kMigration, context, *command, result);
 }
 
@@ -172,6 +188,18 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
                                                        const paxoskv::v1::CommandBatch* batch,
                                                        paxoskv::v1::CommandBatchResult* response) {
   auto* reactor = new BatchReactor();
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+    reactor->state()->finished = true;
+    reactor->Finish(allowed);
+    return reactor;
+  }
+  if (batch->commands_size() > kExecuteBatchCommandsMax) {
+    reactor->state()->finished = true;
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("a batch holds at most ", kExecuteBatchCommandsMax,
+                                              " commands, not ", batch->commands_size())));
+    return reactor;
+  }
   std::vector<paxoskv::v1::Command> commands(batch->commands().begin(), batch->commands().end());
   if (batch->shard_id() != 0) {
     for (auto& command : commands) {
@@ -205,8 +233,12 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
   return reactor;
 }
 
-grpc::Status ReplicaService::Status(grpc::ServerContext*, const paxoskv::v1::ReplicaStatusRequest*,
+grpc::Status ReplicaService::Status(grpc::ServerContext* context,
+                                    const paxoskv::v1::ReplicaStatusRequest*,
                                     paxoskv::v1::ReplicaStatus* status) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+    return allowed;
+  }
   *status = loop_->GetStatus();
   return grpc::Status::OK;
 }
@@ -245,6 +277,9 @@ absl::StatusOr<paxos::ConfChange> ParseMembershipChange(const paxoskv::v1::Membe
 grpc::Status ReplicaService::ChangeMembership(grpc::ServerContext* context,
                                               const paxoskv::v1::MembershipChange* request,
                                               paxoskv::v1::MembershipChangeResult* result) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+    return allowed;
+  }
   absl::StatusOr<paxos::ConfChange> change = ParseMembershipChange(*request);
   if (!change.ok()) return ToGrpcStatus(change.status(), context);
   absl::StatusOr<paxoskv::v1::MembershipChangeResult> outcome =

@@ -5,9 +5,13 @@
 //                     changes -> ReplicaLoop::ChangeMembership.
 //   MigrationService: the master's range-moving ops (paxoskv.v1.Migration), kept apart so
 //                     that they can be restricted to the master.
+// Every handler first asks the Authorizer (libs/common/tls.h) whether its caller may call it:
+// Paxos messages only from the replica of this shard that the message says sent it; the
+// Replica and Migration methods only from the master.
 // Thread-safe (stateless besides the loop pointer); run on gRPC's threads.
 #pragma once
 
+#include "libs/common/tls.h"
 #include "paxoskv/v1/paxos.grpc.pb.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 #include "services/replica/replica_loop.h"
@@ -18,7 +22,8 @@ namespace paxoskv::replica {
 // message is handled on the gRPC thread that read it (no hand-off to a handler thread).
 class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
  public:
-  explicit PaxosService(ReplicaLoop* loop) : loop_(loop) {}
+  PaxosService(ReplicaLoop* loop, const Authorizer* authorizer)
+      : loop_(loop), authorizer_(authorizer) {}
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
                                     const paxoskv::v1::PaxosMessage* m,
                                     paxoskv::v1::Ack*) override;
@@ -52,7 +57,8 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
   grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* context,
                                     const paxoskv::v1::PaxosMessage& message,
                                     paxoskv::v1::PaxosMessage::BodyCase expected);
-  ReplicaLoop* loop_;
+  ReplicaLoop* const loop_;
+  const Authorizer* const authorizer_;
 };
 
 // Execute and Status are sync handlers; ExecuteBatch (the master's hot path) uses the
@@ -61,7 +67,8 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
 class ReplicaService final
     : public paxoskv::v1::Replica::WithCallbackMethod_ExecuteBatch<paxoskv::v1::Replica::Service> {
  public:
-  explicit ReplicaService(ReplicaLoop* loop) : loop_(loop) {}
+  ReplicaService(ReplicaLoop* loop, const Authorizer* authorizer)
+      : loop_(loop), authorizer_(authorizer) {}
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
   grpc::ServerUnaryReactor* ExecuteBatch(grpc::CallbackServerContext* context,
@@ -75,18 +82,21 @@ class ReplicaService final
                                 paxoskv::v1::MembershipChangeResult* result) override;
 
  private:
-  ReplicaLoop* loop_;
+  ReplicaLoop* const loop_;
+  const Authorizer* const authorizer_;
 };
 
 // Sync handler: migration ops are rare and each waits for its slot.
 class MigrationService final : public paxoskv::v1::Migration::Service {
  public:
-  explicit MigrationService(ReplicaLoop* loop) : loop_(loop) {}
+  MigrationService(ReplicaLoop* loop, const Authorizer* authorizer)
+      : loop_(loop), authorizer_(authorizer) {}
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
 
  private:
-  ReplicaLoop* loop_;
+  ReplicaLoop* const loop_;
+  const Authorizer* const authorizer_;
 };
 
 }  // namespace paxoskv::replica

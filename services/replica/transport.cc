@@ -7,6 +7,7 @@
 
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/limits.h"
 #include "libs/replica/snapshot_transfer.h"
 
 namespace paxoskv::replica {
@@ -53,9 +54,9 @@ PeerTransport::Peer* PeerTransport::FindPeer(uint32_t id) const {
   return it == peers_.end() ? nullptr : it->second.get();
 }
 
-std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) {
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                           PaxoskvChannelArguments(/*max_message_bytes=*/512 << 20));
+std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) const {
+  auto channel = grpc::CreateCustomChannel(address, options_.credentials,
+                                           PaxoskvChannelArguments(kReplicaMessageBytesMax));
   return paxoskv::v1::Paxos::NewStub(channel);
 }
 

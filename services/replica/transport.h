@@ -42,6 +42,8 @@ struct TransportOptions {
   bool streams = true;                // false: one unary call per message
   int failures_before_reconnect = 3;  // failed calls in a row before a fresh channel
   int reconnect_interval_ms = 1000;   // at most one fresh channel per peer this often
+  // Mutual TLS with this replica's certificate (libs/common/tls.h), or plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
 };
 
 class PeerTransport final : public MessageSink {
@@ -89,7 +91,7 @@ class PeerTransport final : public MessageSink {
     PeerStream* stream ABSL_GUARDED_BY(stream_mu) = nullptr;
     std::atomic<bool> streams_unsupported{false};
   };
-  static std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address);
+  std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address) const;
   // The peer of `id`, or nullptr. Peers live as long as the transport.
   Peer* FindPeer(uint32_t id) const ABSL_LOCKS_EXCLUDED(peers_mu_);
   void StopStream(Peer* peer);

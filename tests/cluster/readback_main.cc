@@ -13,10 +13,14 @@
 // Prints "readback keys=N failed=M". Exit codes: 0 every key read (OK or NOT_FOUND), 1 some key
 // could not be read, 2 usage or I/O error.
 // Threads: --threads workers share one thread-safe KvClient; results are merged after join.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -24,13 +28,12 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "libs/common/grpc_server.h"
+#include "libs/common/tls.h"
 #include "services/client/kv_client.h"
 #include "services/client/lincheck/history.h"
 
@@ -55,7 +58,13 @@ int64_t NowNs() {
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& master) {
-  return grpc::CreateCustomChannel(master, grpc::InsecureChannelCredentials(),
+  auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "paxoskv-cluster-readback: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    std::exit(2);
+  }
+  return grpc::CreateCustomChannel(master, credentials->ChannelCredentials(),
                                    paxoskv::PaxoskvChannelArguments());
 }
 

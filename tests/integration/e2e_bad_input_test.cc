@@ -226,7 +226,7 @@ TEST_F(BadInputTest, SecondAddShardDuringAMigrationIsFailedPrecondition) {
 
 CommandResult RunKvctl(const ProcessCluster& cluster, const std::string& args,
                        const std::string& master) {
-  return RunCommand(absl::StrCat(cluster.bin_dir(), "/kvctl ",
+  return RunCommand(absl::StrCat(cluster.bin_dir(), "/kvctl --insecure ",
                                  master.empty() ? "" : "--master " + master + " ", args));
 }
 

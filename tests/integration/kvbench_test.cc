@@ -43,7 +43,8 @@ class KvbenchTest : public ::testing::TestWithParam<std::string> {
     cluster_ = nullptr;
   }
   std::string Kvbench(const std::string& args) const {
-    return absl::StrCat(cluster_->bin_dir(), "/kvbench --driver=", GetParam(), " ", args);
+    return absl::StrCat(cluster_->bin_dir(), "/kvbench --insecure --driver=", GetParam(), " ",
+                        args);
   }
 
   static ProcessCluster* cluster_;
@@ -140,8 +141,9 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
   RefusingPort refusing;
   ASSERT_GT(refusing.port(), 0);
   const std::string dead = absl::StrCat("127.0.0.1:", refusing.port());
-  const std::string kvbench = absl::StrCat(cluster.bin_dir(), "/kvbench --target=master --addr=",
-                                           dead, " --clients=4 --op_timeout_ms=500");
+  const std::string kvbench =
+      absl::StrCat(cluster.bin_dir(), "/kvbench --insecure --target=master --addr=", dead,
+                   " --clients=4 --op_timeout_ms=500");
   CommandResult r = RunCommand(kvbench + " --duration_s=1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   nlohmann::json figures = LastJson(r.out);
@@ -161,7 +163,7 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
 
 TEST(KvbenchFlagsTest, BadFlagsExit2WithAReason) {
   ProcessCluster cluster;
-  const std::string kvbench = cluster.bin_dir() + "/kvbench ";
+  const std::string kvbench = cluster.bin_dir() + "/kvbench --insecure ";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--target=nope", "--target must be"},
       {"--target=echo --driver=threads", "runs only on --driver=callback"},

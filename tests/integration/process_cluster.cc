@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -24,12 +26,10 @@
 #include <sstream>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/check.h"
+#include "libs/common/tls.h"
 #include "paxoskv/v1/admin.grpc.pb.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
 
@@ -56,7 +56,8 @@ std::string MakeTempDir() {
 
 // Polling a process that is still starting: keep gRPC's reconnect backoff short (its
 // default starts at 1 s and grows), so a server is seen within ~50 ms of listening.
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+std::shared_ptr<grpc::Channel> Channel(const std::string& address,
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
   // A fresh connection per poll: a channel whose first connect raced the server's start can
   // stay stuck in a handshake for seconds.
   static std::atomic<int> channel_index{0};
@@ -68,7 +69,7 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   // for a busy machine (the initial and maximum backoff keep reconnects quick).
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 50);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, std::move(credentials), args);
 }
 
 std::string ReadTail(const std::string& path, size_t max_bytes) {
@@ -86,7 +87,37 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 ProcessCluster::ProcessCluster(ProcessClusterOptions options)
     : options_(std::move(options)),
       bin_dir_(options_.bin_dir.empty() ? DefaultBinDir() : options_.bin_dir),
-      dir_(MakeTempDir()) {}
+      dir_(MakeTempDir()) {
+  if (options_.tls) {
+    absl::Status made =
+        MakeCertificates(dir_ + "/certs", {"master=master", "admin=admin", "client=client"});
+    PAXOSKV_CHECK(made.ok()) << made;
+  }
+}
+
+absl::Status ProcessCluster::MakeCertificates(const std::string& dir,
+                                              const std::vector<std::string>& identities) {
+  CommandResult made = RunCommand(absl::StrCat(PAXOSKV_SOURCE_DIR, "/deploy/certs.sh ", dir, " ",
+                                               absl::StrJoin(identities, " ")));
+  if (made.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("deploy/certs.sh failed: ", made.out));
+  }
+  return absl::OkStatus();
+}
+
+std::string ProcessCluster::TlsFlag(const std::string& name) const {
+  return options_.tls ? "--cert_dir=" + CertDir(name) : "--insecure";
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ProcessCluster::Credentials(
+    const std::string& name) const {
+  if (!options_.tls) return grpc::InsecureChannelCredentials();
+  auto credentials = TlsCredentials::Load(TlsFiles{.ca_file = CertDir(name) + "/ca.crt",
+                                                   .cert_file = CertDir(name) + "/tls.crt",
+                                                   .key_file = CertDir(name) + "/tls.key"});
+  PAXOSKV_CHECK(credentials.ok()) << credentials.status();
+  return credentials->ChannelCredentials();
+}
 
 ProcessCluster::~ProcessCluster() {
   Stop();
@@ -145,6 +176,15 @@ absl::Status ProcessCluster::StartShard(uint32_t shard_id) {
     replicas.push_back(std::move(process));
   }
   const std::string peers_flag = absl::StrJoin(peers, ",");
+  if (options_.tls) {
+    std::vector<std::string> identities;
+    for (int r = 1; r <= options_.replicas_per_shard; ++r) {
+      identities.push_back(absl::StrCat("s", shard_id, "-r", r, "=replica:", shard_id, ":", r));
+    }
+    if (absl::Status made = MakeCertificates(dir_ + "/certs", identities); !made.ok()) {
+      return made;
+    }
+  }
   for (int r = 1; r <= options_.replicas_per_shard; ++r) {
     Process& process = *replicas[static_cast<size_t>(r - 1)];
     fs::create_directories(process.data_dir);
@@ -157,6 +197,7 @@ absl::Status ProcessCluster::StartShard(uint32_t shard_id) {
         absl::StrCat("--tick_ms=", options_.tick_ms),
         absl::StrCat("--election_timeout_ticks=", options_.election_timeout_ticks),
         absl::StrCat("--log_level=", options_.log_level),
+        TlsFlag(absl::StrCat("s", shard_id, "-r", r)),
     };
     for (const auto& flag : options_.replica_flags) process.args.push_back(flag);
   }
@@ -193,6 +234,7 @@ absl::Status ProcessCluster::StartMaster(const std::vector<uint32_t>& initial_sh
       absl::StrCat("--shards=", ShardsFlag(initial_shards)),
       absl::StrCat("--virtual_nodes=", options_.virtual_nodes),
       absl::StrCat("--log_level=", options_.log_level),
+      TlsFlag("master"),
   };
   for (const auto& flag : options_.master_flags) process.args.push_back(flag);
   if (absl::Status status = Spawn(process); !status.ok()) return status;
@@ -345,7 +387,7 @@ bool ProcessCluster::IsRunning(Process& process) {
 
 absl::StatusOr<paxoskv::v1::ReplicaStatus> ProcessCluster::ReplicaStatus(const Process& replica,
                                                                          absl::Duration timeout) {
-  auto stub = paxoskv::v1::Replica::NewStub(Channel(replica.address));
+  auto stub = paxoskv::v1::Replica::NewStub(Channel(replica.address, Credentials("master")));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   paxoskv::v1::ReplicaStatusRequest request;
@@ -407,7 +449,7 @@ absl::Status ProcessCluster::WaitForMaster(absl::Time deadline) {
   PAXOSKV_CHECK(master_ != nullptr) << "WaitForMaster before StartMaster";
   grpc::Status last;
   while (true) {
-    auto stub = paxoskv::v1::Admin::NewStub(Channel(master_->address));
+    auto stub = paxoskv::v1::Admin::NewStub(Channel(master_->address, Credentials("admin")));
     if (!IsRunning(*master_)) {
       return absl::AbortedError(absl::StrCat("master exited; log ", master_->log_path));
     }

@@ -15,6 +15,7 @@
 // stay valid for the fixture's lifetime.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -59,6 +60,10 @@ struct ProcessClusterOptions {
   std::string bin_dir;
   // How long Stop() waits after SIGTERM before SIGKILL.
   absl::Duration stop_grace = absl::Seconds(5);
+  // Mutual TLS: deploy/certs.sh makes one CA and a certificate per process under
+  // <dir>/certs/NAME (replicas "sS-rR" naming replica:S:R, "master"), plus "admin" and
+  // "client" for the test's own calls. Off: every process runs with --insecure.
+  bool tls = false;
 };
 
 // What a shell command printed (stdout and stderr, interleaved) and its exit code (-1 when
@@ -123,6 +128,17 @@ class ProcessCluster {
   const std::string& dir() const { return dir_; }
   const std::string& bin_dir() const { return bin_dir_; }
   bool HasMaster() const { return master_ != nullptr; }
+
+  // TLS (options.tls): the folder of certificate NAME ("admin", "client", "master", "s1-r2"),
+  // the flag that hands it to a binary ("--insecure" without TLS), and credentials of it for
+  // the test's own channels (plaintext without TLS).
+  std::string CertDir(const std::string& name) const { return dir_ + "/certs/" + name; }
+  std::string TlsFlag(const std::string& name) const;
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& name) const;
+  // Makes certificates NAME=COMMON_NAME (subjectAltNames localhost, 127.0.0.1 and NAME) in
+  // `dir` with deploy/certs.sh, signed by the CA in `dir` (made first when missing).
+  static absl::Status MakeCertificates(const std::string& dir,
+                                       const std::vector<std::string>& identities);
 
   // Reaps children that exited on their own; returns true if `process` is still running.
   bool IsRunning(Process& process);

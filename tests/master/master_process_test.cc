@@ -52,7 +52,7 @@ class MasterProcess {
   MasterProcess(const std::string& dir, const std::string& shards)
       : address_(DeadAddress()),
         pid_(Spawn({PAXOSKV_MASTER_BIN, "--listen=" + address_, "--data_dir=" + dir,
-                    "--shards=" + shards, "--log_level=warn"})) {
+                    "--shards=" + shards, "--log_level=warn", "--insecure"})) {
     auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     connected_ = channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
     admin_ = pb::Admin::NewStub(channel);

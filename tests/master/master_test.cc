@@ -465,6 +465,33 @@ TEST_F(MasterTest, ConcurrentAnonymousWritesTakeOneLaneEachUpToTheMax) {
   EXPECT_EQ(server_->master()->write_lanes(), 2u);
 }
 
+// The master holds at most requests_in_flight_max requests and bytes_in_flight_max bytes of
+// keys and values; beyond, a request is refused with RESOURCE_EXHAUSTED and nothing is sent.
+TEST_F(MasterTest, RequestsBeyondTheInFlightBoundsAreRefusedWithNothingSent) {
+  FakeReplica r1(1);
+  MasterOptions options = Options({Shard(1, {r1.address()})});
+  options.requests_in_flight_max = 2;
+  options.bytes_in_flight_max = 1000;
+  options.batcher.max_commands = 1;  // Each put is its own call, so each blocks on its own.
+  Start(std::move(options));
+  grpc::Status too_big = Put("big", std::string(1001, 'x'), 7, 1);
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << too_big.error_message();
+  r1.BlockOps({pb::OP_PUT});
+  auto held = StartPuts(2, [this](std::string key, std::string value) {
+    return Put(key, value, 0, 0, absl::Seconds(60));
+  });
+  ASSERT_TRUE(r1.AwaitBlocked(2, absl::Seconds(30)));
+  grpc::Status refused = Put("third", "v", 7, 2);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  r1.Release();
+  for (auto& put : held) EXPECT_TRUE(put.get().ok());
+  ASSERT_TRUE(Put("third", "v", 7, 3).ok());
+  for (const pb::Command& c : r1.commands()) {
+    EXPECT_NE(c.key(), "big");
+    EXPECT_FALSE(c.key() == "third" && c.seq() == 2) << "the refused put was sent";
+  }
+}
+
 TEST_F(MasterTest, RejectsBadInputWithNothingSent) {
   FakeReplica r1(1);
   Start(Options({Shard(1, {r1.address()})}));

@@ -35,6 +35,9 @@
 namespace paxoskv::replica {
 namespace {
 
+// Plaintext: these in-process replicas check no certificates (tests/integration covers TLS).
+const Authorizer kPlaintext(/*enforce=*/false);
+
 using paxoskv::v1::Command;
 using paxoskv::v1::CommandResult;
 using testing::ShardRouter;
@@ -102,8 +105,8 @@ class ReplicaGroupTest : public ::testing::Test {
     ASSERT_TRUE(loop.ok()) << loop.status();
     auto replica = std::make_unique<InProcessReplica>();
     replica->loop = std::move(*loop);
-    replica->paxos_service = std::make_unique<PaxosService>(replica->loop.get());
-    replica->replica_service = std::make_unique<ReplicaService>(replica->loop.get());
+    replica->paxos_service = std::make_unique<PaxosService>(replica->loop.get(), &kPlaintext);
+    replica->replica_service = std::make_unique<ReplicaService>(replica->loop.get(), &kPlaintext);
     grpc::ServerBuilder builder;
     builder.AddListeningPort(members_[id], grpc::InsecureServerCredentials());
     builder.RegisterService(replica->paxos_service.get());
