@@ -13,6 +13,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* c
     }
     if (IsWrongShard(status)) context->AddTrailingMetadata(kWrongShardMetadata, "1");
     if (IsWrongReplica(status)) context->AddTrailingMetadata(kWrongReplicaMetadata, "1");
+    if (IsNoSpace(status)) context->AddTrailingMetadata(kNoSpaceMetadata, "1");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
@@ -34,6 +35,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const grpc::ClientContex
     if (trailers.count(kWrongReplicaMetadata) > 0) {
       result.SetPayload(kWrongReplicaPayload, absl::Cord("1"));
     }
+    if (trailers.count(kNoSpaceMetadata) > 0) result.SetPayload(kNoSpacePayload, absl::Cord("1"));
   }
   return result;
 }

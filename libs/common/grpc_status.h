@@ -15,6 +15,7 @@ namespace paxoskv {
 inline constexpr char kLeaderHintMetadata[] = "paxoskv-leader";
 inline constexpr char kWrongShardMetadata[] = "paxoskv-wrong-shard";
 inline constexpr char kWrongReplicaMetadata[] = "paxoskv-wrong-replica";
+inline constexpr char kNoSpaceMetadata[] = "paxoskv-nospace";
 
 // Server side: converts and, when the status carries a leader hint, adds trailing metadata.
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* context = nullptr);

@@ -126,7 +126,7 @@ class LeaderRetry {
 }  // namespace
 
 bool IsRetryableAtAnotherReplica(const absl::Status& status) {
-  if (status.ok()) return false;
+  if (status.ok() || IsNoSpace(status)) return false;
   return IsRetryableCode(status.code()) || IsNotLeader(status) || IsWrongReplica(status);
 }
 

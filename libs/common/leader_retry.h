@@ -61,7 +61,8 @@ using LeaderAttempt =
 
 // Whether an attempt that ended with `status` may succeed at another replica or later:
 // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED, not the leader
-// (FAILED_PRECONDITION with a leader hint) or wrong replica. Never ABORTED or wrong shard.
+// (FAILED_PRECONDITION with a leader hint) or wrong replica. Never ABORTED, wrong shard or
+// no space (a NOSPACE alarm holds until an admin clears it).
 bool IsRetryableAtAnotherReplica(const absl::Status& status);
 
 // Runs `attempt` at `start` (the cached leader; empty or unknown: the first replica), then as

@@ -22,6 +22,8 @@ absl::Status ResultStatus(const paxoskv::v1::CommandResult& result) {
       return WrongShardError(result.message());
     case paxoskv::v1::RESULT_CODE_RESOURCE_EXHAUSTED:
       return absl::ResourceExhaustedError(result.message());
+    case paxoskv::v1::RESULT_CODE_NOSPACE:
+      return NoSpaceError(result.message());
     default:
       return absl::InternalError(absl::StrCat("unknown result code ", result.code()));
   }

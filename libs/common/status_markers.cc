@@ -45,4 +45,14 @@ bool IsWrongReplica(const absl::Status& status) {
   return status.GetPayload(kWrongReplicaPayload).has_value();
 }
 
+absl::Status NoSpaceError(const std::string& message) {
+  absl::Status status(absl::StatusCode::kResourceExhausted, message);
+  status.SetPayload(kNoSpacePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNoSpace(const absl::Status& status) {
+  return status.GetPayload(kNoSpacePayload).has_value();
+}
+
 }  // namespace paxoskv

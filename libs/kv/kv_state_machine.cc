@@ -180,6 +180,7 @@ constexpr uint32_t kSnapshotLegacyFrozen = 3;
 constexpr uint32_t kSnapshotFrozenRanges = 4;
 constexpr uint32_t kSnapshotSessions = 5;
 constexpr uint32_t kSnapshotMembership = 6;
+constexpr uint32_t kSnapshotAlarms = 7;
 
 }  // namespace
 
@@ -221,6 +222,23 @@ struct KvStateMachine::Impl {
   std::vector<pb::FrozenRange> frozen;
   // The latest membership applied (a Value that carried one); no members: none yet.
   pb::Membership membership;
+  // Raised alarms: (member_id, AlarmType).
+  std::set<std::pair<uint32_t, int>> alarms;
+
+  bool NoSpace() const {
+    return std::any_of(alarms.begin(), alarms.end(),
+                       [](const auto& alarm) { return alarm.second == pb::ALARM_NOSPACE; });
+  }
+
+  // OP_ALARM: whether it changed anything.
+  bool ChangeAlarm(const pb::AlarmChange& change) {
+    const uint32_t member = change.alarm().member_id();
+    const int type = change.alarm().type();
+    if (change.activate()) return alarms.emplace(member, type).second;
+    return std::erase_if(alarms, [&](const auto& alarm) {
+             return alarm.second == type && (member == 0 || alarm.first == member);
+           }) > 0;
+  }
 
   bool IsFrozen(std::string_view key) const {
     if (frozen.empty()) return false;
@@ -461,6 +479,9 @@ struct KvStateMachine::Impl {
       case pb::OP_UNFREEZE_RANGES:
         result.set_existed(Unfreeze(command.freeze_id()) > 0);
         break;
+      case pb::OP_ALARM:
+        result.set_existed(ChangeAlarm(command.alarm()));
+        break;
       default:  // unreachable: validated by the caller
         return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, "unknown op");
     }
@@ -508,6 +529,14 @@ struct KvStateMachine::Impl {
       AppendBytesField(&record, kSnapshotMembership, SerializeDeterministic(membership));
       if (absl::Status s = emit(record); !s.ok()) return s;
     }
+    for (const auto& [member, type] : alarms) {
+      pb::Alarm alarm;
+      alarm.set_member_id(member);
+      alarm.set_type(static_cast<pb::AlarmType>(type));
+      record.clear();
+      AppendBytesField(&record, kSnapshotAlarms, SerializeDeterministic(alarm));
+      if (absl::Status s = emit(record); !s.ok()) return s;
+    }
     return absl::OkStatus();
   }
 };
@@ -519,6 +548,15 @@ bool IsKeyOp(pb::Op op) { return op == pb::OP_GET || op == pb::OP_PUT || op == p
 pb::CommandResult WrongShard(SlotId slot) {
   return ErrorResult(pb::RESULT_CODE_WRONG_SHARD,
                      "the key's hash range has moved to another shard", slot);
+}
+
+// A put while a NOSPACE alarm is raised: refused, not remembered (nothing was applied, so a
+// retry after the alarm is cleared applies it).
+pb::CommandResult NoSpace(SlotId slot) {
+  return ErrorResult(pb::RESULT_CODE_NOSPACE,
+                     "NOSPACE alarm: a replica of this shard is out of space; delete keys, "
+                     "then clear it (kvctl alarm disarm)",
+                     slot);
 }
 
 }  // namespace
@@ -592,6 +630,14 @@ absl::Status ValidateCommand(const pb::Command& command) {
         return absl::InvalidArgumentError("freeze_id must name the fence to lift");
       }
       return absl::OkStatus();
+    case pb::OP_ALARM:
+      if (command.alarm().alarm().type() != pb::ALARM_NOSPACE) {
+        return absl::InvalidArgumentError("alarm.type must be ALARM_NOSPACE");
+      }
+      if (command.alarm().activate() && command.alarm().alarm().member_id() == 0) {
+        return absl::InvalidArgumentError("an alarm is raised for one member (member_id)");
+      }
+      return absl::OkStatus();
     case pb::OP_UNSPECIFIED:
       return absl::InvalidArgumentError("op is unspecified");
     default:
@@ -600,6 +646,13 @@ absl::Status ValidateCommand(const pb::Command& command) {
 }
 
 absl::Status ValidateClientCommand(const pb::Command& command) {
+  if (command.op() == pb::OP_ALARM && !command.alarm().activate()) {
+    return ValidateCommand(command);  // an admin's disarm, through the master
+  }
+  if (command.op() == pb::OP_ALARM) {
+    return absl::InvalidArgumentError(
+        "only a replica raises an alarm (for itself, through its leader); clear alarms only");
+  }
   if (!IsKeyOp(command.op()) && command.op() != pb::OP_UNSPECIFIED &&
       pb::Op_IsValid(command.op())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -610,7 +663,7 @@ absl::Status ValidateClientCommand(const pb::Command& command) {
 }
 
 absl::Status ValidateMigrationCommand(const pb::Command& command) {
-  if (IsKeyOp(command.op())) {
+  if (IsKeyOp(command.op()) || command.op() == pb::OP_ALARM) {
     return absl::InvalidArgumentError(
         absl::StrCat(pb::Op_Name(command.op()), " is not a migration operation"));
   }
@@ -629,8 +682,10 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
   impl.sessions.set_now_ms(std::max(impl.sessions.now_ms(), command.proposed_ms()));
   // Scans are reads without side effects and their pages are large: never remembered, a
   // retried scan simply runs again. client_id 0 bypasses dedup by contract.
+  const bool refused_for_space = command.op() == pb::OP_PUT && impl.NoSpace();
   if (command.client_id() == 0 || command.op() == pb::OP_SCAN_RANGE) {
     if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) return WrongShard(slot);
+    if (refused_for_space) return NoSpace(slot);
     return impl.Execute(slot, command);
   }
   const uint64_t fingerprint = CommandFingerprint(command);
@@ -654,7 +709,10 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
       return ErrorResult(pb::RESULT_CODE_STALE_REQUEST,
                          "request too old to deduplicate; outcome unknown", slot);
     }
+    // After the lookup: a copy of a put applied before the alarm still gets its result.
+    if (refused_for_space) return NoSpace(slot);
   } else {
+    if (refused_for_space) return NoSpace(slot);
     if (impl.MayBeEvictedClient(command)) {
       return ErrorResult(pb::RESULT_CODE_STALE_REQUEST,
                          "client session expired (evicted while idle); outcome unknown", slot);
@@ -730,7 +788,7 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
   std::string bytes;
   while (uint32_t tag = in.ReadTag()) {
     const uint32_t field = tag >> 3;
-    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotMembership) {
+    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotAlarms) {
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
         return corrupt("bad field");
       }
@@ -788,6 +846,15 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
         }
         break;
       }
+      case kSnapshotAlarms: {
+        pb::Alarm alarm;
+        if (!alarm.ParseFromString(bytes) || alarm.member_id() == 0 ||
+            alarm.type() != pb::ALARM_NOSPACE) {
+          return corrupt("bad alarm");
+        }
+        impl.alarms.emplace(alarm.member_id(), alarm.type());
+        break;
+      }
     }
   }
   if (!in.ConsumedEntireMessage()) return corrupt("trailing bytes");
@@ -799,6 +866,20 @@ void KvStateMachine::SetMembership(const pb::Membership& membership) {
 }
 
 const pb::Membership& KvStateMachine::membership() const { return impl_->membership; }
+
+std::vector<pb::Alarm> KvStateMachine::alarms() const {
+  std::vector<pb::Alarm> out;
+  for (const auto& [member, type] : impl_->alarms) {
+    pb::Alarm& alarm = out.emplace_back();
+    alarm.set_member_id(member);
+    alarm.set_type(static_cast<pb::AlarmType>(type));
+  }
+  return out;
+}
+
+bool KvStateMachine::HasAlarm(uint32_t member_id, pb::AlarmType type) const {
+  return impl_->alarms.contains({member_id, type});
+}
 
 size_t KvStateMachine::key_count() const { return impl_->records.size(); }
 

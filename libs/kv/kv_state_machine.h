@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -35,8 +36,9 @@ struct KvLimits {
 // op, missing fields, a client_id without a seq, an ack_below above the seq. kInvalidArgument
 // naming the problem.
 absl::Status ValidateCommand(const paxoskv::v1::Command& command);
-// ValidateCommand, and the op is one a client may send (GET, PUT, DELETE): what
-// Replica.Execute takes. The migration ops go through the Migration service only.
+// ValidateCommand, and the op is one a client may send (GET, PUT, DELETE, and the clearing of
+// alarms, which the master sends for an admin): what Replica.Execute takes. The migration ops
+// go through the Migration service only; only a replica's core raises an alarm.
 absl::Status ValidateClientCommand(const paxoskv::v1::Command& command);
 // ValidateCommand, and the op is a migration op (scan, import, delete-keys, freeze,
 // unfreeze): what the Migration service takes.
@@ -66,6 +68,12 @@ class KvStateMachine {
   // that a replica restarting or installing one finds it. No members: none was applied yet.
   void SetMembership(const paxoskv::v1::Membership& membership);
   const paxoskv::v1::Membership& membership() const;
+
+  // The raised alarms (OP_ALARM), in (member_id, type) order; also in every snapshot. While a
+  // NOSPACE alarm is raised, Apply answers a put with RESULT_CODE_NOSPACE and changes nothing
+  // (a copy of a put applied before still gets its first result).
+  std::vector<paxoskv::v1::Alarm> alarms() const;
+  bool HasAlarm(uint32_t member_id, paxoskv::v1::AlarmType type) const;
 
   // A local read (serves linearizable reads after a read-index round). NOT_FOUND result
   // code when absent.

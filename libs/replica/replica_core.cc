@@ -89,6 +89,8 @@ absl::StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(
   core->applied_mirror_ = snapshot_slot;
   core->snapshot_slot_mirror_ = snapshot_slot;
   core->key_count_mirror_ = core->kv_.key_count();
+  core->state_bytes_mirror_ = core->kv_.approximate_bytes();
+  core->alarms_mirror_ = core->kv_.alarms();
 
   durable.membership = core->kv_.membership();
   paxos::NodeConfig config;
@@ -126,6 +128,13 @@ absl::Status ReplicaCore::Deliver(const pb::PaxosMessage& message) {
   }
   if (message.has_install_snapshot()) return DeliverSnapshotChunk(message);
   absl::Status status = node_->Step(message);
+  if (status.ok()) {  // a member's message: its word on its space counts
+    if (message.nospace()) {
+      peers_nospace_.insert(message.from());
+    } else {
+      peers_nospace_.erase(message.from());
+    }
+  }
   CheckLeadership();
   return status;
 }
@@ -174,8 +183,47 @@ absl::Status ReplicaCore::DeliverSnapshotChunk(const pb::PaxosMessage& message) 
 }
 
 void ReplicaCore::Tick() {
+  ++ticks_;
   node_->Tick();
   CheckLeadership();
+  RaiseAlarms();
+}
+
+void ReplicaCore::SetNoSpace(bool nospace) {
+  if (nospace != nospace_) {
+    logger_->warn("{}", nospace ? "out of space: asking the leader for a NOSPACE alarm"
+                                : "space is back (an admin clears the alarm)");
+  }
+  nospace_ = nospace;
+}
+
+bool ReplicaCore::Alarmed(uint32_t member_id) const {
+  return std::any_of(alarms_mirror_.begin(), alarms_mirror_.end(), [&](const pb::Alarm& a) {
+    return a.member_id() == member_id && a.type() == pb::ALARM_NOSPACE;
+  });
+}
+
+void ReplicaCore::RaiseAlarms() {
+  if (!is_leader()) return;
+  std::vector<uint32_t> members(peers_nospace_.begin(), peers_nospace_.end());
+  if (nospace_) members.push_back(options_.replica_id);
+  for (uint32_t member : members) {
+    if (Alarmed(member)) continue;
+    uint64_t& retry_tick = alarm_retry_tick_[member];
+    if (ticks_ < retry_tick) continue;  // proposed already; not applied yet
+    retry_tick = ticks_ + static_cast<uint64_t>(options_.election_timeout_ticks);
+    pb::Command command;
+    command.set_op(pb::OP_ALARM);
+    command.mutable_alarm()->set_activate(true);
+    command.mutable_alarm()->mutable_alarm()->set_member_id(member);
+    command.mutable_alarm()->mutable_alarm()->set_type(pb::ALARM_NOSPACE);
+    command.set_client_id(options_.local_client_id);
+    command.set_seq(next_local_seq_++);
+    command.set_proposed_ms(last_stamp_ms_);
+    absl::Status status = node_->Propose(std::move(command));
+    logger_->warn("raising the NOSPACE alarm of member {}: {}", member,
+                  status.ok() ? "proposed" : status.ToString());
+  }
 }
 
 std::string ReplicaCore::AddressOf(const paxos::Status& status, uint32_t id) const {
@@ -308,6 +356,10 @@ ReplicaCore::Work ReplicaCore::TakeWork() {
     peers_membership_slot_ = node_->membership_slot();
     work.peer_addresses = PeerAddresses();
   }
+  if (nospace_) {  // every message says so (the leader raises the alarm)
+    for (pb::PaxosMessage& m : work.ready.proposals) m.set_nospace(true);
+    for (pb::PaxosMessage& m : work.ready.messages) m.set_nospace(true);
+  }
   if (work.ready.snapshot.has_value()) {
     PAXOSKV_CHECK(install_ != nullptr &&
                   install_->request.last_slot() == work.ready.snapshot->last_slot())
@@ -352,6 +404,8 @@ void ReplicaCore::Complete(Applied applied) {
   applied_mirror_ = applied.applied_through;
   snapshot_slot_mirror_ = applied.snapshot_slot;
   key_count_mirror_ = applied.key_count;
+  state_bytes_mirror_ = applied.state_bytes;
+  alarms_mirror_ = std::move(applied.alarms);
   ServeReads();
   CheckLeadership();
 }
@@ -416,6 +470,9 @@ pb::ReplicaStatus ReplicaCore::status() const {
   out.set_key_count(key_count_mirror_);
   out.set_refused_messages(status.refused_messages);
   out.set_incarnation(incarnation_);
+  for (const pb::Alarm& alarm : alarms_mirror_) *out.add_alarms() = alarm;
+  out.set_state_bytes(state_bytes_mirror_);
+  out.set_nospace(nospace_);
   return out;
 }
 
@@ -526,6 +583,7 @@ absl::Status ReplicaCore::Install(Work& work) {
   last_applied_slot_ = slot;
   snapshot_slot_ = slot;
   commands_since_snapshot_ = 0;
+  bytes_since_snapshot_ = 0;
   logger_->info("installed snapshot last_slot={} keys={}", slot, kv_.key_count());
   return absl::OkStatus();
 }
@@ -552,6 +610,7 @@ void ReplicaCore::ApplyQueued(Applied& applied) {
                                  .fingerprint = kv::CommandFingerprint(command),
                                  .result = kv_.Apply(entry.slot(), command)});
       ++commands_since_snapshot_;
+      bytes_since_snapshot_ += command.ByteSizeLong();
     }
     if (options_.applied_hook) {
       std::vector<pb::CommandResult> results;
@@ -570,15 +629,21 @@ void ReplicaCore::Describe(Applied& applied) const {
   applied.applied_through = last_applied_slot_;
   applied.snapshot_slot = snapshot_slot_;
   applied.key_count = kv_.key_count();
+  applied.state_bytes = kv_.approximate_bytes();
+  applied.alarms = kv_.alarms();
 }
 
 std::optional<ReplicaCore::SnapshotJob> ReplicaCore::MaybeStartSnapshot() {
   if (snapshot_running_slot_ != 0) return std::nullopt;
-  if (commands_since_snapshot_ < options_.snapshot_every_commands) return std::nullopt;
+  if (commands_since_snapshot_ < options_.snapshot_every_commands &&
+      bytes_since_snapshot_ < options_.snapshot_every_bytes) {
+    return std::nullopt;
+  }
   if (last_applied_slot_ <= snapshot_slot_) return std::nullopt;
   snapshot_running_slot_ = last_applied_slot_;
   snapshot_reading_ = kv_;   // shares the state: ApplyQueued waits while it does
   commands_since_snapshot_ = 0;
+  bytes_since_snapshot_ = 0;
   return SnapshotJob(last_applied_slot_, kv_, store_, options_.snapshot_chunk_bytes);
 }
 

@@ -32,18 +32,19 @@
 //      the state machine), and their clients completed by Complete.
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <spdlog/logger.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
@@ -80,6 +81,9 @@ struct CoreOptions {
   // random, never 0). A directory that already has one keeps its own.
   uint64_t new_incarnation = 1;
   uint64_t snapshot_every_commands = 50000;   // applied commands between snapshots
+  // ... or applied command bytes between snapshots, whichever comes first: the log tail on
+  // disk (and in memory) stays bounded in bytes too.
+  uint64_t snapshot_every_bytes = 64 << 20;
   size_t snapshot_chunk_bytes = 4 << 20;      // snapshot chunk size, on disk and on the wire
   kv::KvLimits kv_limits;
   bool check_invariants = false;              // paxos::NodeConfig::check_invariants
@@ -128,6 +132,8 @@ class ReplicaCore {
     SlotId applied_through = 0;
     SlotId snapshot_slot = 0;
     uint64_t key_count = 0;
+    uint64_t state_bytes = 0;                // kv::KvStateMachine::approximate_bytes
+    std::vector<paxoskv::v1::Alarm> alarms;  // the raised alarms
     bool of_work = false;   // from Process (ends the Work in progress)
   };
 
@@ -166,8 +172,17 @@ class ReplicaCore {
   // shard's message; the node's refusals (Node::Step); the receiver's (SnapshotReceiver).
   absl::Status Deliver(const paxoskv::v1::PaxosMessage& message);
 
-  // One tick of logical time. Fails waiting clients when leadership is lost.
+  // One tick of logical time. Fails waiting clients when leadership is lost. A leader raises
+  // a NOSPACE alarm (through the log) for every member that says it is out of space, itself
+  // included, at most once per election timeout each until the alarm is applied.
   void Tick();
+
+  // Whether this replica is out of space (its owner measures: past the quota, or too little
+  // free disk). Every message it sends says so (PaxosMessage.nospace), so that the leader
+  // raises the alarm for it.
+  void SetNoSpace(bool nospace);
+  // The state machine's size as of the last Complete (keys, values, dedup results).
+  uint64_t state_bytes() const { return state_bytes_mirror_; }
 
   // Validates and proposes `commands`: writes go into the log (stamped with `now_ms`, the
   // owner's wall clock), gets share one read-index round. Returns at once; `done` runs when
@@ -270,6 +285,9 @@ class ReplicaCore {
   std::map<uint32_t, std::string> PeerAddresses() const;
   // Fails everything waiting when this replica stopped leading.
   void CheckLeadership();
+  // The leader's part of Tick: proposes the NOSPACE alarms members ask for.
+  void RaiseAlarms();
+  bool Alarmed(uint32_t member_id) const;
   void ServeReads();
   // State side: applies unapplied_ in order unless a background snapshot reads the state.
   void ApplyQueued(Applied& applied);
@@ -301,6 +319,12 @@ class ReplicaCore {
   SlotId applied_mirror_ = 0;       // last_applied_slot_ as of the last Complete
   uint64_t key_count_mirror_ = 0;
   SlotId snapshot_slot_mirror_ = 0;
+  uint64_t state_bytes_mirror_ = 0;
+  std::vector<paxoskv::v1::Alarm> alarms_mirror_;
+  bool nospace_ = false;                           // SetNoSpace
+  std::set<uint32_t> peers_nospace_;               // members whose last message said nospace
+  std::map<uint32_t, uint64_t> alarm_retry_tick_;  // member -> tick of its next proposal
+  uint64_t ticks_ = 0;
 
   // State side.
   kv::KvStateMachine kv_;
@@ -308,6 +332,7 @@ class ReplicaCore {
   SlotId last_applied_slot_ = 0;
   SlotId snapshot_slot_ = 0;
   uint64_t commands_since_snapshot_ = 0;
+  uint64_t bytes_since_snapshot_ = 0;
   std::optional<kv::KvStateMachine> snapshot_reading_;   // the state a running job reads
   SlotId snapshot_running_slot_ = 0;                      // 0: no job running
   Counters counters_;

@@ -161,6 +161,16 @@ absl::StatusOr<pb::MemberListResponse> KvClient::MemberList(uint32_t shard_id, C
   request.set_shard_id(shard_id);
   return CallAdmin(&pb::Admin::Stub::MemberList, request, call);
 }
+absl::StatusOr<pb::AlarmListResponse> KvClient::AlarmList(uint32_t shard_id, CallOptions call) {
+  pb::AlarmListRequest request;
+  request.set_shard_id(shard_id);
+  return CallAdmin(&pb::Admin::Stub::AlarmList, request, call);
+}
+absl::StatusOr<pb::AlarmDisarmResponse> KvClient::AlarmDisarm(uint32_t shard_id, CallOptions call) {
+  pb::AlarmDisarmRequest request;
+  request.set_shard_id(shard_id);
+  return CallAdmin(&pb::Admin::Stub::AlarmDisarm, request, call);
+}
 absl::StatusOr<pb::MemberChangeResponse> KvClient::MemberAdd(const pb::MemberAddRequest& request,
                                                              CallOptions call) {
   return CallAdmin(&pb::Admin::Stub::MemberAdd, request, call);

@@ -92,6 +92,11 @@ class KvClient {
       const paxoskv::v1::MemberPromoteRequest& request, CallOptions call = {});
   absl::StatusOr<paxoskv::v1::MemberChangeResponse> MemberUpdate(
       const paxoskv::v1::MemberUpdateRequest& request, CallOptions call = {});
+  // Admin.Alarm* of one shard (0: every shard). Clearing is idempotent, so retried too.
+  absl::StatusOr<paxoskv::v1::AlarmListResponse> AlarmList(uint32_t shard_id,
+                                                           CallOptions call = {});
+  absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> AlarmDisarm(uint32_t shard_id,
+                                                               CallOptions call = {});
 
   uint64_t client_id() const { return client_id_; }
   // The seq the next Put/Delete will use (for tests).

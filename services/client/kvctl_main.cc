@@ -10,6 +10,8 @@
 //   kvctl [--master HOST:PORT] member remove SHARD ID
 //   kvctl [--master HOST:PORT] member promote SHARD ID
 //   kvctl [--master HOST:PORT] member update SHARD ID ADDR
+//   kvctl [--master HOST:PORT] alarm list [SHARD] [--json]   (etcdctl alarm list)
+//   kvctl [--master HOST:PORT] alarm disarm [SHARD]          (clears; prints what was raised)
 // Mutual TLS with --cert_dir DIR (DIR/ca.crt, DIR/tls.crt, DIR/tls.key: a certificate naming
 // "admin", or "client" for put/get/delete only), --cacert/--cert/--key, or $PAXOSKV_CERT_DIR;
 // plaintext only with --insecure.
@@ -56,7 +58,8 @@ constexpr char kUsageLine[] =
     "[--cert_dir DIR | --cacert F --cert F --key F | --insecure] "
     "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json] | "
     "member list SHARD [--json] | member add SHARD ID ADDR [--no_promote] [--wait] | "
-    "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR";
+    "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR | "
+    "alarm list [SHARD] [--json] | alarm disarm [SHARD]";
 
 int Usage(const std::string& problem) {
   std::cerr << "kvctl: " << problem << "\n" << kUsageLine << "\n";
@@ -352,6 +355,47 @@ std::string MembershipLine(const pb::Membership& membership) {
   return absl::StrJoin(members, ", ");
 }
 
+// ---- alarm ----------------------------------------------------------------------------------
+
+// etcdctl's line per alarm: "memberID:2 alarm:NOSPACE", with the shard first.
+std::string AlarmLine(const pb::ShardAlarm& a) {
+  return absl::StrCat("shard:", a.shard_id(), " memberID:", a.alarm().member_id(),
+                      " alarm:", absl::StripPrefix(pb::AlarmType_Name(a.alarm().type()), "ALARM_"));
+}
+
+int RunAlarm(KvClient& client, const Args& args, CallOptions call) {
+  const std::vector<std::string>& p = args.positional;
+  if (p.size() < 2 || p.size() > 3 || (p[1] != "list" && p[1] != "disarm")) {
+    return Usage("alarm takes list|disarm [SHARD]");
+  }
+  uint32_t shard_id = 0;  // every shard
+  if (p.size() == 3 && (!absl::SimpleAtoi(p[2], &shard_id) || shard_id == 0)) {
+    return Usage("shard id must be a positive integer");
+  }
+  google::protobuf::RepeatedPtrField<pb::ShardAlarm> alarms;
+  if (p[1] == "list") {
+    auto list = client.AlarmList(shard_id, call);
+    if (!list.ok()) return Fail("alarm list", list.status());
+    alarms = list->alarms();
+  } else {
+    auto disarmed = client.AlarmDisarm(shard_id, call);
+    if (!disarmed.ok()) return Fail("alarm disarm", disarmed.status());
+    alarms = disarmed->disarmed();
+  }
+  if (args.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const pb::ShardAlarm& a : alarms) {
+      out.push_back({{"shard_id", a.shard_id()},
+                     {"member_id", a.alarm().member_id()},
+                     {"alarm", absl::StripPrefix(pb::AlarmType_Name(a.alarm().type()), "ALARM_")}});
+    }
+    std::cout << out.dump(2) << "\n";
+  } else {
+    for (const pb::ShardAlarm& a : alarms) std::cout << AlarmLine(a) << "\n";
+  }
+  return kExitOk;
+}
+
 int RunMember(KvClient& client, const Args& args, CallOptions call) {
   const std::vector<std::string>& p = args.positional;
   if (p.size() < 3) return Usage("member takes list|add|remove|promote|update SHARD ...");
@@ -453,8 +497,8 @@ int main(int argc, char** argv) {
   }
   const std::string& command = args.positional[0];
   const size_t n = args.positional.size();
-  if (args.json && command != "status" && command != "member") {
-    return Usage("--json only applies to status and member list");
+  if (args.json && command != "status" && command != "member" && command != "alarm") {
+    return Usage("--json only applies to status, member list and alarm");
   }
 
   auto credentials = paxoskv::TlsCredentials::Load(
@@ -499,6 +543,7 @@ int main(int argc, char** argv) {
   if (command == "add-shard")
     return RunAddShard(args.master, client, args, credentials->ChannelCredentials());
   if (command == "member") return RunMember(client, args, call);
+  if (command == "alarm") return RunAlarm(client, args, call);
   if (command == "status") {
     if (n != 1) return Usage("status takes no arguments");
     return RunStatus(client, call, args.json);

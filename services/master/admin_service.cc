@@ -113,4 +113,30 @@ grpc::Status AdminService::MemberUpdate(grpc::ServerContext* context,
       response);
 }
 
+grpc::Status AdminService::AlarmList(grpc::ServerContext* context,
+                                     const paxoskv::v1::AlarmListRequest* request,
+                                     paxoskv::v1::AlarmListResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
+  absl::StatusOr<paxoskv::v1::AlarmListResponse> result =
+      master_->AlarmList(request->shard_id(), CallerDeadline(context));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::AlarmDisarm(grpc::ServerContext* context,
+                                       const paxoskv::v1::AlarmDisarmRequest* request,
+                                       paxoskv::v1::AlarmDisarmResponse* response) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
+  absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> result =
+      master_->AlarmDisarm(request->shard_id(), CallerDeadline(context));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
 }  // namespace paxoskv::master

@@ -32,6 +32,11 @@ class AdminService final : public paxoskv::v1::Admin::Service {
   grpc::Status MemberUpdate(grpc::ServerContext* context,
                             const paxoskv::v1::MemberUpdateRequest* request,
                             paxoskv::v1::MemberChangeResponse* response) override;
+  grpc::Status AlarmList(grpc::ServerContext* context, const paxoskv::v1::AlarmListRequest* request,
+                         paxoskv::v1::AlarmListResponse* response) override;
+  grpc::Status AlarmDisarm(grpc::ServerContext* context,
+                           const paxoskv::v1::AlarmDisarmRequest* request,
+                           paxoskv::v1::AlarmDisarmResponse* response) override;
 
  private:
   Master* const master_;

@@ -220,9 +220,11 @@ void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
         outcomes[i] = {false, std::move(*outcome.mutable_result())};
       } else if (outcome.wrong_shard()) {
         outcomes[i] = {false, WrongShardError(outcome.status_message())};
+      } else if (outcome.nospace()) {
+        outcomes[i] = {false, NoSpaceError(outcome.status_message())};
       } else if (!IsRetryableAtAnotherReplica(absl::Status(code, outcome.status_message()))) {
         outcomes[i] = {false, absl::Status(code, outcome.status_message())};
-      }   // else: retryable (leadership lost, overloaded): the Router retries it.
+      }  // else: retryable (leadership lost, overloaded): the Router retries it.
     }
   }
   // Keep the pipeline full before answering anyone.

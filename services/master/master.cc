@@ -66,6 +66,7 @@ Master::Master(MasterOptions options, RingStore store)
             SetShardAddresses(shard_id, std::move(addresses));
           },
           log_),
+      alarms_(&router_),
       lanes_(options_.write_lanes_max) {}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
@@ -676,6 +677,32 @@ absl::StatusOr<paxoskv::v1::MemberChangeResponse> Master::ChangeMember(
         "a shard is being added: change members once it is done (kvctl status shows it)");
   }
   return members_.Change(std::move(change), EffectiveDeadline(deadline));
+}
+
+namespace {
+
+// `shard_id`, or every shard the directory knows when it is 0.
+absl::StatusOr<std::vector<uint32_t>> ShardsNamed(const ShardDirectory& directory,
+                                                  uint32_t shard_id) {
+  if (shard_id == 0) return directory.ShardIds();
+  if (!directory.Replicas(shard_id).has_value()) {
+    return absl::NotFoundError(absl::StrCat("unknown shard ", shard_id));
+  }
+  return std::vector<uint32_t>{shard_id};
+}
+
+}  // namespace
+
+absl::StatusOr<paxoskv::v1::AlarmListResponse> Master::AlarmList(uint32_t shard_id,
+                                                                 absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::vector<uint32_t> shards, ShardsNamed(directory_, shard_id));
+  return alarms_.List(shards, EffectiveDeadline(deadline));
+}
+
+absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> Master::AlarmDisarm(uint32_t shard_id,
+                                                                     absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::vector<uint32_t> shards, ShardsNamed(directory_, shard_id));
+  return alarms_.Disarm(shards, EffectiveDeadline(deadline));
 }
 
 void Master::SetShardAddresses(uint32_t shard_id, std::vector<std::string> addresses) {

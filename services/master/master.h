@@ -31,6 +31,7 @@
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
+#include "services/master/alarm_admin.h"
 #include "services/master/batcher.h"
 #include "services/master/blocking_pool.h"
 #include "services/master/member_admin.h"
@@ -114,6 +115,12 @@ class Master {
   absl::StatusOr<paxoskv::v1::MemberChangeResponse> ChangeMember(
       paxoskv::v1::MembershipChange change, absl::Time deadline);
 
+  // Admin.Alarm*: the raised alarms of one shard (0: every shard), read and cleared through
+  // each leader (AlarmAdmin). kNotFound for an unknown shard.
+  absl::StatusOr<paxoskv::v1::AlarmListResponse> AlarmList(uint32_t shard_id, absl::Time deadline);
+  absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> AlarmDisarm(uint32_t shard_id,
+                                                               absl::Time deadline);
+
   // For tests and diagnostics.
   std::shared_ptr<const ring::HashRing> ring() const ABSL_LOCKS_EXCLUDED(mu_);
   int waiting_requests() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -171,6 +178,7 @@ class Master {
   BlockingPool pool_;   // the asynchronous requests' blocking paths
   Batcher batcher_;     // KV ops; the migration calls router_ directly
   MemberAdmin members_;
+  AlarmAdmin alarms_;
   // Asynchronous requests not yet answered (the destructor waits for none), and the bytes of
   // their keys and values: both bounded by MasterOptions.
   std::atomic<int64_t> async_outstanding_{0};

@@ -34,39 +34,6 @@ absl::Status ValidateChange(const pb::MembershipChange& change) {
 
 }  // namespace
 
-absl::StatusOr<pb::ReplicaStatus> MemberAdmin::LeaderStatus(uint32_t shard_id,
-                                                            absl::Time deadline) {
-  if (!router_->directory()->Replicas(shard_id).has_value()) {
-    return absl::NotFoundError(absl::StrCat("unknown shard ", shard_id));
-  }
-  pb::ReplicaStatus leader;
-  RETURN_IF_ERROR(router_->Call(
-      shard_id, deadline, absl::ZeroDuration(),
-      [&](const std::string& target, absl::Time attempt_deadline) -> absl::Status {
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(attempt_deadline));
-        pb::ReplicaStatus status;
-        grpc::Status rpc = router_->directory()->Stub(target)->Status(
-            &context, pb::ReplicaStatusRequest(), &status);
-        if (!rpc.ok()) return FromGrpcStatus(rpc, &context);
-        if (status.shard_id() != shard_id) {
-          return WrongReplicaError(absl::StrCat(target, " is a replica of shard ",
-                                                status.shard_id(), ", not ", shard_id));
-        }
-        if (status.role() == "leader") {
-          leader = std::move(status);
-          return absl::OkStatus();
-        }
-        // Not the leader: follow its hint, as for any command.
-        if (!status.leader_address().empty() && status.leader_address() != target) {
-          return NotLeaderError(status.leader_address());
-        }
-        return absl::UnavailableError(
-            absl::StrCat("replica ", status.replica_id(), " knows no leader of shard ", shard_id));
-      }));
-  return leader;
-}
-
 void MemberAdmin::Publish(uint32_t shard_id, const pb::ReplicaStatus& status) {
   std::vector<std::string> addresses;
   for (const pb::Member& m : status.membership().members()) {
@@ -77,7 +44,7 @@ void MemberAdmin::Publish(uint32_t shard_id, const pb::ReplicaStatus& status) {
 }
 
 absl::StatusOr<pb::MemberListResponse> MemberAdmin::List(uint32_t shard_id, absl::Time deadline) {
-  ASSIGN_OR_RETURN(pb::ReplicaStatus leader, LeaderStatus(shard_id, deadline));
+  ASSIGN_OR_RETURN(pb::ReplicaStatus leader, router_->LeaderStatus(shard_id, deadline));
   Publish(shard_id, leader);
   pb::MemberListResponse out;
   out.set_shard_id(shard_id);
@@ -151,7 +118,7 @@ absl::StatusOr<pb::MemberChangeResponse> MemberAdmin::Change(pb::MembershipChang
              change.address().empty() ? "" : absl::StrCat(" at ", change.address()),
              result.already() ? "already in effect" : "chosen");
   // The addresses to route by, as the leader knows them now.
-  absl::StatusOr<pb::ReplicaStatus> leader = LeaderStatus(shard_id, deadline);
+  absl::StatusOr<pb::ReplicaStatus> leader = router_->LeaderStatus(shard_id, deadline);
   if (leader.ok()) Publish(shard_id, *leader);
   pb::MemberChangeResponse out;
   *out.mutable_membership() = result.membership();

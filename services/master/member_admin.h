@@ -50,8 +50,6 @@ class MemberAdmin {
                                                            absl::Time deadline);
 
  private:
-  // The status of the replica that answers as the shard's leader.
-  absl::StatusOr<paxoskv::v1::ReplicaStatus> LeaderStatus(uint32_t shard_id, absl::Time deadline);
   // Hands the addresses `status` names to on_addresses_.
   void Publish(uint32_t shard_id, const paxoskv::v1::ReplicaStatus& status);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv::master {
 
@@ -63,6 +64,40 @@ absl::Status Router::Call(uint32_t shard_id, absl::Time deadline, absl::Duration
     log_->warn("shard unreachable shard={} error={}", shard_id, status.ToString());
   }
   return status;
+}
+
+absl::StatusOr<paxoskv::v1::ReplicaStatus> Router::LeaderStatus(uint32_t shard_id,
+                                                                absl::Time deadline) {
+  if (!directory_->Replicas(shard_id).has_value()) {
+    return absl::NotFoundError(absl::StrCat("unknown shard ", shard_id));
+  }
+  namespace pb = paxoskv::v1;
+  pb::ReplicaStatus leader;
+  RETURN_IF_ERROR(
+      Call(shard_id, deadline, absl::ZeroDuration(),
+           [&](const std::string& target, absl::Time attempt_deadline) -> absl::Status {
+             grpc::ClientContext context;
+             context.set_deadline(absl::ToChronoTime(attempt_deadline));
+             pb::ReplicaStatus status;
+             grpc::Status rpc =
+                 directory_->Stub(target)->Status(&context, pb::ReplicaStatusRequest(), &status);
+             if (!rpc.ok()) return FromGrpcStatus(rpc, &context);
+             if (status.shard_id() != shard_id) {
+               return WrongReplicaError(absl::StrCat(target, " is a replica of shard ",
+                                                     status.shard_id(), ", not ", shard_id));
+             }
+             if (status.role() == "leader") {
+               leader = std::move(status);
+               return absl::OkStatus();
+             }
+             // Not the leader: follow its hint, as for any command.
+             if (!status.leader_address().empty() && status.leader_address() != target) {
+               return NotLeaderError(status.leader_address());
+             }
+             return absl::UnavailableError(absl::StrCat("replica ", status.replica_id(),
+                                                        " knows no leader of shard ", shard_id));
+           }));
+  return leader;
 }
 
 }  // namespace paxoskv::master

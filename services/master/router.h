@@ -8,15 +8,16 @@
 // threads of requests routed to it.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 #include <memory>
-
-#include <spdlog/spdlog.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/common/leader_retry.h"
 #include "paxoskv/v1/command.pb.h"
+#include "paxoskv/v1/replica.pb.h"
 #include "services/master/shard_directory.h"
 
 namespace paxoskv::master {
@@ -50,6 +51,10 @@ class Router {
   // status; not-the-leader hints, failover and the leader cache work as for Execute.
   absl::Status Call(uint32_t shard_id, absl::Time deadline, absl::Duration attempt_timeout,
                     LeaderAttempt attempt);
+
+  // Replica.Status of the replica that answers as the shard's leader (through Call).
+  // kNotFound for an unknown shard.
+  absl::StatusOr<paxoskv::v1::ReplicaStatus> LeaderStatus(uint32_t shard_id, absl::Time deadline);
 
   ShardDirectory* directory() const { return directory_; }
 

@@ -51,6 +51,16 @@ ABSL_FLAG(uint32_t, inflight_slots, 64,
 ABSL_FLAG(uint64_t, snapshot_every, 50000,
           "applied commands between snapshots (the log tail kept in memory and on disk until the "
           "next snapshot; a snapshot of 1 M keys takes ~1 s of a background thread)");
+ABSL_FLAG(uint64_t, snapshot_every_bytes, 64 << 20,
+          "applied command bytes between snapshots (whichever of this and --snapshot_every "
+          "comes first): bounds the log tail in bytes");
+ABSL_FLAG(uint64_t, quota_backend_bytes, uint64_t{2} << 30,
+          "space quota of this replica's state (keys, values, dedup results), as etcd's "
+          "--quota-backend-bytes: past it the shard raises a NOSPACE alarm and refuses puts "
+          "until `kvctl alarm disarm` (0: none)");
+ABSL_FLAG(uint64_t, min_free_bytes, uint64_t{256} << 20,
+          "free-space floor of the data directory's file system: below it the shard raises "
+          "the NOSPACE alarm too, before the disk fills (0: none)");
 ABSL_FLAG(uint64_t, snapshot_chunk_bytes, 4 << 20,
           "snapshot chunk size, on disk and on the wire (a snapshot has no size limit)");
 ABSL_FLAG(int, max_threads, 1024,
@@ -118,11 +128,15 @@ int main(int argc, char** argv) {
   if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) return Fail("--data_dir is required");
+  options.data_dir = data_dir;
   options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
   options.core.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
   options.core.election_timeout_ticks = absl::GetFlag(FLAGS_election_timeout_ticks);
   options.core.snapshot_every_commands = absl::GetFlag(FLAGS_snapshot_every);
   options.core.snapshot_chunk_bytes = absl::GetFlag(FLAGS_snapshot_chunk_bytes);
+  options.core.snapshot_every_bytes = absl::GetFlag(FLAGS_snapshot_every_bytes);
+  options.quota_bytes = absl::GetFlag(FLAGS_quota_backend_bytes);
+  options.min_free_bytes = absl::GetFlag(FLAGS_min_free_bytes);
   if (options.core.snapshot_chunk_bytes == 0 || options.core.snapshot_chunk_bytes > (256u << 20)) {
     return Fail("--snapshot_chunk_bytes must be in (0, 256 MiB]");
   }

@@ -2,8 +2,11 @@
 #include "services/replica/replica_loop.h"
 
 #include <malloc.h>
+#include <sys/statvfs.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -133,7 +136,10 @@ absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time d
 
 paxoskv::v1::ReplicaStatus ReplicaLoop::GetStatus() {
   absl::MutexLock lock(&mu_);
-  return inputs().status();
+  paxoskv::v1::ReplicaStatus status = inputs().status();
+  status.set_quota_bytes(options_.quota_bytes);
+  if (free_bytes_ != UINT64_MAX) status.set_free_bytes(free_bytes_);
+  return status;
 }
 
 absl::StatusOr<paxoskv::v1::MembershipChangeResult> ReplicaLoop::ChangeMembership(
@@ -185,6 +191,7 @@ void ReplicaLoop::RunLoop() {
       CompleteOrDie(std::move(applied));
     }
     MaybeFinishSnapshot();
+    MaybeCheckSpace();
     MaybeStartSnapshot();
     MaybeLogStats();
   }
@@ -211,8 +218,42 @@ void ReplicaLoop::RunTicker() {
   }
 }
 
+void ReplicaLoop::MaybeCheckSpace() {
+  if (options_.data_dir.empty()) return;
+  const absl::Time now = absl::Now();
+  if (now - space_checked_ < absl::Seconds(1)) return;
+  space_checked_ = now;
+  struct statvfs fs;
+  uint64_t free_bytes = UINT64_MAX;
+  if (statvfs(options_.data_dir.c_str(), &fs) == 0) {
+    free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  } else {
+    logger_->warn("statvfs {}: {}", options_.data_dir, std::strerror(errno));
+  }
+  absl::MutexLock lock(&mu_);
+  const uint64_t state_bytes = inputs().state_bytes();
+  const bool over_quota = options_.quota_bytes > 0 && state_bytes > options_.quota_bytes;
+  const bool low_disk = options_.min_free_bytes > 0 && free_bytes < options_.min_free_bytes;
+  if ((over_quota || low_disk) != out_of_space_) {
+    logger_->warn("state {} bytes (quota {}), {} bytes free on disk (floor {})", state_bytes,
+                  options_.quota_bytes, free_bytes, options_.min_free_bytes);
+  }
+  out_of_space_ = over_quota || low_disk;
+  free_bytes_ = free_bytes;
+  inputs().SetNoSpace(over_quota || low_disk);
+}
+
 void ReplicaLoop::MaybeStartSnapshot() {
   if (snapshot_job_.has_value()) return;
+  {
+    // A snapshot writes the whole state before the previous one goes: without room for it,
+    // the disk would fill and every write after would crash the replica. Wait for room.
+    absl::MutexLock lock(&mu_);
+    if (free_bytes_ != UINT64_MAX &&
+        free_bytes_ < inputs().state_bytes() + options_.min_free_bytes) {
+      return;
+    }
+  }
   snapshot_job_ = state_side().MaybeStartSnapshot();
   if (!snapshot_job_.has_value()) return;
   snapshot_started_ = absl::Now();

@@ -42,6 +42,15 @@ struct ReplicaOptions {
   CoreOptions core;
   int tick_ms = 10;
   uint64_t seed = 0;   // 0 = derive from time and ids
+  // Space (etcd's --quota-backend-bytes, and a free-disk floor): about once a second the loop
+  // thread compares the state's size with `quota_bytes` and the free bytes of `data_dir`'s
+  // file system with `min_free_bytes`; past either, the replica is out of space
+  // (ReplicaCore::SetNoSpace: the leader raises a NOSPACE alarm, puts are refused) and takes
+  // no snapshot it has no room for. Empty data_dir (in-process tests): not checked. 0: no
+  // limit.
+  std::string data_dir;
+  uint64_t quota_bytes = uint64_t{2} << 30;
+  uint64_t min_free_bytes = uint64_t{256} << 20;
 };
 
 class ReplicaLoop {
@@ -110,6 +119,8 @@ class ReplicaLoop {
   void MaybeStartSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeFinishSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeLogStats();
+  // Measures this replica's space (ReplicaOptions) about once a second and tells the core.
+  void MaybeCheckSpace() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReplicaOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
@@ -129,6 +140,10 @@ class ReplicaLoop {
   absl::Time snapshot_started_;
   absl::Duration process_time_;   // spent in Process since the last stats line
   absl::Time stats_since_ = absl::Now();
+  absl::Time space_checked_ = absl::InfinitePast();  // loop thread
+  bool out_of_space_ ABSL_GUARDED_BY(mu_) = false;
+  // The data directory's free bytes at the last check (max: not measured).
+  uint64_t free_bytes_ ABSL_GUARDED_BY(mu_) = UINT64_MAX;
 
   std::thread loop_thread_;
   std::thread ticker_thread_;

@@ -227,6 +227,7 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
           out->set_status_code(static_cast<int32_t>(status.code()));
           out->set_status_message(std::string(status.message()));
           out->set_wrong_shard(IsWrongShard(status));
+          out->set_nospace(IsNoSpace(status));
         }
         reactor->Finish(grpc::Status::OK);
       });

@@ -382,3 +382,159 @@ TEST(ReplicaCoreTest, MembershipChangesReachTheSinkAndARetryIsAnsweredAtOnce) {
 
 }  // namespace
 }  // namespace paxoskv::replica
+
+namespace paxoskv::replica {
+namespace {
+
+// Three cores wired together by hand: every message a sink recorded is delivered to its
+// addressee, until none is left.
+struct Group {
+  Group() {
+    for (uint32_t id : {1u, 2u, 3u}) {
+      replicas.push_back(std::make_unique<Replica>(id, std::vector<uint32_t>{1, 2, 3}));
+    }
+  }
+  Replica& at(uint32_t id) { return *replicas[id - 1]; }
+  void Route() {
+    for (int round = 0; round < 100; ++round) {
+      bool moved = false;
+      for (auto& r : replicas) {
+        EXPECT_TRUE(r->Drain().ok());
+        std::vector<pb::PaxosMessage> sent = std::move(r->sink.sent);
+        r->sink.sent.clear();
+        for (pb::PaxosMessage& m : sent) {
+          moved = true;
+          m.set_shard_id(1);                          // as the transport stamps it
+          at(m.to()).core->Deliver(m).IgnoreError();  // refusals are the core's business
+        }
+      }
+      if (!moved) return;
+    }
+  }
+  void Tick(int ticks) {
+    for (int i = 0; i < ticks; ++i) {
+      for (auto& r : replicas) r->core->Tick();
+      Route();
+    }
+  }
+  // Proposes `command` at `leader` and routes until it completes: its outcome.
+  ReplicaCore::Outcome Execute(Replica& leader, pb::Command command) {
+    Outcomes out;
+    leader.core->Propose({std::move(command)}, CommandOrigin::kClient, 1000, out.Callback());
+    Route();
+    if (!out.done) return absl::DeadlineExceededError("not completed");
+    if (!out.value.ok()) return out.value.status();
+    return out.value->front();
+  }
+  Replica* Leader() {
+    for (auto& r : replicas) {
+      if (r->core->is_leader()) return r.get();
+    }
+    return nullptr;
+  }
+  std::vector<std::unique_ptr<Replica>> replicas;
+};
+
+bool HasNoSpaceAlarm(const pb::ReplicaStatus& status, uint32_t member) {
+  for (const pb::Alarm& alarm : status.alarms()) {
+    if (alarm.member_id() == member && alarm.type() == pb::ALARM_NOSPACE) return true;
+  }
+  return false;
+}
+
+pb::Command Clear() {
+  pb::Command c;
+  c.set_op(pb::OP_ALARM);
+  c.mutable_alarm()->mutable_alarm()->set_type(pb::ALARM_NOSPACE);
+  return c;
+}
+
+// The NOSPACE alarm at the core: a follower out of space says so in every message,
+// the leader raises the alarm for it through the log, every replica applies it, puts are then
+// refused (and change nothing) while gets and deletes work; an admin's clear brings puts back,
+// and a member still out of space gets its alarm raised again.
+TEST(ReplicaCoreTest, AFollowerOutOfSpaceGetsItsNoSpaceAlarmRaisedThroughTheLog) {
+  Group group;
+  group.Tick(40);
+  Replica* leader = group.Leader();
+  ASSERT_NE(leader, nullptr);
+  ASSERT_TRUE(group.Execute(*leader, Put("kept", "v", 5, 1)).ok());
+  const uint32_t full = leader->options.replica_id == 3 ? 2 : 3;
+
+  group.at(full).core->SetNoSpace(true);
+  group.Tick(3);  // heartbeats: the follower's answers carry nospace
+  for (auto& r : group.replicas) {
+    EXPECT_TRUE(HasNoSpaceAlarm(r->core->status(), full))
+        << "replica " << r->options.replica_id << " did not apply the alarm";
+  }
+  EXPECT_TRUE(group.at(full).core->status().nospace());
+
+  ReplicaCore::Outcome put = group.Execute(*leader, Put("refused", "v", 5, 2));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->code(), pb::RESULT_CODE_NOSPACE);
+  EXPECT_EQ(leader->core->status().key_count(), 1u) << "a refused put changed the state";
+  pb::Command remove;
+  remove.set_op(pb::OP_DELETE);
+  remove.set_key("kept");
+  remove.set_client_id(5);
+  remove.set_seq(3);
+  ReplicaCore::Outcome deleted = group.Execute(*leader, remove);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(deleted->existed());
+
+  // Cleared while the member is still out of space: raised again.
+  ASSERT_TRUE(group.Execute(*leader, Clear()).ok());
+  EXPECT_FALSE(HasNoSpaceAlarm(leader->core->status(), full));
+  group.Tick(15);
+  EXPECT_TRUE(HasNoSpaceAlarm(leader->core->status(), full)) << "not raised again";
+
+  // Space is back and the alarm cleared: the refused (client_id, seq) applies now.
+  group.at(full).core->SetNoSpace(false);
+  group.Tick(3);
+  ASSERT_TRUE(group.Execute(*leader, Clear()).ok());
+  group.Tick(15);
+  EXPECT_TRUE(leader->core->status().alarms().empty());
+  ReplicaCore::Outcome again = group.Execute(*leader, Put("refused", "v", 5, 2));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->code(), pb::RESULT_CODE_OK);
+}
+
+// A client may clear alarms but never raise one (only a replica's core does, for a member
+// that reports itself out of space).
+TEST(ReplicaCoreTest, ClientsMayClearAlarmsButNotRaiseThem) {
+  auto leader = Leader();
+  pb::Command raise = Clear();
+  raise.mutable_alarm()->set_activate(true);
+  raise.mutable_alarm()->mutable_alarm()->set_member_id(1);
+  EXPECT_EQ(Write(*leader, raise).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(leader->core->status().alarms().empty());
+  EXPECT_TRUE(Write(*leader, Clear()).ok());
+  // The leader itself out of space raises its own alarm.
+  leader->core->SetNoSpace(true);
+  leader->core->Tick();
+  ASSERT_TRUE(leader->Drain().ok());
+  EXPECT_TRUE(HasNoSpaceAlarm(leader->core->status(), 1));
+}
+
+// The log tail is bounded in bytes too: a snapshot is due after snapshot_every_bytes of
+// applied commands even when far fewer than snapshot_every_commands were applied.
+TEST(ReplicaCoreTest, ASnapshotIsDueAfterEnoughBytesOfCommands) {
+  auto leader = std::make_unique<Replica>(1, std::vector<uint32_t>{1});
+  leader->core.reset();
+  leader->options.snapshot_every_bytes = 4096;
+  leader->Open();
+  Elect(*leader);
+  ASSERT_TRUE(Write(*leader, Put("small", "v", 6, 1)).ok());
+  EXPECT_FALSE(leader->core->MaybeStartSnapshot().has_value());
+  ASSERT_TRUE(Write(*leader, Put("large", std::string(5000, 'x'), 6, 2)).ok());
+  auto job = leader->core->MaybeStartSnapshot();
+  ASSERT_TRUE(job.has_value());
+  ASSERT_TRUE(job->Run().ok());
+  auto applied = leader->core->FinishSnapshot(*job, absl::OkStatus());
+  ASSERT_TRUE(applied.ok());
+  leader->core->Complete(*std::move(applied));
+  EXPECT_FALSE(leader->core->MaybeStartSnapshot().has_value()) << "the count starts again";
+}
+
+}  // namespace
+}  // namespace paxoskv::replica
