@@ -6,25 +6,37 @@
 # over to bench/bench.py. The EXIT trap kills every process the run started (by the pids
 # bench.py recorded) and removes the work dir. See bench/README.md.
 #
+# Then the same systems again with mutual TLS on every hop, paxoskv's and etcd's alike (the
+# quick workloads; its table is printed, its report goes to bench/results/tmp/); --no-tls
+# skips that round, --tls runs only it.
+#
 # Usage: bench/run.sh [--quick] [--resources|--no-resources] [--write-md] [--md-only]
-#                     [--bin DIR] [--keep] [--only etcd,paxoskv-1x3,...] [bench.py flags]
+#                     [--bin DIR] [--keep] [--only etcd,paxoskv-1x3,...] [--tls|--no-tls]
+#                     [bench.py flags]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=""
 KEEP=0
+TLS_ROUND=1
+TLS_ONLY=0
 PASS=()
 while (($#)); do
   case "$1" in
     --bin) BIN=$(cd "$2" && pwd); shift 2 ;;
     --bin=*) BIN=$(cd "${1#--bin=}" && pwd); shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; python3 "$REPO/bench/bench.py" --help; exit 0 ;;
+    --no-tls) TLS_ROUND=0; shift ;;
+    --tls) TLS_ONLY=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; python3 "$REPO/bench/bench.py" --help; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
 MD_ONLY=0
-for a in "${PASS[@]+"${PASS[@]}"}"; do [[ $a == --md-only ]] && MD_ONLY=1; done
+for a in "${PASS[@]+"${PASS[@]}"}"; do
+  [[ $a == --md-only ]] && MD_ONLY=1
+  [[ $a == --only* || $a == --md-only ]] && TLS_ROUND=0   # a partial run: only what was asked
+done
 
 missing=()
 for tool in python3 gnuplot; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -81,8 +93,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 CMD="bench/run.sh${PASS[*]+ ${PASS[*]}}"
-# In the background so that a signal to this script runs the trap at once.
-python3 "$REPO/bench/bench.py" --bin "${BIN:-/nonexistent}" --workdir "$WORK" \
-  --command "$CMD" "${PASS[@]+"${PASS[@]}"}" &
-PY=$!
-wait "$PY"
+if ((!TLS_ONLY)); then
+  # In the background so that a signal to this script runs the trap at once.
+  python3 "$REPO/bench/bench.py" --bin "${BIN:-/nonexistent}" --workdir "$WORK" \
+    --command "$CMD" "${PASS[@]+"${PASS[@]}"}" &
+  PY=$!
+  wait "$PY"
+fi
+if ((TLS_ROUND || TLS_ONLY)); then
+  mkdir -p "$WORK/tls"
+  python3 "$REPO/bench/bench.py" --bin "$BIN" --workdir "$WORK/tls" --tls --quick \
+    --no-resources --only echo,etcd,paxoskv-1x3 --command "$CMD --tls" &
+  PY=$!
+  wait "$PY"
+fi

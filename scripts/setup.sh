@@ -15,6 +15,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev librocksdb-dev libxxhash-dev nlohmann-json3-dev
   python3 curl ca-certificates debootstrap
+  # deploy/certs.sh: the CA and certificates of the mutual TLS (compose cluster, tests).
+  openssl
   etcd-server etcd-client gnuplot-nox
 )
 
