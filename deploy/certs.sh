@@ -82,9 +82,10 @@ flock 9
 tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# A fresh EC P-256 key (PKCS#8 PEM) into $1.
-new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-serial() { echo "0x$(openssl rand -hex 16)"; }
+# A random positive 128-bit serial number (bash's SRANDOM: the kernel's random numbers). Every
+# openssl run costs a process start, tens of milliseconds and seconds on a loaded host, so each
+# certificate is made by one (a new key, signed by the CA, in `openssl req`; OpenSSL 3).
+serial() { printf '0x%08x%08x%08x%08x' $((SRANDOM | 1)) "$SRANDOM" "$SRANDOM" "$SRANDOM"; }
 
 # ---- CA ------------------------------------------------------------------------------------
 ca=$dir/ca
@@ -107,9 +108,10 @@ basicConstraints = critical, CA:TRUE, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 EOF
-  (umask 077; new_key "$tmp/ca.key")
-  openssl req -new -x509 -config "$tmp/ca.cnf" -key "$tmp/ca.key" -days "$CA_DAYS" \
-    -sha256 -set_serial "$(serial)" -out "$tmp/ca.crt"
+  (umask 077
+   openssl req -new -x509 -config "$tmp/ca.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+     -nodes -keyout "$tmp/ca.key" -days "$CA_DAYS" -sha256 -set_serial "$(serial)" \
+     -out "$tmp/ca.crt" 2>/dev/null) || { echo "certs: openssl failed to make the CA" >&2; exit 1; }
   chmod 0600 "$tmp/ca.key"
   chmod 0644 "$tmp/ca.crt"
   mv -f "$tmp/ca.key" "$ca/ca.key"
@@ -125,14 +127,15 @@ leaf_ok() {
   [[ -s "$d/tls.crt" && -s "$d/tls.key" && -s "$d/ca.crt" ]] || return 1
   cmp -s "$d/ca.crt" "$ca/ca.crt" || return 1
   openssl verify -CAfile "$ca/ca.crt" "$d/tls.crt" >/dev/null 2>&1 || return 1
-  info=$(openssl x509 -in "$d/tls.crt" -noout -subject -nameopt multiline \
+  info=$(openssl x509 -in "$d/tls.crt" -noout -subject -nameopt multiline -pubkey \
            -ext subjectAltName,extendedKeyUsage -checkend "$RENEW_BEFORE_S" 2>/dev/null) || return 1
   [[ "$(sed -n 's/^ *commonName *= *//p' <<<"$info")" == "$cn" ]] || return 1
   # "DNS:a, DNS:b, IP Address:127.0.0.1" -> the table's "DNS:a,DNS:b,IP:127.0.0.1".
   [[ "$(grep -A1 'Subject Alternative Name' <<<"$info" | sed -n '2p' \
         | sed 's/IP Address:/IP:/g' | tr -d ' ')" == "$sans" ]] || return 1
   grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' <<<"$info" || return 1
-  [[ "$(openssl x509 -in "$d/tls.crt" -noout -pubkey 2>/dev/null)" \
+  # The key is the certificate's.
+  [[ "$(sed -n '/-----BEGIN PUBLIC KEY-----/,/-----END PUBLIC KEY-----/p' <<<"$info")" \
      == "$(openssl pkey -in "$d/tls.key" -pubout 2>/dev/null)" ]]
 }
 
@@ -156,11 +159,10 @@ subjectAltName = $sans
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
-  new_key "$t/tls.key"
-  openssl req -new -config "$t/leaf.cnf" -key "$t/tls.key" -out "$t/tls.csr"
-  openssl x509 -req -in "$t/tls.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
-    -set_serial "$(serial)" -days "$LEAF_DAYS" -sha256 \
-    -extfile "$t/leaf.cnf" -extensions leaf -out "$t/tls.crt" 2>/dev/null
+  openssl req -x509 -new -config "$t/leaf.cnf" -extensions leaf \
+    -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t/tls.key" \
+    -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -set_serial "$(serial)" -days "$LEAF_DAYS" -sha256 \
+    -out "$t/tls.crt" 2>/dev/null || { echo "certs: openssl failed to make $d/tls.crt" >&2; exit 1; }
   cp "$ca/ca.crt" "$t/ca.crt"
   chmod 0644 "$t/tls.key" "$t/tls.crt" "$t/ca.crt"
   mv -f "$t/ca.crt" "$d/ca.crt"
@@ -169,15 +171,29 @@ EOF
   echo "certs: created $d/tls.crt (CN=$cn, $sans)"
 }
 
-created=0 kept=0
+# Every identity at once (each is a few openssl runs; on a busy host their start-up dominates):
+# ensure NAME CN SANS prints "kept", or the line of the certificate it made.
+ensure() {
+  if ((renew == 0)) && leaf_ok "$@"; then echo kept; else issue "$@"; fi
+}
+names=() pids=()
 while read -r name cn sans; do
   [[ -z "$name" ]] && continue
-  if ((renew == 0)) && leaf_ok "$name" "$cn" "$sans"; then
-    kept=$((kept + 1))
-    continue
-  fi
-  issue "$name" "$cn" "$sans"
-  created=$((created + 1))
+  ensure "$name" "$cn" "$sans" >"$tmp/$name.out" 2>&1 &
+  names+=("$name") pids+=($!)
 done <<<"$IDENTITIES"
+created=0 kept=0 failed=0
+for i in "${!names[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    cat "$tmp/${names[$i]}.out" >&2
+    failed=1
+  elif [[ "$(cat "$tmp/${names[$i]}.out")" == kept ]]; then
+    kept=$((kept + 1))
+  else
+    cat "$tmp/${names[$i]}.out"
+    created=$((created + 1))
+  fi
+done
+((failed == 0)) || { echo "certs: failed (see above); run it again" >&2; exit 1; }
 ((created == 0)) && echo "certs: all $kept certificates in $dir are up to date"
 exit 0

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the paxoskv compose cluster and removes its containers, network and (by default) its
 # volumes, i.e. all data. --keep-volumes keeps the data for the next deploy/up.sh.
+# The certificates (deploy/certs, made by deploy/certs.sh) are kept: the next deploy/up.sh reuses
+# them. Delete that folder to start over with a new CA.
 #   deploy/down.sh [--keep-volumes] [--project NAME]
 set -euo pipefail
 
@@ -16,7 +18,7 @@ while (($#)); do
     --keep-volumes) volumes=() ;;
     --project) project="$2"; shift ;;
     --project=*) project="${1#--project=}" ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "down: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -7,8 +7,12 @@
 #   --spare          also start the spare shard (compose profile "spare") for AddShard demos
 #   --project NAME   compose project name (default paxoskv, or COMPOSE_PROJECT_NAME)
 #   --timeout S      how long to wait for every container to be healthy (default 180)
-# Env: PAXOSKV_MASTER_PORT (published on 127.0.0.1, default 50051), PAXOSKV_IMAGE (paxoskv:dev).
-# Installs nothing; needs Docker and Compose (v2 plugin or docker-compose 1.29).
+# Mutual TLS: runs deploy/certs.sh first, which makes the CA and every certificate in
+# deploy/certs/ on the first start and reuses them after (kvctl and grpcurl on the host use
+# deploy/certs/admin). PAXOSKV_TLS_FLAGS=--insecure starts a plaintext cluster instead.
+# Env: PAXOSKV_MASTER_PORT (published on 127.0.0.1, default 50051), PAXOSKV_IMAGE (paxoskv:dev),
+#      PAXOSKV_CERT_DIR_HOST (certificate folders, default deploy/certs), PAXOSKV_TLS_FLAGS.
+# Installs nothing; needs Docker, Compose (v2 plugin or docker-compose 1.29) and openssl.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,7 +37,7 @@ while (($#)); do
     --project=*) project="${1#--project=}" ;;
     --timeout) timeout_s="$2"; shift ;;
     --timeout=*) timeout_s="${1#--timeout=}" ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "up: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -48,6 +52,14 @@ elif ! docker image inspect "$PAXOSKV_IMAGE" >/dev/null 2>&1; then
   echo "up: image $PAXOSKV_IMAGE not found (drop --no-build)" >&2
   exit 1
 fi
+
+# The certificates (kept between runs; deploy/down.sh leaves them). An absolute path, so that
+# docker-compose.yml finds them whatever the current directory.
+certs=${PAXOSKV_CERT_DIR_HOST:-$repo/deploy/certs}
+mkdir -p "$certs"
+certs=$(cd "$certs" && pwd)
+export PAXOSKV_CERT_DIR_HOST=$certs
+"$here/certs.sh" "$certs"
 
 compose=("${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project")
 if ((spare)); then compose+=(--profile spare); fi
@@ -64,23 +76,40 @@ m=127.0.0.1:$PAXOSKV_MASTER_PORT
 again=""
 [[ $project != paxoskv ]] && again+=" --project $project"
 env_prefix=""
-[[ $PAXOSKV_MASTER_PORT != 50051 ]] && env_prefix="PAXOSKV_MASTER_PORT=$PAXOSKV_MASTER_PORT "
+[[ $PAXOSKV_MASTER_PORT != 50051 ]] && env_prefix+="PAXOSKV_MASTER_PORT=$PAXOSKV_MASTER_PORT "
+[[ $certs != "$repo/deploy/certs" ]] && env_prefix+="PAXOSKV_CERT_DIR_HOST=$certs "
+# How kvctl and grpcurl on the host reach it: the admin certificate, or plaintext.
+if [[ " ${PAXOSKV_TLS_FLAGS:-} " == *" --insecure "* ]]; then
+  mode="plaintext (PAXOSKV_TLS_FLAGS=--insecure)"
+  env_prefix+="PAXOSKV_TLS_FLAGS=--insecure "
+  kvctl="kvctl --insecure"
+  grpcurl="grpcurl -plaintext"
+  exec_kvctl="kvctl --insecure"
+  setup=""
+else
+  mode="mutual TLS, certificates in $certs"
+  kvctl="kvctl"
+  grpcurl="grpcurl -cacert $certs/admin/ca.crt -cert $certs/admin/tls.crt -key $certs/admin/tls.key"
+  exec_kvctl="kvctl"
+  setup="  export PAXOSKV_CERT_DIR=$certs/admin    # kvctl and kvbench: the admin certificate
+"
+fi
 cat <<MSG
-up: cluster is healthy (project $project).
+up: cluster is healthy (project $project; $mode).
 Try (kvctl and grpcurl on this host; kvctl is in build/bin after cmake --build build):
-  kvctl --master $m put greeting hello
-  kvctl --master $m get greeting
-  kvctl --master $m delete greeting
-  kvctl --master $m status
-  grpcurl -plaintext $m list
-  grpcurl -plaintext -d '{"key":"greeting","value":"hello"}' $m paxoskv.v1.KV/Put
-  grpcurl -plaintext -d '{"key":"greeting"}' $m paxoskv.v1.KV/Get
-  grpcurl -plaintext $m paxoskv.v1.Admin/ClusterStatus
+$setup  $kvctl --master $m put greeting hello
+  $kvctl --master $m get greeting
+  $kvctl --master $m delete greeting
+  $kvctl --master $m status
+  $grpcurl $m list
+  $grpcurl -d '{"key":"greeting","value":"hello"}' $m paxoskv.v1.KV/Put
+  $grpcurl -d '{"key":"greeting"}' $m paxoskv.v1.KV/Get
+  $grpcurl $m paxoskv.v1.Admin/ClusterStatus
 or with the kvctl inside the image:
-  ${compose[*]} exec master kvctl status
+  ${compose[*]} exec master $exec_kvctl status
 Add the spare shard:
   ${env_prefix}deploy/up.sh --no-build --spare$again
-  kvctl --master $m add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
+  $kvctl --master $m add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
 Logs: ${compose[*]} logs -f master
 Stop: deploy/down.sh$again
 MSG

@@ -7,6 +7,10 @@
 #                                              3b two restarted replicas swap addresses
 #   tests/cluster/failover.sh network-faults   4 pause a leader past the election timeout
 #                                              5 disconnect a leader from the network
+#                                             10 rotate every certificate (same CA) under
+#                                                load, rolling restart of every container;
+#                                                refused: another CA's certificate, none, a
+#                                                client's asking Admin
 #   tests/cluster/failover.sh master-faults    6 kill the master under load; and during AddShard
 #   tests/cluster/failover.sh restart          9 replace a replica whose volume is gone (new id,
 #                                                member add/remove), kill another; the wiped
@@ -341,6 +345,131 @@ scenario_full_restart() {
     && log "every write of add_shard is still there after the restart"
 }
 
+# The SHA-256 fingerprint of the certificate the master presents on the host port.
+master_cert_fingerprint() {
+  timeout 10 openssl s_client -connect "$MASTER" -alpn h2 -CAfile "$CERTS/admin/ca.crt" \
+    -cert "$CERTS/admin/tls.crt" -key "$CERTS/admin/tls.key" </dev/null 2>/dev/null \
+    | openssl x509 -noout -fingerprint -sha256 2>/dev/null
+}
+file_fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+
+# serving_cert SERVICE ID: waits (<= 120 s) until the container serves (its health check's
+# probe, run at once rather than on Docker's 2 s schedule) and prints the certificate it has.
+serving_cert() {
+  local svc=$1 cid=$2 deadline=$((SECONDS + 120)) port=7000 state
+  [[ "$svc" == master ]] && port=50051
+  until docker exec "$cid" sh -c "paxoskv-health-probe --timeout_ms=1500 \
+          --cert_dir=/etc/paxoskv/tls 127.0.0.1:$port >/dev/null && cat /etc/paxoskv/tls/tls.crt" \
+          2>/dev/null; do
+    state=$(docker inspect -f '{{.State.Status}}' "$cid" 2>/dev/null)
+    [[ "$state" == exited || "$state" == dead ]] && fail "$svc exited after its restart"
+    ((SECONDS < deadline)) || fail "$svc not serving 120s after its restart (${state:-gone})"
+    sleep 0.3
+  done
+}
+
+# expect_refused NAME WANT GRPCURL_ARGS...: grpcurl against the master must fail, and its output
+# must match the extended regular expression WANT.
+expect_refused() {
+  local name=$1 want=$2 out rc=0; shift 2
+  out=$(timeout 30 grpcurl -connect-timeout 2 -max-time 10 "$@" 2>&1) || rc=$?
+  echo "$out" >"$WORK/refused-$name.log"
+  ((rc != 0)) || fail "$name: the master accepted the call: $out"
+  grep -q -E "$want" <<<"$out" || fail "$name: refused, but not as expected ($want): $out"
+  log "$name refused: $(grep -m1 -o -E "$want" <<<"$out")"
+}
+
+# 10. Certificate rotation. Under load, `deploy/certs.sh --renew` reissues every certificate
+# with a new key from the same CA; then every container is restarted, a rolling restart: in
+# rounds, replica R of every shard at once (each shard loses one replica at a time and keeps
+# its quorum; one container at a time would add a minute to the group on 2 cores), the next
+# round only when the last one serves again (its health probe passes), the master last. Each
+# then holds its new certificate and the master serves it; the load (whose clients keep the
+# admin certificate they started with, still valid) loses nothing.
+# Then the callers the cluster must refuse: a certificate of another CA (the handshake fails,
+# nothing is written), no certificate, and a client certificate asking Admin/ClusterStatus
+# (PERMISSION_DENIED, while the same certificate may Put).
+scenario_rotate_certs() {
+  local svc id old_fp t0 t_rot round
+  # The project's running containers with their ids, from one docker call (a compose call
+  # costs a second or more on a busy host); `docker restart` keeps the ids. Rounds: "r1" is
+  # s1-r1 s2-r1 s3-r1 (and any other running replica 1), then "r2", "r3", then "master".
+  local -A cids=() rounds=()
+  while read -r svc id; do
+    cids[$svc]=$id
+    if [[ "$svc" =~ -(r[0-9]+)$ ]]; then round=${BASH_REMATCH[1]}; else round=$svc; fi
+    rounds[$round]+="$svc "
+  done < <(docker ps --filter "label=com.docker.compose.project=$PROJECT" \
+             --format '{{.Label "com.docker.compose.service"}} {{.ID}}' | sort)
+  [[ -n "${cids[master]:-}" && ${#cids[@]} -ge 10 ]] || fail "containers: ${!cids[*]}"
+  old_fp=$(master_cert_fingerprint)
+  [[ "$old_fp" == "$(file_fingerprint "$CERTS/master/tls.crt")" ]] \
+    || fail "the master does not serve $CERTS/master/tls.crt (got: ${old_fp:-nothing})"
+  start_load rotate_certs $((LOAD_S + 30)) --clients 4 --keys 500
+  sleep 2
+  t_rot=$SECONDS
+  "$REPO/deploy/certs.sh" --renew "$CERTS" >"$WORK/certs-renew.log" 2>&1 \
+    || { cat "$WORK/certs-renew.log" >&2; fail "deploy/certs.sh --renew failed"; }
+  log "deploy/certs.sh --renew: $(grep -c 'created' "$WORK/certs-renew.log") certificates reissued"
+  for round in $(printf '%s\n' "${!rounds[@]}" | grep -v '^master$' | sort -V) master; do
+    t0=$SECONDS
+    local pids=()
+    for svc in ${rounds[$round]}; do
+      docker restart -t 10 "${cids[$svc]}" >/dev/null &
+      pids+=($!)
+    done
+    for id in "${pids[@]}"; do wait "$id" || fail "docker restart (${rounds[$round]}) failed"; done
+    # The folders are bind-mounted, so the containers see the files certs.sh renamed into them.
+    for svc in ${rounds[$round]}; do
+      serving_cert "$svc" "${cids[$svc]}" | cmp -s - "$CERTS/$svc/tls.crt" \
+        || fail "$svc does not have its new certificate"
+    done
+    log "restarted ${rounds[$round]}with their new certificates, serving after $((SECONDS - t0))s"
+  done
+  log "rolling restart done in $((SECONDS - t_rot))s"
+  [[ "$(master_cert_fingerprint)" == "$(file_fingerprint "$CERTS/master/tls.crt")" ]] \
+    || fail "after its restart the master does not serve its new certificate"
+  [[ "$old_fp" != "$(master_cert_fingerprint)" ]] || fail "the master's certificate did not change"
+  wait_load
+  check_history rotate_certs
+
+  # A certificate from another CA (same names: CN "paxoskv CA", and "admin").
+  local other=$WORK/other-ca
+  mkdir -p "$other"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/O=paxoskv/CN=paxoskv CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign" \
+    -keyout "$other/ca.key" -out "$other/ca.crt" >/dev/null 2>&1 || fail "openssl: other CA"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=admin" \
+    -keyout "$other/tls.key" -out "$other/tls.csr" >/dev/null 2>&1 || fail "openssl: other CSR"
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    >"$other/ext.cnf"
+  openssl x509 -req -in "$other/tls.csr" -CA "$other/ca.crt" -CAkey "$other/ca.key" \
+    -set_serial 1 -days 1 -extfile "$other/ext.cnf" -out "$other/tls.crt" >/dev/null 2>&1 \
+    || fail "openssl: other certificate"
+  # grpcurl's words when no connection could be made (the TLS handshake), as opposed to an
+  # RPC that failed with a status ("ERROR: Code: ...").
+  local handshake='Failed to dial target host'
+  expect_refused other_ca_put "$handshake" -cacert "$CERTS/admin/ca.crt" \
+    -cert "$other/tls.crt" -key "$other/tls.key" -d '{"key":"rotate-other-ca","value":"x"}' \
+    "$MASTER" paxoskv.v1.KV/Put
+  expect_refused no_cert_put "$handshake" -cacert "$CERTS/admin/ca.crt" \
+    -d '{"key":"rotate-no-cert","value":"x"}' "$MASTER" paxoskv.v1.KV/Put
+  local key rc
+  for key in rotate-other-ca rotate-no-cert; do
+    rc=0
+    "$KVCTL" --master "$MASTER" get "$key" >/dev/null 2>&1 || rc=$?
+    ((rc == 1)) || fail "a refused Put left $key behind (kvctl get: exit $rc, 1 = not found)"
+  done
+  local client=(-cacert "$CERTS/client/ca.crt" -cert "$CERTS/client/tls.crt"
+                -key "$CERTS/client/tls.key")
+  grpcurl "${client[@]}" -max-time 10 -d '{"key":"rotate-client","value":"ok"}' "$MASTER" \
+    paxoskv.v1.KV/Put >/dev/null || fail "a client certificate could not Put"
+  expect_refused client_cluster_status 'Code: PermissionDenied' "${client[@]}" \
+    "$MASTER" paxoskv.v1.Admin/ClusterStatus
+}
+
 # run NAME...: runs scenario_NAME for each NAME, or only those listed in PAXOSKV_SCENARIOS
 # (space-separated, e.g. PAXOSKV_SCENARIOS=address_reuse) when that is set.
 run() {
@@ -359,7 +488,7 @@ case "$group" in
     run leader_kill follower_kill one_per_shard_kill quorum_loss address_reuse ;;
   network-faults)
     cluster_init network-faults; cluster_up
-    run leader_pause leader_partition ;;
+    run leader_pause leader_partition rotate_certs ;;
   master-faults)
     cluster_init master-faults; cluster_up
     run master_kill master_kill_during_add_shard ;;

@@ -4,6 +4,11 @@
 # 127.0.0.1 port, and an EXIT trap that tears the project down (volumes too) whatever happens.
 # Without Docker the tests print why and exit 77 (ctest SKIP_RETURN_CODE), except in CI
 # (CI=true) where that is a failure.
+# The cluster runs with mutual TLS: cluster_init makes a CA and every certificate of its own in
+# $WORK/certs (deploy/certs.sh), which docker-compose.yml mounts (PAXOSKV_CERT_DIR_HOST). Every
+# host tool talks to the master with the admin certificate: kvctl, kvbench, paxoskv-lincheck and
+# paxoskv-cluster-readback through PAXOSKV_CERT_DIR=$WORK/certs/admin, grpcurl through
+# "${GRPCURL_TLS[@]}". The master is dialled as 127.0.0.1:PORT (an IP SAN of its certificate).
 # Env: PAXOSKV_BIN_DIR (host binaries: kvctl, kvbench, paxoskv-lincheck; set by ctest),
 #      PAXOSKV_TEST_IMAGE (use this image instead of building paxoskv:test from PAXOSKV_BIN_DIR),
 #      PAXOSKV_KEEP_WORKDIR=1 (keep histories and logs; they are always kept on failure).
@@ -41,6 +46,8 @@ cluster_require() {
     [[ -x "$BIN_DIR/$b" ]] || fail "$BIN_DIR/$b missing (build it, or set PAXOSKV_BIN_DIR)"
   done
   command -v python3 >/dev/null || fail "python3 missing"
+  command -v openssl >/dev/null || fail "openssl missing (deploy/certs.sh needs it)"
+  command -v grpcurl >/dev/null || fail "grpcurl missing (scripts/setup.sh installs it)"
   KVCTL=$BIN_DIR/kvctl
   KVBENCH=$BIN_DIR/kvbench
   LINCHECK=$BIN_DIR/paxoskv-lincheck
@@ -107,8 +114,22 @@ cluster_init() {
   NETWORK=${PROJECT}_paxoskv
   trap cluster_teardown EXIT
   trap 'exit 130' INT TERM
+  cluster_certs
   compose_spare down -v --remove-orphans -t 1 >/dev/null 2>&1 || true  # Leftovers of a crashed run.
   cluster_image
+}
+
+# cluster_certs: this test's CA and certificates in $WORK/certs, mounted by the containers;
+# the host tools use the admin certificate. Always TLS, whatever the caller's environment says.
+cluster_certs() {
+  CERTS=$WORK/certs
+  "$REPO/deploy/certs.sh" "$CERTS" >"$WORK/certs.log" 2>&1 \
+    || { cat "$WORK/certs.log" >&2; fail "deploy/certs.sh $CERTS failed"; }
+  export PAXOSKV_CERT_DIR_HOST=$CERTS
+  export PAXOSKV_CERT_DIR=$CERTS/admin
+  unset PAXOSKV_TLS_FLAGS
+  GRPCURL_TLS=(-cacert "$CERTS/admin/ca.crt" -cert "$CERTS/admin/tls.crt"
+               -key "$CERTS/admin/tls.key")
 }
 
 # cluster_up [SERVICE...]: starts the project (all of it by default) and waits until healthy.
@@ -122,7 +143,7 @@ cluster_up() {
 wait_healthy() { paxoskv_wait_healthy "${1:-180}" compose_spare || fail "cluster not healthy"; }
 
 cluster_status() {
-  grpcurl -plaintext -max-time 5 "$MASTER" paxoskv.v1.Admin/ClusterStatus 2>/dev/null
+  grpcurl "${GRPCURL_TLS[@]}" -max-time 5 "$MASTER" paxoskv.v1.Admin/ClusterStatus 2>/dev/null
 }
 
 # leader_of SHARD [NOT_HOST]: waits (<= 30 s) for a leader of SHARD other than NOT_HOST and
