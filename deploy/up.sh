@@ -46,13 +46,6 @@ done
 paxoskv_have_docker || { echo "up: Docker is not available (is the daemon running?)" >&2; exit 1; }
 paxoskv_find_compose || { echo "up: neither 'docker compose' nor 'docker-compose' found" >&2; exit 1; }
 
-if ((build)); then
-  "$here/build-image.sh" --image "$PAXOSKV_IMAGE" "${build_args[@]}"
-elif ! docker image inspect "$PAXOSKV_IMAGE" >/dev/null 2>&1; then
-  echo "up: image $PAXOSKV_IMAGE not found (drop --no-build)" >&2
-  exit 1
-fi
-
 # The certificates (kept between runs; deploy/down.sh leaves them). An absolute path, so that
 # docker-compose.yml finds them whatever the current directory.
 certs=${PAXOSKV_CERT_DIR_HOST:-$repo/deploy/certs}
@@ -60,6 +53,13 @@ mkdir -p "$certs"
 certs=$(cd "$certs" && pwd)
 export PAXOSKV_CERT_DIR_HOST=$certs
 "$here/certs.sh" "$certs"
+
+if ((build)); then
+  "$here/build-image.sh" --image "$PAXOSKV_IMAGE" "${build_args[@]}"
+elif ! docker image inspect "$PAXOSKV_IMAGE" >/dev/null 2>&1; then
+  echo "up: image $PAXOSKV_IMAGE not found (drop --no-build)" >&2
+  exit 1
+fi
 
 compose=("${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project")
 if ((spare)); then compose+=(--profile spare); fi
