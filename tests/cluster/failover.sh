@@ -426,7 +426,7 @@ scenario_rotate_certs() {
       serving_cert "$svc" "${cids[$svc]}" | cmp -s - "$CERTS/$svc/tls.crt" \
         || fail "$svc does not have its new certificate"
     done
-    log "restarted ${rounds[$round]}with their new certificates, serving after $((SECONDS - t0))s"
+    log "restarted ${rounds[$round]}(new certificates): serving after $((SECONDS - t0))s"
   done
   log "rolling restart done in $((SECONDS - t_rot))s"
   [[ "$(master_cert_fingerprint)" == "$(file_fingerprint "$CERTS/master/tls.crt")" ]] \
