@@ -329,8 +329,17 @@ TEST(RocksDbStoreTest, DiskUseLevelsOffWithSnapshots) {
   EXPECT_EQ(state->snapshot_slot, slot);
 }
 
+// The death tests run in gtest's "threadsafe" style: the child re-executes the test binary
+// instead of forking a process whose RocksDB and sanitizer threads may hold locks (a forked
+// child once hung until ctest's timeout under ASan). The child opens a store of its own, in
+// a directory named after its pid, beside the parent's.
+std::string DeathTestDir(const std::string& name) {
+  return FreshDir(absl::StrCat(name, "_", getpid()));
+}
+
 TEST(RocksDbStoreDeathTest, AcceptedAbovePromisedIsFatal) {
-  auto store = Open(FreshDir("death_write"));
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto store = Open(DeathTestDir("death_write"));
   WriteBatch batch;
   batch.promised = MakeBallot(1, 1);
   batch.accepted = {MakeEntry(1, MakeBallot(2, 1), "x")};
@@ -338,7 +347,8 @@ TEST(RocksDbStoreDeathTest, AcceptedAbovePromisedIsFatal) {
 }
 
 TEST(RocksDbStoreDeathTest, PromisedBallotDecreaseIsFatal) {
-  auto store = Open(FreshDir("death_promise"));
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto store = Open(DeathTestDir("death_promise"));
   ASSERT_TRUE(store->Write(Batch(MakeBallot(5, 1))).ok());
   EXPECT_DEATH((void)store->Write(Batch(MakeBallot(4, 3))), "would decrease");
 }
