@@ -19,7 +19,8 @@ paxoskv_have_docker() {
 
 # paxoskv_wait_healthy TIMEOUT_S COMPOSE_ARGS...: waits until every container of the project
 # (as listed by `COMPOSE_ARGS ps -q`) is running and, if it has a health check, healthy.
-# Returns 1 on timeout or when a container exited, printing the culprits.
+# Returns 1 on timeout or when a container exited, printing the culprits and, on timeout,
+# their last health probes.
 paxoskv_wait_healthy() {
   local timeout_s=$1; shift
   local deadline=$((SECONDS + timeout_s)) ids states bad
@@ -46,6 +47,13 @@ paxoskv_wait_healthy() {
     [[ -z "$bad" ]] && return 0
     if ((SECONDS >= deadline)); then
       echo "not healthy after ${timeout_s}s:$bad" >&2
+      # What the last health probes of each culprit said (exit code, output), so a failure
+      # on a machine we cannot log into can still be read.
+      for name in $bad; do
+        name=${name%%:*}
+        docker inspect -f '{{range .State.Health.Log}}{{.Start}} exit={{.ExitCode}} {{.Output}}
+{{end}}' "$name" 2>/dev/null | tail -n 3 | sed "s|^|  $name probe: |" >&2 || true
+      done
       return 1
     fi
     sleep 1
