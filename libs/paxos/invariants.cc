@@ -43,13 +43,24 @@ absl::Status Invariants::CheckImpl(const Node::Impl& n) {
     if (slot <= n.chosen_through && !ls.chosen) {
       return fail(absl::StrCat("slot ", slot, " <= chosen_through but not chosen"));
     }
-    if (ls.chosen) {
-      std::string value = n.FullEntry(ls).value().SerializeAsString();
-      auto [it, inserted] = chosen_values_.emplace(slot, value);
-      if (!inserted && it->second != value) {
-        return fail(absl::StrCat("chosen value of slot ", slot, " changed"));
-      }
+    if (ls.chosen && !chosen_values_.contains(slot)) {
+      chosen_values_.emplace(slot, n.FullEntry(ls).value().SerializeAsString());
     }
+  }
+  // Slots seen chosen before, again: round-robin, at least one, about kRecheckBytesPerCheck.
+  auto next = chosen_values_.upper_bound(recheck_after_);
+  size_t bytes = 0;
+  for (size_t i = 0; i < chosen_values_.size() && bytes < kRecheckBytesPerCheck; ++i) {
+    if (next == chosen_values_.end()) next = chosen_values_.begin();
+    bytes += next->second.size() + 1;
+    const auto& [slot, value] = *next;
+    auto ls = n.log_slots.find(slot);
+    if (ls != n.log_slots.end() && ls->second.chosen &&
+        n.FullEntry(ls->second).value().SerializeAsString() != value) {
+      return fail(absl::StrCat("chosen value of slot ", slot, " changed"));
+    }
+    recheck_after_ = slot;
+    ++next;
   }
   for (SlotId s = n.compacted_through + 1; s <= n.chosen_through; ++s) {
     if (!n.log_slots.contains(s)) return fail(absl::StrCat("chosen slot ", s, " missing"));

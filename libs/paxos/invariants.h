@@ -2,7 +2,10 @@
 // (tests/sim checks every node after every event) and by debug builds inside Node itself.
 //   - the promised ballot never decreases;
 //   - every stored entry's ballot is <= the promised ballot;
-//   - a slot this node knows chosen never changes value;
+//   - a slot this node knows chosen never changes value: checked when the slot is first seen
+//     chosen, then again round-robin, about kRecheckBytesPerCheck of values per check (a log
+//     of migration imports holds megabytes, and serialising all of it at every step made an
+//     idle test-build replica spend half a core);
 //   - chosen_through never decreases, every slot <= it is known chosen (or compacted);
 //   - applied_through <= chosen_through, compacted_through <= applied_through.
 // Stateful (remembers what it saw last time). Not thread-safe: one checker per Node.
@@ -28,7 +31,10 @@ class Invariants {
   bool initialised_ = false;
   paxoskv::v1::Ballot promised_;
   SlotId chosen_through_ = 0;
+  static constexpr size_t kRecheckBytesPerCheck = 16 * 1024;
+
   std::map<SlotId, std::string> chosen_values_;  // serialized Value of known-chosen slots
+  SlotId recheck_after_ = 0;                     // the round-robin re-check's cursor
 };
 
 }  // namespace paxoskv::paxos
