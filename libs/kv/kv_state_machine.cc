@@ -218,7 +218,8 @@ struct KvStateMachine::Impl {
   uint64_t dedup_bytes = 0;
   pb::SessionState sessions;
   // Ranges fenced by OP_FREEZE_RANGES: moved (or moving) to another shard, until the fence
-  // that set them is lifted (OP_UNFREEZE_RANGES with the same freeze_id).
+  // that set them is lifted (OP_UNFREEZE_RANGES with the same freeze_id), or the ranges come
+  // back (OP_UNFREEZE_RANGES naming them: a shard removed gives them back to their owner).
   std::vector<pb::FrozenRange> frozen;
   // The latest membership applied (a Value that carried one); no members: none yet.
   pb::Membership membership;
@@ -270,6 +271,28 @@ struct KvStateMachine::Impl {
     return before - frozen.size();
   }
 
+  // Lifts every fence from `ranges` (what is fenced outside them stays fenced). Whether any
+  // fenced hash was lifted.
+  bool UnfreezeRanges(const google::protobuf::RepeatedPtrField<pb::HashRange>& ranges) {
+    bool lifted = false;
+    for (const pb::HashRange& cut : ranges) {
+      std::vector<pb::FrozenRange> left;
+      for (const pb::FrozenRange& fence : frozen) {
+        std::vector<pb::HashRange> pieces = HashRing::RangeMinus(fence.range(), cut);
+        const bool unchanged = pieces.size() == 1 && pieces[0].begin() == fence.range().begin() &&
+                               pieces[0].end() == fence.range().end();
+        lifted |= !unchanged;
+        for (pb::HashRange& piece : pieces) {
+          pb::FrozenRange& kept = left.emplace_back();
+          *kept.mutable_range() = std::move(piece);
+          kept.set_freeze_id(fence.freeze_id());
+        }
+      }
+      frozen = std::move(left);
+    }
+    return lifted;
+  }
+
   const Record* Find(std::string_view key) const {
     auto it = records.find(KeyRef{StableHash(key), key});
     return it == records.end() ? nullptr : &*it;
@@ -301,6 +324,23 @@ struct KvStateMachine::Impl {
     if (record == nullptr) return ErrorResult(pb::RESULT_CODE_NOT_FOUND, "key not found");
     pb::CommandResult result;
     result.set_value(std::string(record->value()));
+    return result;
+  }
+
+  // OP_CAS: puts the value if the key holds cas_expected (or is absent, cas_expect_absent).
+  pb::CommandResult CompareAndSet(const pb::Command& command) {
+    pb::CommandResult result;
+    const Record* record = Find(command.key());
+    result.set_existed(record != nullptr);
+    const bool holds = command.cas_expect_absent()
+                           ? record == nullptr
+                           : record != nullptr && record->value() == command.cas_expected();
+    if (holds) {
+      Put(command.key(), command.value());
+      result.set_succeeded(true);
+    } else if (record != nullptr) {
+      result.set_value(std::string(record->value()));
+    }
     return result;
   }
 
@@ -460,6 +500,9 @@ struct KvStateMachine::Impl {
       case pb::OP_DELETE:
         result.set_existed(Erase(command.key()));
         break;
+      case pb::OP_CAS:
+        result = CompareAndSet(command);
+        break;
       case pb::OP_SCAN_RANGE:
         Scan(command, &result);
         break;
@@ -477,10 +520,14 @@ struct KvStateMachine::Impl {
         Freeze(command);
         break;
       case pb::OP_UNFREEZE_RANGES:
-        result.set_existed(Unfreeze(command.freeze_id()) > 0);
+        result.set_existed(command.freeze_ranges_size() > 0
+                               ? UnfreezeRanges(command.freeze_ranges())
+                               : Unfreeze(command.freeze_id()) > 0);
         break;
       case pb::OP_ALARM:
         result.set_existed(ChangeAlarm(command.alarm()));
+        break;
+      case pb::OP_BARRIER:
         break;
       default:  // unreachable: validated by the caller
         return ErrorResult(pb::RESULT_CODE_INVALID_ARGUMENT, "unknown op");
@@ -543,7 +590,9 @@ struct KvStateMachine::Impl {
 
 namespace {
 
-bool IsKeyOp(pb::Op op) { return op == pb::OP_GET || op == pb::OP_PUT || op == pb::OP_DELETE; }
+bool IsKeyOp(pb::Op op) {
+  return op == pb::OP_GET || op == pb::OP_PUT || op == pb::OP_DELETE || op == pb::OP_CAS;
+}
 
 pb::CommandResult WrongShard(SlotId slot) {
   return ErrorResult(pb::RESULT_CODE_WRONG_SHARD,
@@ -579,6 +628,16 @@ absl::Status ValidateCommand(const pb::Command& command) {
       absl::Status status = CheckKey(command.key(), "");
       if (!status.ok()) return status;
       return CheckValue(command.value(), "");
+    }
+    case pb::OP_CAS: {
+      absl::Status status = CheckKey(command.key(), "");
+      if (status.ok()) status = CheckValue(command.value(), "");
+      if (status.ok()) status = CheckValue(command.cas_expected(), "cas_expected: ");
+      if (status.ok() && command.cas_expect_absent() && !command.cas_expected().empty()) {
+        status = absl::InvalidArgumentError(
+            "cas_expect_absent with a cas_expected value: compare with one or the other");
+      }
+      return status;
     }
     case pb::OP_SCAN_RANGE:
       if (command.scan_limit() == 0) {
@@ -626,6 +685,13 @@ absl::Status ValidateCommand(const pb::Command& command) {
       }
       return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
     case pb::OP_UNFREEZE_RANGES:
+      if (command.freeze_ranges_size() > 0) {
+        if (command.freeze_id() != 0) {
+          return absl::InvalidArgumentError(
+              "name either the fence to lift (freeze_id) or the ranges to lift (freeze_ranges)");
+        }
+        return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
+      }
       if (command.freeze_id() == 0) {
         return absl::InvalidArgumentError("freeze_id must name the fence to lift");
       }
@@ -636,6 +702,11 @@ absl::Status ValidateCommand(const pb::Command& command) {
       }
       if (command.alarm().activate() && command.alarm().alarm().member_id() == 0) {
         return absl::InvalidArgumentError("an alarm is raised for one member (member_id)");
+      }
+      return absl::OkStatus();
+    case pb::OP_BARRIER:
+      if (command.client_id() == 0) {
+        return absl::InvalidArgumentError("a barrier needs a client_id and seq (it is one)");
       }
       return absl::OkStatus();
     case pb::OP_UNSPECIFIED:
@@ -682,7 +753,8 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
   impl.sessions.set_now_ms(std::max(impl.sessions.now_ms(), command.proposed_ms()));
   // Scans are reads without side effects and their pages are large: never remembered, a
   // retried scan simply runs again. client_id 0 bypasses dedup by contract.
-  const bool refused_for_space = command.op() == pb::OP_PUT && impl.NoSpace();
+  const bool refused_for_space =
+      (command.op() == pb::OP_PUT || command.op() == pb::OP_CAS) && impl.NoSpace();
   if (command.client_id() == 0 || command.op() == pb::OP_SCAN_RANGE) {
     if (IsKeyOp(command.op()) && impl.IsFrozen(command.key())) return WrongShard(slot);
     if (refused_for_space) return NoSpace(slot);

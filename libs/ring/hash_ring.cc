@@ -62,6 +62,20 @@ absl::StatusOr<HashRing> HashRing::WithShard(uint32_t shard_id) const {
   return Create(epoch_ + 1, std::move(ids), virtual_nodes_);
 }
 
+absl::StatusOr<HashRing> HashRing::WithoutShard(uint32_t shard_id) const {
+  std::vector<uint32_t> ids = shard_ids_;
+  auto it = std::find(ids.begin(), ids.end(), shard_id);
+  if (it == ids.end()) {
+    return absl::NotFoundError(absl::StrCat("shard ", shard_id, " is not in the ring"));
+  }
+  if (ids.size() == 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("shard ", shard_id, " is the last shard: its keys would have nowhere to go"));
+  }
+  ids.erase(it);
+  return Create(epoch_ + 1, std::move(ids), virtual_nodes_);
+}
+
 std::vector<MovingRange> HashRing::Diff(const HashRing& next) const {
   // Every owner change happens at a virtual-node position of either ring, so between two
   // consecutive distinct positions p_{i-1} < p_i both owners are constant: the segment
@@ -100,6 +114,46 @@ std::vector<MovingRange> HashRing::Diff(const HashRing& next) const {
       out.back().to_shard == out.front().to_shard) {
     out.front().range.set_begin(out.back().range.begin());
     out.pop_back();
+  }
+  return out;
+}
+
+namespace {
+
+// A range as half-open intervals of [0, 2^64], which need 65 bits: a wrapping one is two.
+using Wide = unsigned __int128;
+constexpr Wide kRingSize = Wide{1} << 64;
+
+std::vector<std::pair<Wide, Wide>> Intervals(const paxoskv::v1::HashRange& range) {
+  const Wide begin = range.begin(), end = range.end();
+  if (end > begin) return {{begin, end}};
+  std::vector<std::pair<Wide, Wide>> out = {{begin, kRingSize}};  // end <= begin: wraps
+  if (end > 0) out.emplace_back(0, end);
+  return out;
+}
+
+}  // namespace
+
+std::vector<paxoskv::v1::HashRange> HashRing::RangeMinus(const paxoskv::v1::HashRange& from,
+                                                         const paxoskv::v1::HashRange& cut) {
+  std::vector<std::pair<Wide, Wide>> pieces = Intervals(from);
+  for (const auto& [cut_begin, cut_end] : Intervals(cut)) {
+    std::vector<std::pair<Wide, Wide>> left;
+    for (const auto& [begin, end] : pieces) {
+      if (cut_end <= begin || end <= cut_begin) {  // disjoint
+        left.emplace_back(begin, end);
+        continue;
+      }
+      if (begin < cut_begin) left.emplace_back(begin, cut_begin);
+      if (cut_end < end) left.emplace_back(cut_end, end);
+    }
+    pieces = std::move(left);
+  }
+  std::vector<paxoskv::v1::HashRange> out;
+  for (const auto& [begin, end] : pieces) {
+    paxoskv::v1::HashRange& range = out.emplace_back();
+    range.set_begin(static_cast<uint64_t>(begin));
+    range.set_end(static_cast<uint64_t>(end));  // 2^64 becomes 0: [begin, 2^64) wraps to 0
   }
   return out;
 }

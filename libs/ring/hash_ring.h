@@ -22,7 +22,7 @@ constexpr uint32_t kDefaultVirtualNodes = 128;
 uint64_t StableHash(std::string_view bytes);          // XXH64(bytes, seed 0)
 uint64_t VirtualNodePosition(uint32_t shard_id, uint32_t vnode);
 
-// A range of key hashes that changes owner when a shard is added.
+// A range of key hashes that changes owner when a shard is added or removed.
 struct MovingRange {
   paxoskv::v1::HashRange range;   // half-open [begin, end), may wrap
   uint32_t from_shard = 0;
@@ -44,6 +44,9 @@ class HashRing {
 
   // The ring with `shard_id` added and epoch + 1. kAlreadyExists if present.
   absl::StatusOr<HashRing> WithShard(uint32_t shard_id) const;
+  // The ring without `shard_id` and epoch + 1: its keys go to the owners of the next virtual
+  // nodes, every other key stays. kNotFound if absent; kFailedPrecondition for the last shard.
+  absl::StatusOr<HashRing> WithoutShard(uint32_t shard_id) const;
 
   // The hash ranges whose owner differs between *this and `next`, coalesced, each with its
   // old and new owner. Every hash h lies in some returned range iff
@@ -52,6 +55,9 @@ class HashRing {
 
   // True if `hash` lies in the half-open, possibly wrapping range.
   static bool RangeContains(const paxoskv::v1::HashRange& range, uint64_t hash);
+  // The hashes of `from` outside `cut`, as a few ranges (none when `cut` covers it all).
+  static std::vector<paxoskv::v1::HashRange> RangeMinus(const paxoskv::v1::HashRange& from,
+                                                        const paxoskv::v1::HashRange& cut);
 
  private:
   HashRing() = default;

@@ -89,6 +89,44 @@ TEST(FreezeTest, UnfreezeLiftsOnlyItsOwnFence) {
   EXPECT_EQ(copy->Apply(7, Put("a", "y", 1, 3)).code(), pb::RESULT_CODE_OK);
 }
 
+// Rule: ranges that come back to a shard (a removed shard gives them back) are lifted from
+// every fence by naming them; what each fence holds outside them stays fenced, through a
+// snapshot too. Naming both a fence and ranges is refused.
+TEST(FreezeTest, UnfreezingRangesLiftsExactlyThem) {
+  KvStateMachine kv;
+  // One fence over a wide range around "a"'s hash, another over "b"'s hash alone.
+  pb::Command wide;
+  wide.set_op(pb::OP_FREEZE_RANGES);
+  wide.set_freeze_id(7);
+  pb::HashRange* range = wide.add_freeze_ranges();
+  range->set_begin(KeyHash("a") - 1000);
+  range->set_end(KeyHash("a") + 1000);
+  kv.Apply(1, wide);
+  kv.Apply(2, FreezeKey("b", /*freeze_id=*/8));
+  pb::Command unfreeze;
+  unfreeze.set_op(pb::OP_UNFREEZE_RANGES);
+  pb::HashRange* back = unfreeze.add_freeze_ranges();
+  back->set_begin(KeyHash("a"));
+  back->set_end(KeyHash("a") + 1);
+  ASSERT_TRUE(ValidateMigrationCommand(unfreeze).ok());
+  pb::CommandResult lifted = kv.Apply(3, unfreeze);
+  EXPECT_EQ(lifted.code(), pb::RESULT_CODE_OK);
+  EXPECT_TRUE(lifted.existed());
+  EXPECT_EQ(kv.Apply(4, Put("a", "x", 1, 1)).code(), pb::RESULT_CODE_OK);
+  EXPECT_EQ(kv.Apply(5, Put("b", "x", 1, 2)).code(), pb::RESULT_CODE_WRONG_SHARD);
+  EXPECT_FALSE(kv.Apply(6, unfreeze).existed());  // nothing fenced there any more
+  // The rest of the wide fence holds: a range just beside "a"'s hash is still fenced.
+  pb::Command beside = unfreeze;
+  beside.mutable_freeze_ranges(0)->set_begin(KeyHash("a") + 1);
+  beside.mutable_freeze_ranges(0)->set_end(KeyHash("a") + 2);
+  auto copy = Restored(SnapshotChunks(kv));
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_TRUE(copy->Apply(7, beside).existed());
+  EXPECT_EQ(copy->Apply(8, Put("a", "y", 1, 3)).code(), pb::RESULT_CODE_OK);
+  unfreeze.set_freeze_id(7);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateCommand(unfreeze)));
+}
+
 // A fence without an id could never be lifted: refused.
 TEST(FreezeTest, FenceNeedsAnId) {
   pb::Command command = FreezeKey("a", /*freeze_id=*/0);

@@ -16,6 +16,44 @@ namespace {
 
 using namespace testing_util;  // NOLINT: command builders
 
+TEST(KvStateMachineTest, CompareAndSetPutsOnlyWhenTheCompareHolds) {
+  KvStateMachine kv;
+  const std::string one = "1";
+  const std::string two = "2";
+  // Absent: only an expect-absent compare holds.
+  pb::CommandResult failed = kv.Apply(1, Cas("k", &one, "x"));
+  EXPECT_EQ(failed.code(), pb::RESULT_CODE_OK);
+  EXPECT_FALSE(failed.succeeded());
+  EXPECT_FALSE(failed.existed());
+  EXPECT_EQ(kv.Apply(2, Get("k")).code(), pb::RESULT_CODE_NOT_FOUND);
+  pb::CommandResult created = kv.Apply(3, Cas("k", nullptr, one));
+  EXPECT_TRUE(created.succeeded());
+  EXPECT_FALSE(created.existed());
+  EXPECT_EQ(kv.Apply(4, Get("k")).value(), "1");
+  // Present: an expect-absent compare fails and returns the current value.
+  failed = kv.Apply(5, Cas("k", nullptr, "y"));
+  EXPECT_FALSE(failed.succeeded());
+  EXPECT_TRUE(failed.existed());
+  EXPECT_EQ(failed.value(), "1");
+  // The wrong value fails likewise; the right one puts.
+  failed = kv.Apply(6, Cas("k", &two, "y"));
+  EXPECT_FALSE(failed.succeeded());
+  EXPECT_EQ(failed.value(), "1");
+  EXPECT_EQ(kv.Apply(7, Get("k")).value(), "1");
+  EXPECT_TRUE(kv.Apply(8, Cas("k", &one, two)).succeeded());
+  EXPECT_EQ(kv.Apply(9, Get("k")).value(), "2");
+  // A retry of a CAS that succeeded gets its first answer, not a failed compare against the
+  // value it put itself.
+  EXPECT_TRUE(kv.Apply(10, Cas("k", &two, "3", 7, 1)).succeeded());
+  EXPECT_TRUE(kv.Apply(11, Cas("k", &two, "3", 7, 1)).succeeded());
+  EXPECT_EQ(kv.Apply(12, Get("k")).value(), "3");
+  // Both compares at once is malformed.
+  pb::Command both = Cas("k", &one, "z");
+  both.set_cas_expect_absent(true);
+  EXPECT_EQ(kv.Apply(13, both).code(), pb::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(kv.Apply(14, Get("k")).value(), "3");
+}
+
 TEST(KvStateMachineTest, PutGetDelete) {
   KvStateMachine kv;
   EXPECT_EQ(kv.Apply(1, Get("a")).code(), pb::RESULT_CODE_NOT_FOUND);

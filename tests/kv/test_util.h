@@ -44,6 +44,23 @@ inline pb::Command Delete(const std::string& key, uint64_t client_id = 0, uint64
   return command;
 }
 
+// OP_CAS: `expected` nullptr means "the key is absent".
+inline pb::Command Cas(const std::string& key, const std::string* expected,
+                       const std::string& value, uint64_t client_id = 0, uint64_t seq = 0) {
+  pb::Command command;
+  command.set_op(pb::OP_CAS);
+  command.set_key(key);
+  command.set_value(value);
+  if (expected == nullptr) {
+    command.set_cas_expect_absent(true);
+  } else {
+    command.set_cas_expected(*expected);
+  }
+  command.set_client_id(client_id);
+  command.set_seq(seq);
+  return command;
+}
+
 inline pb::Command Scan(uint64_t begin, uint64_t end, uint32_t limit) {
   pb::Command command;
   command.set_op(pb::OP_SCAN_RANGE);

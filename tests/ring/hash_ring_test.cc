@@ -149,6 +149,43 @@ TEST(HashRingTest, DiffCoversExactlyTheMovedHashes) {
   }
 }
 
+TEST(HashRingTest, RemovingAShardMovesOnlyItsKeysAndSpreadsThem) {
+  const HashRing ring = MustCreate(4, {1, 2, 3, 4});
+  auto next = ring.WithoutShard(3);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->epoch(), 5u);
+  EXPECT_EQ(next->shards(), (std::vector<uint32_t>{1, 2, 4}));
+  EXPECT_EQ(next->virtual_nodes(), ring.virtual_nodes());
+  const std::vector<MovingRange> moving = ring.Diff(*next);
+  std::map<uint32_t, int> targets;
+  for (const auto& m : moving) {
+    EXPECT_EQ(m.from_shard, 3u);
+    EXPECT_NE(m.to_shard, 3u);
+    ++targets[m.to_shard];
+  }
+  EXPECT_EQ(targets.size(), 3u) << "the removed shard's ranges go to every other shard";
+  std::mt19937_64 rng(31337);
+  for (int i = 0; i < 200000; ++i) ExpectDiffExactAt(ring, *next, moving, rng());
+  for (uint32_t v = 0; v < kDefaultVirtualNodes; ++v) {
+    const uint64_t p = VirtualNodePosition(3, v);
+    for (uint64_t h : {p - 1, p, p + 1}) ExpectDiffExactAt(ring, *next, moving, h);
+  }
+  // Removing what was added gives back the old owners.
+  const HashRing added = *ring.WithShard(9);
+  const HashRing removed = *added.WithoutShard(9);
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t h = rng();
+    EXPECT_EQ(removed.OwnerOfHash(h), ring.OwnerOfHash(h));
+  }
+}
+
+TEST(HashRingTest, WithoutShardRejectsUnknownAndLastShard) {
+  const HashRing ring = MustCreate(1, {1, 2});
+  EXPECT_EQ(ring.WithoutShard(3).status().code(), absl::StatusCode::kNotFound);
+  const HashRing one = *ring.WithoutShard(2);
+  EXPECT_EQ(one.WithoutShard(1).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(HashRingTest, DiffHandlesRangeWrappingPastZero) {
   // Find a small ring whose last-to-first segment (across 2^64 -> 0) moves, so the wrapping
   // case is exercised for certain, not by luck.
@@ -203,6 +240,48 @@ TEST(HashRingTest, RangeContainsHandlesPlainWrappingAndWholeRanges) {
   EXPECT_TRUE(HashRing::RangeContains(whole, 0));
   EXPECT_TRUE(HashRing::RangeContains(whole, 5));
   EXPECT_TRUE(HashRing::RangeContains(whole, 4));
+}
+
+// RangeMinus against RangeContains, hash by hash: plain, wrapping and whole ranges, cuts
+// inside, across either end, around the wrap and over everything.
+TEST(HashRingTest, RangeMinusKeepsExactlyTheHashesOutsideTheCut) {
+  auto make = [](uint64_t begin, uint64_t end) {
+    v1::HashRange range;
+    range.set_begin(begin);
+    range.set_end(end);
+    return range;
+  };
+  const uint64_t max = ~uint64_t{0};
+  const std::vector<v1::HashRange> ranges = {make(100, 200), make(max - 50, 50),      make(7, 7),
+                                             make(0, 0),     make(150, 160),          make(50, 150),
+                                             make(190, 300), make(max - 10, 10),      make(0, 120),
+                                             make(180, 0),   make(max - 60, max - 55)};
+  std::mt19937_64 rng(99);
+  for (const auto& from : ranges) {
+    for (const auto& cut : ranges) {
+      const std::vector<v1::HashRange> left = HashRing::RangeMinus(from, cut);
+      auto in_left = [&](uint64_t h) {
+        int count = 0;
+        for (const auto& r : left) count += HashRing::RangeContains(r, h) ? 1 : 0;
+        EXPECT_LE(count, 1) << "pieces overlap at " << h;
+        return count == 1;
+      };
+      std::vector<uint64_t> probes = {0, 1, max, max - 1};
+      for (const auto& r : {from, cut}) {
+        for (uint64_t d : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}}) {
+          probes.push_back(r.begin() + d);
+          probes.push_back(r.end() + d);
+        }
+      }
+      for (int i = 0; i < 200; ++i) probes.push_back(rng() % 400);
+      for (int i = 0; i < 200; ++i) probes.push_back(rng());
+      for (uint64_t h : probes) {
+        EXPECT_EQ(in_left(h), HashRing::RangeContains(from, h) && !HashRing::RangeContains(cut, h))
+            << "from [" << from.begin() << "," << from.end() << ") cut [" << cut.begin() << ","
+            << cut.end() << ") hash " << h;
+      }
+    }
+  }
 }
 
 TEST(HashRingTest, CreateRejectsBadInput) {
