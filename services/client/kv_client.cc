@@ -4,11 +4,14 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "libs/common/random_id.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/leader_retry.h"
+#include "libs/common/random_id.h"
 #include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 
@@ -17,32 +20,14 @@ namespace {
 
 namespace pb = paxoskv::v1;
 
-// Runs `attempt(context)` until it succeeds, fails with a non-retryable code, or the deadline
-// leaves no room for another attempt. Retryable: UNAVAILABLE, and DEADLINE_EXCEEDED of an
-// attempt that ended before the call's deadline.
-template <typename Attempt>
-absl::Status CallWithRetry(bool retry, absl::Duration attempt_timeout,
-                           absl::Duration backoff_initial, absl::Duration backoff_max,
-                           absl::Time deadline, Attempt attempt) {
-  absl::Duration backoff = backoff_initial;
-  while (true) {
-    absl::Time attempt_deadline = deadline;
-    if (attempt_timeout > absl::ZeroDuration()) {
-      attempt_deadline = std::min(deadline, absl::Now() + attempt_timeout);
-    }
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(attempt_deadline));
-    grpc::Status grpc_status = attempt(&context);
-    absl::Status status = FromGrpcStatus(grpc_status, &context);
-    if (status.ok() || !retry) return status;
-    const absl::Time now = absl::Now();
-    const bool retryable =
-        status.code() == absl::StatusCode::kUnavailable ||
-        (status.code() == absl::StatusCode::kDeadlineExceeded && now < deadline);
-    if (!retryable || now + backoff >= deadline) return status;
-    absl::SleepFor(backoff);  // Retry backoff, not synchronisation.
-    backoff = std::min(backoff * 2, backoff_max);
+// The masters named by "h:p,h:p" (spaces ignored, each once, in order).
+std::vector<std::string> SplitMasters(const std::string& masters) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(masters, ',', absl::SkipWhitespace())) {
+    std::string address(absl::StripAsciiWhitespace(part));
+    if (std::find(out.begin(), out.end(), address) == out.end()) out.push_back(address);
   }
+  return out;
 }
 
 }  // namespace
@@ -52,17 +37,55 @@ std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToStr
 // ---------------------------------------------------------------------------------------------
 // KvClient
 
-KvClient::KvClient(const std::string& master_address, KvClientOptions options)
-    : KvClient(
-          grpc::CreateCustomChannel(master_address, options.credentials, PaxoskvChannelArguments()),
-          options) {}
+KvClient::KvClient(const std::string& masters, KvClientOptions options)
+    : options_(std::move(options)),
+      masters_(SplitMasters(masters)),
+      stubs_([&] {
+        std::map<std::string, Stubs> stubs;
+        for (const std::string& address : masters_) {
+          std::shared_ptr<grpc::Channel> channel =
+              options_.make_channel ? options_.make_channel(address)
+                                    : grpc::CreateCustomChannel(address, options_.credentials,
+                                                                PaxoskvChannelArguments());
+          stubs[address] = Stubs{pb::KV::NewStub(channel), pb::Admin::NewStub(channel)};
+        }
+        return stubs;
+      }()),
+      client_id_(options_.client_id != 0 ? options_.client_id : RandomId()) {
+  policy_.attempt_timeout = options_.attempt_timeout;
+  if (policy_.attempt_timeout <= absl::ZeroDuration() && masters_.size() > 1) {
+    policy_.attempt_timeout = kMasterAttemptTimeout;
+  }
+  policy_.backoff_initial = options_.backoff_initial;
+  policy_.backoff_max = options_.backoff_max;
+  if (!masters_.empty()) current_ = masters_.front();
+}
 
-KvClient::KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options)
-    : options_(options),
-      channel_(std::move(channel)),
-      kv_(pb::KV::NewStub(channel_)),
-      admin_(pb::Admin::NewStub(channel_)),
-      client_id_(options.client_id != 0 ? options.client_id : RandomId()) {}
+std::string KvClient::current_master() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+template <typename Attempt>
+absl::Status KvClient::Call(bool retry, absl::Time deadline, Attempt attempt) {
+  if (masters_.empty()) return absl::InvalidArgumentError("no master address given");
+  auto one = [&](const std::string& target, absl::Time attempt_deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(attempt_deadline));
+    grpc::Status status = attempt(stubs_.at(target), &context);
+    return FromGrpcStatus(status, &context);
+  };
+  if (!retry) return one(current_master(), deadline);
+  LeaderRetryHooks hooks;
+  hooks.answered = [this](const std::string& target) {
+    absl::MutexLock lock(&mu_);
+    current_ = target;
+  };
+  return RetryAtLeader(masters_.size() == 1
+                           ? absl::StrCat("master ", masters_.front())
+                           : absl::StrCat("masters ", absl::StrJoin(masters_, ",")),
+                       masters_, current_master(), deadline, policy_, one, hooks);
+}
 
 absl::Time KvClient::Deadline(const CallOptions& call) const {
   // Retries keep the (client_id, seq) of the first attempt: never longer than the replicas'
@@ -77,10 +100,9 @@ absl::StatusOr<std::string> KvClient::Get(const std::string& key, CallOptions ca
   request.set_key(key);
   pb::GetResponse response;
   absl::Status status =
-      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
-                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                      return kv_->Get(context, request, &response);
-                    });
+      Call(options_.retry, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+        return stubs.kv->Get(context, request, &response);
+      });
   if (!status.ok()) return status;
   return std::move(*response.mutable_value());
 }
@@ -92,10 +114,10 @@ absl::Status KvClient::Put(const std::string& key, const std::string& value, Cal
   request.set_client_id(client_id_);
   request.set_seq(next_seq_.fetch_add(1));  // Same seq on every retry below.
   pb::PutResponse response;
-  return CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
-                       options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                         return kv_->Put(context, request, &response);
-                       });
+  return Call(options_.retry, Deadline(call),
+              [&](const Stubs& stubs, grpc::ClientContext* context) {
+                return stubs.kv->Put(context, request, &response);
+              });
 }
 
 absl::StatusOr<bool> KvClient::Delete(const std::string& key, CallOptions call) {
@@ -105,10 +127,9 @@ absl::StatusOr<bool> KvClient::Delete(const std::string& key, CallOptions call) 
   request.set_seq(next_seq_.fetch_add(1));
   pb::DeleteResponse response;
   absl::Status status =
-      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
-                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                      return kv_->Delete(context, request, &response);
-                    });
+      Call(options_.retry, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+        return stubs.kv->Delete(context, request, &response);
+      });
   if (!status.ok()) return status;
   return response.deleted();
 }
@@ -121,24 +142,27 @@ absl::StatusOr<pb::AddShardResponse> KvClient::AddShard(uint32_t shard_id,
   for (const auto& address : replicas) request.add_replicas(address);
   pb::AddShardResponse response;
   absl::Status status =
-      CallWithRetry(/*retry=*/false, absl::ZeroDuration(), options_.backoff_initial,
-                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                      return admin_->AddShard(context, request, &response);
-                    });
+      Call(/*retry=*/false, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+        return stubs.admin->AddShard(context, request, &response);
+      });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::RemoveShardResponse> KvClient::RemoveShard(uint32_t shard_id, CallOptions call) {
+  pb::RemoveShardRequest request;
+  request.set_shard_id(shard_id);
+  pb::RemoveShardResponse response;
+  absl::Status status =
+      Call(/*retry=*/false, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+        return stubs.admin->RemoveShard(context, request, &response);
+      });
   if (!status.ok()) return status;
   return response;
 }
 
 absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions call) {
-  pb::ClusterStatusRequest request;
-  pb::ClusterStatusResponse response;
-  absl::Status status =
-      CallWithRetry(options_.retry, options_.attempt_timeout, options_.backoff_initial,
-                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                      return admin_->ClusterStatus(context, request, &response);
-                    });
-  if (!status.ok()) return status;
-  return response;
+  return CallAdmin(&pb::Admin::Stub::ClusterStatus, pb::ClusterStatusRequest(), call);
 }
 
 template <typename Request, typename Response>
@@ -147,11 +171,10 @@ absl::StatusOr<Response> KvClient::CallAdmin(
     const Request& request, CallOptions call) {
   Response response;
   absl::Status status =
-      CallWithRetry(options_.retry, absl::ZeroDuration(), options_.backoff_initial,
-                    options_.backoff_max, Deadline(call), [&](grpc::ClientContext* context) {
-                      response.Clear();
-                      return (admin_.get()->*method)(context, request, &response);
-                    });
+      Call(options_.retry, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+        response.Clear();
+        return (stubs.admin.get()->*method)(context, request, &response);
+      });
   if (!status.ok()) return status;
   return response;
 }

@@ -1,24 +1,31 @@
 // Client library for paxoskv, shared by kvctl, kvbench and the tests.
 //
-// KvClient talks to the master gateway (services KV and Admin). ReplicaClient talks to one
-// replica group directly (service Replica), following leader hints; tests of a replica
-// group, migration checks and `kvbench --target replica` use it.
+// KvClient talks to the master gateways (services KV and Admin): one address or several
+// ("h:p,h:p,h:p"). A call goes to the master that answered last and fails over to the next one
+// as libs/common/leader_retry.h says (the one retry loop, shared with ReplicaClient and the
+// master's Router): UNAVAILABLE, an attempt's timeout, CANCELLED or RESOURCE_EXHAUSTED (a
+// busy master; not a NOSPACE alarm) move on, round-robin, backing off after each full round,
+// until the call's deadline. ReplicaClient talks to one replica group directly (service
+// Replica), following leader hints; tests of a replica group, migration checks and
+// `kvbench --target replica` use it.
 //
 // Exactly once: each KvClient picks a random 64-bit client id; every Put/Delete gets the next
-// seq, and a retry after UNAVAILABLE or DEADLINE_EXCEEDED re-sends the same (client_id, seq),
-// so the replicas' dedup table applies it once and returns the first result.
+// seq, and a retry (at the same master or another) re-sends the same (client_id, seq), so
+// the replicas' dedup table applies it once and returns the first result.
 //
 // Both classes are thread-safe: any number of threads may call them concurrently (each call
 // is independent; seqs come from an atomic counter).
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/node_hash_map.h"
@@ -43,10 +50,11 @@ struct CallOptions {
 
 struct KvClientOptions {
   absl::Duration default_timeout = absl::Seconds(5);
-  // Retry UNAVAILABLE (and an attempt's DEADLINE_EXCEEDED, when attempt_timeout is shorter
-  // than the call's timeout) until the call's deadline. Off: one attempt.
+  // Retry (at the same master or the next one) until the call's deadline, as the header says.
+  // Off: one attempt, at the master that answered last.
   bool retry = true;
-  // Budget of one attempt; zero = the whole remaining deadline.
+  // Budget of one attempt. Zero: the whole remaining deadline with one master;
+  // kMasterAttemptTimeout with several, so a hung master hands over to the next in time.
   absl::Duration attempt_timeout = absl::ZeroDuration();
   absl::Duration backoff_initial = absl::Milliseconds(10);
   absl::Duration backoff_max = absl::Milliseconds(200);
@@ -58,13 +66,19 @@ struct KvClientOptions {
   uint64_t client_id = 0;
   // Mutual TLS with the caller's certificate (libs/common/tls.h), or plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  // Makes the channel to one master. Empty: `credentials` and PaxoskvChannelArguments().
+  std::function<std::shared_ptr<grpc::Channel>(const std::string& address)> make_channel = nullptr;
 };
 
-// Client of the master gateway.
+// The attempt budget with several masters when KvClientOptions::attempt_timeout is zero.
+inline constexpr absl::Duration kMasterAttemptTimeout = absl::Seconds(1);
+
+// Client of the master gateways.
 class KvClient {
  public:
-  explicit KvClient(const std::string& master_address, KvClientOptions options = {});
-  KvClient(std::shared_ptr<grpc::Channel> channel, KvClientOptions options = {});
+  // `masters`: "host:port" or a comma-separated list of them (every call fails with
+  // kInvalidArgument when it names none).
+  explicit KvClient(const std::string& masters, KvClientOptions options = {});
 
   // The value of `key`. kNotFound when absent; kInvalidArgument for a bad key; kUnavailable /
   // kDeadlineExceeded when the cluster did not answer in time.
@@ -79,6 +93,10 @@ class KvClient {
   absl::StatusOr<paxoskv::v1::AddShardResponse> AddShard(uint32_t shard_id,
                                                           const std::vector<std::string>& replicas,
                                                           CallOptions call = {});
+  // Removes a shard online (blocks until its keys have moved). Not retried: a second attempt
+  // after an unknown outcome would answer kNotFound.
+  absl::StatusOr<paxoskv::v1::RemoveShardResponse> RemoveShard(uint32_t shard_id,
+                                                               CallOptions call = {});
   absl::StatusOr<paxoskv::v1::ClusterStatusResponse> ClusterStatus(CallOptions call = {});
   // Admin.Member*. A change is retried within the deadline when the master cannot be
   // reached: a change already in effect answers OK (`already`), so a retry is safe.
@@ -101,21 +119,34 @@ class KvClient {
   uint64_t client_id() const { return client_id_; }
   // The seq the next Put/Delete will use (for tests).
   uint64_t next_seq() const { return next_seq_.load(); }
+  const std::vector<std::string>& masters() const { return masters_; }
+  // The master that answered last (or the first one).
+  std::string current_master() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  struct Stubs {
+    std::unique_ptr<paxoskv::v1::KV::Stub> kv;
+    std::unique_ptr<paxoskv::v1::Admin::Stub> admin;
+  };
   absl::Time Deadline(const CallOptions& call) const;
-  // One Admin call, retried as ClusterStatus is, each attempt allowed the whole deadline.
+  // Runs `attempt(stubs, context)` at the master that answered last, then as the header says
+  // (only once when `retry` is false), until `deadline`.
+  template <typename Attempt>
+  absl::Status Call(bool retry, absl::Time deadline, Attempt attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  // One Admin call, retried as ClusterStatus is.
   template <typename Request, typename Response>
   absl::StatusOr<Response> CallAdmin(grpc::Status (paxoskv::v1::Admin::Stub::*method)(
                                          grpc::ClientContext*, const Request&, Response*),
                                      const Request& request, CallOptions call);
 
-  KvClientOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<paxoskv::v1::KV::Stub> kv_;
-  std::unique_ptr<paxoskv::v1::Admin::Stub> admin_;
+  const KvClientOptions options_;
+  const std::vector<std::string> masters_;
+  const std::map<std::string, Stubs> stubs_;  // one channel per master, made at construction
+  LeaderRetryPolicy policy_;
   const uint64_t client_id_;
   std::atomic<uint64_t> next_seq_{1};
+  mutable absl::Mutex mu_;
+  std::string current_ ABSL_GUARDED_BY(mu_);
 };
 
 struct ReplicaClientOptions {

@@ -63,7 +63,8 @@
 
 ABSL_FLAG(std::string, target, "master", "master | replica | etcd | echo");
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051",
-          "host:port (master, etcd, echo) or a comma list of replicas (replica)");
+          "host:port (etcd, echo), a comma list of masters (master: --driver threads fails over "
+          "between them, callback spreads its connections over them) or of replicas (replica)");
 ABSL_FLAG(int, clients, 16, "concurrent closed-loop clients (threads)");
 ABSL_FLAG(double, duration_s, 10, "measured run time in seconds (ignored when --ops is set)");
 ABSL_FLAG(int64_t, ops, 0, "stop after this many measured operations (0: use --duration_s)");
@@ -546,10 +547,17 @@ int main(int argc, char** argv) {
       targets.push_back(std::make_unique<ClientTarget<paxoskv::client::ReplicaClient>>(
           std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace())), options));
     } else if (target_name == "master" && driver == "threads") {
-      targets.push_back(std::make_unique<ClientTarget<paxoskv::client::KvClient>>(
-          MakeChannel(addr, i, credentials), paxoskv::client::KvClientOptions{}));
+      paxoskv::client::KvClientOptions options;
+      options.make_channel = [i, credentials](const std::string& address) {
+        return MakeChannel(address, i, credentials);
+      };
+      targets.push_back(
+          std::make_unique<ClientTarget<paxoskv::client::KvClient>>(addr, std::move(options)));
     } else if (target_name == "master") {
-      async_targets.push_back(std::make_unique<MasterAsyncTarget>(addr, i, credentials));
+      const std::vector<std::string> masters = absl::StrSplit(addr, ',', absl::SkipWhitespace());
+      if (masters.empty()) return Usage("--addr names no master");
+      async_targets.push_back(std::make_unique<MasterAsyncTarget>(
+          masters[static_cast<size_t>(i) % masters.size()], i, credentials));
     } else if (target_name == "etcd") {
       async_targets.push_back(std::make_unique<EtcdAsyncTarget>(addr, i, credentials));
     } else {

@@ -4,6 +4,7 @@
 //   kvctl [--master HOST:PORT] get KEY
 //   kvctl [--master HOST:PORT] delete KEY
 //   kvctl [--master HOST:PORT] add-shard ID ADDR,ADDR,ADDR
+//   kvctl [--master HOST:PORT] remove-shard ID
 //   kvctl [--master HOST:PORT] status [--json]
 //   kvctl [--master HOST:PORT] member list SHARD [--json]
 //   kvctl [--master HOST:PORT] member add SHARD ID ADDR [--no_promote] [--wait]
@@ -16,7 +17,9 @@
 // "admin", or "client" for put/get/delete only), --cacert/--cert/--key, or $PAXOSKV_CERT_DIR;
 // plaintext only with --insecure.
 //
-// The master defaults to $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
+// --master takes one address or several (HOST:PORT,HOST:PORT,...): a call that cannot reach
+// one master goes on at the next with the same (client_id, seq). The master defaults to
+// $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
 // 1 key not found (get, delete), 2 usage error, 3 any other failure. Errors go to stderr as
 // one line: "kvctl: put failed: UNAVAILABLE: ...".
 #include <unistd.h>
@@ -54,9 +57,10 @@ constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 3;
 
 constexpr char kUsageLine[] =
-    "usage: kvctl [--master HOST:PORT] [--timeout_ms N] "
+    "usage: kvctl [--master HOST:PORT[,HOST:PORT...]] [--timeout_ms N] "
     "[--cert_dir DIR | --cacert F --cert F --key F | --insecure] "
-    "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | status [--json] | "
+    "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | remove-shard ID | "
+    "status [--json] | "
     "member list SHARD [--json] | member add SHARD ID ADDR [--no_promote] [--wait] | "
     "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR | "
     "alarm list [SHARD] [--json] | alarm disarm [SHARD]";
@@ -64,6 +68,11 @@ constexpr char kUsageLine[] =
 int Usage(const std::string& problem) {
   std::cerr << "kvctl: " << problem << "\n" << kUsageLine << "\n";
   return kExitUsage;
+}
+
+// A shard or replica id: a positive integer.
+bool ParseId(const std::string& text, uint32_t* id) {
+  return absl::SimpleAtoi(text, id) && *id != 0;
 }
 
 int Fail(const std::string& what, const absl::Status& status) {
@@ -174,9 +183,10 @@ nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
     out["shards"].push_back(std::move(s));
   }
   const pb::MigrationInfo& m = status.migration();
-  out["migration"] = {{"running", m.running()},     {"shard_id", m.shard_id()},
-                      {"phase", m.phase()},         {"keys_moved", m.keys_moved()},
-                      {"keys_to_move", m.keys_to_move()}};
+  out["migration"] = {{"running", m.running()},           {"kind", m.kind()},
+                      {"shard_id", m.shard_id()},         {"phase", m.phase()},
+                      {"keys_moved", m.keys_moved()},     {"keys_to_move", m.keys_to_move()},
+                      {"ranges_moved", m.ranges_moved()}, {"ranges_to_move", m.ranges_to_move()}};
   return out;
 }
 
@@ -201,9 +211,11 @@ std::string StatusTable(const pb::ClusterStatusResponse& status) {
   }
   const pb::MigrationInfo& m = status.migration();
   if (m.running()) {
-    absl::StrAppendFormat(&out, "\nmigration: adding shard %d, phase %s, %d/%d keys moved (%s)\n",
-                          m.shard_id(), m.phase(), m.keys_moved(), m.keys_to_move(),
-                          Percent(m.keys_moved(), m.keys_to_move()));
+    absl::StrAppendFormat(
+        &out, "\nmigration: %s shard %d, phase %s, %d/%d ranges, %d/%d keys moved (%s)\n",
+        m.kind() == "remove" ? "removing" : "adding", m.shard_id(), m.phase(), m.ranges_moved(),
+        m.ranges_to_move(), m.keys_moved(), m.keys_to_move(),
+        Percent(m.keys_moved(), m.keys_to_move()));
   } else {
     absl::StrAppend(&out, "\nmigration: none running\n");
   }
@@ -221,16 +233,17 @@ int RunStatus(KvClient& client, const CallOptions& call, bool json) {
   return kExitOk;
 }
 
-// ---- add-shard ------------------------------------------------------------------------------
+// ---- add-shard, remove-shard -----------------------------------------------------------------
 
-// Shows migration progress while AddShard runs: a bar redrawn in place on a terminal,
-// otherwise a plain line every few seconds (logs, pipes).
+// Shows migration progress while AddShard or RemoveShard runs: a bar redrawn in place on a
+// terminal, otherwise a plain line every few seconds (logs, pipes).
 class ProgressReporter {
  public:
-  ProgressReporter(const std::string& master, uint32_t shard_id,
+  ProgressReporter(const std::string& master, const std::string& command, uint32_t shard_id,
                    std::shared_ptr<grpc::ChannelCredentials> credentials)
       : client_(master, paxoskv::client::KvClientOptions{.retry = false,
                                                          .credentials = std::move(credentials)}),
+        command_(command),
         shard_id_(shard_id),
         tty_(isatty(STDOUT_FILENO) == 1) {}
 
@@ -250,16 +263,18 @@ class ProgressReporter {
                 : std::min(1.0, static_cast<double>(m.keys_moved()) /
                                     static_cast<double>(m.keys_to_move()));
         const int filled = static_cast<int>(fraction * kWidth);
-        std::string line = absl::StrFormat(
-            "\r[%s%s] %4s %d/%d keys (%s)", std::string(static_cast<size_t>(filled), '#'),
-            std::string(static_cast<size_t>(kWidth - filled), '.'),
-            Percent(m.keys_moved(), m.keys_to_move()), m.keys_moved(), m.keys_to_move(),
-            m.phase());
+        std::string line =
+            absl::StrFormat("\r[%s%s] %4s %d/%d keys, %d/%d ranges (%s)",
+                            std::string(static_cast<size_t>(filled), '#'),
+                            std::string(static_cast<size_t>(kWidth - filled), '.'),
+                            Percent(m.keys_moved(), m.keys_to_move()), m.keys_moved(),
+                            m.keys_to_move(), m.ranges_moved(), m.ranges_to_move(), m.phase());
         std::cout << line << std::flush;
         drew_ = true;
       } else {
-        std::string line = absl::StrFormat("add-shard %d: phase %s, %d/%d keys moved", shard_id_,
-                                           m.phase(), m.keys_moved(), m.keys_to_move());
+        std::string line = absl::StrFormat("%s %d: phase %s, %d/%d keys, %d/%d ranges moved",
+                                           command_, shard_id_, m.phase(), m.keys_moved(),
+                                           m.keys_to_move(), m.ranges_moved(), m.ranges_to_move());
         if (line != last_line) std::cout << line << std::endl;
         last_line = line;
       }
@@ -269,33 +284,61 @@ class ProgressReporter {
 
  private:
   KvClient client_;
+  const std::string command_;
   const uint32_t shard_id_;
   const bool tty_;
   bool drew_ = false;
 };
 
+// Runs `call` (an AddShard or RemoveShard) with a progress reporter beside it. Moving keys can
+// take long: without --timeout_ms, the call may take an hour.
+template <typename Call>
+auto WithProgress(const std::string& master, const std::string& command, uint32_t shard_id,
+                  const Args& args, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                  Call call) {
+  CallOptions options{.timeout = args.timeout_ms.has_value() ? absl::Milliseconds(*args.timeout_ms)
+                                                             : absl::Hours(1)};
+  absl::Notification done;
+  ProgressReporter reporter(master, command, shard_id, std::move(credentials));
+  std::thread progress([&] { reporter.Run(&done); });
+  auto response = call(options);
+  done.Notify();
+  progress.join();
+  return response;
+}
+
 int RunAddShard(const std::string& master, KvClient& client, const Args& args,
                 std::shared_ptr<grpc::ChannelCredentials> credentials) {
   if (args.positional.size() != 3) return Usage("add-shard takes ID ADDR,ADDR,ADDR");
   uint32_t shard_id = 0;
-  if (!absl::SimpleAtoi(args.positional[1], &shard_id) || shard_id == 0) {
+  if (!ParseId(args.positional[1], &shard_id)) {
     return Usage("shard id must be a positive integer");
   }
   std::vector<std::string> replicas =
       absl::StrSplit(args.positional[2], ',', absl::SkipWhitespace());
   if (replicas.empty()) return Usage("add-shard needs replica addresses ADDR,ADDR,ADDR");
-  // Moving keys can take long: without --timeout_ms, allow an hour.
-  CallOptions call{.timeout = args.timeout_ms.has_value() ? absl::Milliseconds(*args.timeout_ms)
-                                                          : absl::Hours(1)};
-  absl::Notification done;
-  ProgressReporter reporter(master, shard_id, std::move(credentials));
-  std::thread progress([&] { reporter.Run(&done); });
-  auto response = client.AddShard(shard_id, replicas, call);
-  done.Notify();
-  progress.join();
+  auto response =
+      WithProgress(master, "add-shard", shard_id, args, std::move(credentials),
+                   [&](CallOptions call) { return client.AddShard(shard_id, replicas, call); });
   if (!response.ok()) return Fail("add-shard", response.status());
   std::cout << "shard " << shard_id << " added: ring epoch " << response->epoch() << ", "
             << response->keys_moved() << " keys moved\n";
+  return kExitOk;
+}
+
+int RunRemoveShard(const std::string& master, KvClient& client, const Args& args,
+                   std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  if (args.positional.size() != 2) return Usage("remove-shard takes ID");
+  uint32_t shard_id = 0;
+  if (!ParseId(args.positional[1], &shard_id)) {
+    return Usage("shard id must be a positive integer");
+  }
+  auto response =
+      WithProgress(master, "remove-shard", shard_id, args, std::move(credentials),
+                   [&](CallOptions call) { return client.RemoveShard(shard_id, call); });
+  if (!response.ok()) return Fail("remove-shard", response.status());
+  std::cout << "shard " << shard_id << " removed: ring epoch " << response->epoch() << ", "
+            << response->keys_moved() << " keys moved; its replicas hold no key now: stop them\n";
   return kExitOk;
 }
 
@@ -369,7 +412,7 @@ int RunAlarm(KvClient& client, const Args& args, CallOptions call) {
     return Usage("alarm takes list|disarm [SHARD]");
   }
   uint32_t shard_id = 0;  // every shard
-  if (p.size() == 3 && (!absl::SimpleAtoi(p[2], &shard_id) || shard_id == 0)) {
+  if (p.size() == 3 && !ParseId(p[2], &shard_id)) {
     return Usage("shard id must be a positive integer");
   }
   google::protobuf::RepeatedPtrField<pb::ShardAlarm> alarms;
@@ -401,7 +444,7 @@ int RunMember(KvClient& client, const Args& args, CallOptions call) {
   if (p.size() < 3) return Usage("member takes list|add|remove|promote|update SHARD ...");
   const std::string& verb = p[1];
   uint32_t shard_id = 0;
-  if (!absl::SimpleAtoi(p[2], &shard_id) || shard_id == 0) {
+  if (!ParseId(p[2], &shard_id)) {
     return Usage("shard id must be a positive integer");
   }
   if (verb == "list") {
@@ -416,7 +459,7 @@ int RunMember(KvClient& client, const Args& args, CallOptions call) {
     return kExitOk;
   }
   uint32_t id = 0;
-  if (p.size() < 4 || !absl::SimpleAtoi(p[3], &id) || id == 0) {
+  if (p.size() < 4 || !ParseId(p[3], &id)) {
     return Usage("member " + verb + " needs a positive replica ID");
   }
   absl::StatusOr<pb::MemberChangeResponse> changed;
@@ -542,6 +585,8 @@ int main(int argc, char** argv) {
   }
   if (command == "add-shard")
     return RunAddShard(args.master, client, args, credentials->ChannelCredentials());
+  if (command == "remove-shard")
+    return RunRemoveShard(args.master, client, args, credentials->ChannelCredentials());
   if (command == "member") return RunMember(client, args, call);
   if (command == "alarm") return RunAlarm(client, args, call);
   if (command == "status") {
