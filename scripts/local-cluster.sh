@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs a paxoskv cluster as local processes on 127.0.0.1 (no containers).
 #
-#   scripts/local-cluster.sh start [--shards 3] [--spare 1] [--dir /tmp/paxoskv-local]
+#   scripts/local-cluster.sh start [--shards 3] [--spare 1] [--masters 1] [--dir /tmp/paxoskv-local]
 #                                  [--base-port 7100] [--master-port 50051] [--bin build/bin]
 #   scripts/local-cluster.sh stop   [--dir DIR]
 #   scripts/local-cluster.sh status [--dir DIR]
 #
-# start: shards 1..N (3 paxoskv-replica each) are in the master's initial ring; spare shards
+# start: shards 1..N (3 paxoskv-replica each) are in the masters' initial ring; spare shards
 # N+1..N+S run too but are not in the ring (the script prints the kvctl add-shard command).
-# Replica r of shard s listens on base-port + 10*s + r. Logs, data and pid files live under
-# --dir; `stop` sends SIGTERM, then SIGKILL after a grace period.
+# Replica r of shard s listens on base-port + 10*s + r. The configuration group (shard 100, the
+# ring and migration plans, shared by the masters) runs on base-port + r; master m on
+# master-port + m - 1. Logs, data and pid files live under --dir; `stop` sends SIGTERM, then
+# SIGKILL after a grace period.
 # Every process runs plaintext (--insecure): this cluster is for one trusted host; the compose
 # cluster (deploy/up.sh) runs mutual TLS.
 set -euo pipefail
@@ -22,13 +24,15 @@ SPARE=1
 DIR=/tmp/paxoskv-local
 BASE_PORT=7100
 MASTER_PORT=50051
+MASTERS=1
+CONFIG_GROUP=100
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=""
 GRACE_S=5
 REPLICAS=3
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -42,6 +46,8 @@ while [[ $# -gt 0 ]]; do
     --dir=*) DIR=${1#*=}; shift ;;
     --base-port) BASE_PORT=$2; shift 2 ;;
     --base-port=*) BASE_PORT=${1#*=}; shift ;;
+    --masters) MASTERS=$2; shift 2 ;;
+    --masters=*) MASTERS=${1#*=}; shift ;;
     --master-port) MASTER_PORT=$2; shift 2 ;;
     --master-port=*) MASTER_PORT=${1#*=}; shift ;;
     --bin) BIN=$2; shift 2 ;;
@@ -110,12 +116,27 @@ cmd_start() {
       ring+="${ring:+;}$s=$addrs"
     fi
   done
-  mkdir -p "$DIR/data/master"
-  start_process master "$BIN/paxoskv-master" --listen="127.0.0.1:$MASTER_PORT" \
-    --data_dir="$DIR/data/master" --shards="$ring" --insecure
-
+  # The configuration group: replica r on base-port + r.
+  local cfg_peers="" cfg_addrs=""
+  for ((r = 1; r <= REPLICAS; r++)); do
+    cfg_peers+="${cfg_peers:+,}$r=127.0.0.1:$((BASE_PORT + r))"
+    cfg_addrs+="${cfg_addrs:+,}127.0.0.1:$((BASE_PORT + r))"
+  done
+  for ((r = 1; r <= REPLICAS; r++)); do
+    mkdir -p "$DIR/data/cfg-r$r"
+    start_process "cfg-r$r" "$BIN/paxoskv-replica" --shard_id="$CONFIG_GROUP" --replica_id="$r" \
+      --listen="127.0.0.1:$((BASE_PORT + r))" --peers="$cfg_peers" --data_dir="$DIR/data/cfg-r$r" \
+      --insecure
+  done
+  local m name masters=""
+  for ((m = 1; m <= MASTERS; m++)); do
+    if ((m == 1)); then name=master; else name=master$m; fi
+    masters+="${masters:+,}127.0.0.1:$((MASTER_PORT + m - 1))"
+    start_process "$name" "$BIN/paxoskv-master" --listen="127.0.0.1:$((MASTER_PORT + m - 1))" \
+      --config_group="$CONFIG_GROUP=$cfg_addrs" --shards="$ring" --insecure
+  done
   local master="127.0.0.1:$MASTER_PORT" deadline=$((SECONDS + 30))
-  until "$BIN/kvctl" --insecure --master "$master" --timeout_ms 1000 status >/dev/null 2>&1; do
+  until "$BIN/kvctl" --insecure --master "$masters" --timeout_ms 1000 status >/dev/null 2>&1; do
     if ! is_running "$DIR/pids/master.pid"; then
       echo "local-cluster: the master exited; see $DIR/logs/master.log" >&2
       tail -n 20 "$DIR/logs/master.log" >&2 || true
@@ -127,9 +148,9 @@ cmd_start() {
     fi
     sleep 0.2
   done
-
   echo "paxoskv local cluster is up ($SHARDS shards in the ring, $SPARE spare)"
-  echo "  master:  $master        (logs and data under $DIR)"
+  echo "  masters: $masters        (logs and data under $DIR)"
+  echo "  configuration group (shard $CONFIG_GROUP): $cfg_addrs"
   for ((s = 1; s <= total; s++)); do
     local tag="in ring"
     ((s > SHARDS)) && tag="spare"
@@ -137,7 +158,7 @@ cmd_start() {
   done
   echo
   echo "Try:"
-  echo "  export PAXOSKV_MASTER=$master"
+  echo "  export PAXOSKV_MASTER=$masters"
   echo "  $BIN/kvctl --insecure put hello world && $BIN/kvctl --insecure get hello"
   echo "  $BIN/kvctl --insecure status"
   echo "  $BIN/kvbench --insecure --target=master --addr=$master --clients=16 --duration_s=5"

@@ -1,46 +1,20 @@
 // See admin_service.h.
 #include "services/master/admin_service.h"
 
+#include <utility>
+
 #include "libs/common/grpc_status.h"
 #include "services/master/gateway_service.h"
 
 namespace paxoskv::master {
 
-grpc::Status AdminService::AddShard(grpc::ServerContext* context,
-                                    const paxoskv::v1::AddShardRequest* request,
-                                    paxoskv::v1::AddShardResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  absl::StatusOr<paxoskv::v1::AddShardResponse> result =
-      master_->AddShard(*request, CallerDeadline(context));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
-
-grpc::Status AdminService::ClusterStatus(grpc::ServerContext* context,
-                                         const paxoskv::v1::ClusterStatusRequest* request,
-                                         paxoskv::v1::ClusterStatusResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  *response = master_->ClusterStatus();
-  return grpc::Status::OK;
-}
-
 namespace {
 
-grpc::Status Answer(absl::StatusOr<paxoskv::v1::MemberChangeResponse> result,
-                    paxoskv::v1::MemberChangeResponse* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
+namespace pb = paxoskv::v1;
 
-paxoskv::v1::MembershipChange Change(paxoskv::v1::MembershipChange::Type type, uint32_t shard_id,
-                                     uint32_t replica_id, const std::string& address = "") {
-  paxoskv::v1::MembershipChange change;
+pb::MembershipChange Change(pb::MembershipChange::Type type, uint32_t shard_id, uint32_t replica_id,
+                            const std::string& address = "") {
+  pb::MembershipChange change;
   change.set_type(type);
   change.set_shard_id(shard_id);
   change.set_replica_id(replica_id);
@@ -50,93 +24,102 @@ paxoskv::v1::MembershipChange Change(paxoskv::v1::MembershipChange::Type type, u
 
 }  // namespace
 
-grpc::Status AdminService::MemberList(grpc::ServerContext* context,
-                                      const paxoskv::v1::MemberListRequest* request,
-                                      paxoskv::v1::MemberListResponse* response) {
+template <typename Response, typename Work>
+grpc::Status AdminService::Serve(grpc::ServerContext* context, Response* response, Work work) {
   if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
     return allowed;
   }
-  absl::StatusOr<paxoskv::v1::MemberListResponse> result =
-      master_->MemberList(request->shard_id(), CallerDeadline(context));
+  absl::StatusOr<Response> result = work(CallerDeadline(context));
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
+}
+
+grpc::Status AdminService::AddShard(grpc::ServerContext* context,
+                                    const pb::AddShardRequest* request,
+                                    pb::AddShardResponse* response) {
+  return Serve(context, response,
+               [&](absl::Time deadline) { return master_->AddShard(*request, deadline); });
+}
+
+grpc::Status AdminService::RemoveShard(grpc::ServerContext* context,
+                                       const pb::RemoveShardRequest* request,
+                                       pb::RemoveShardResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->RemoveShard(request->shard_id(), deadline);
+  });
+}
+
+grpc::Status AdminService::ClusterStatus(grpc::ServerContext* context,
+                                         const pb::ClusterStatusRequest* /*request*/,
+                                         pb::ClusterStatusResponse* response) {
+  return Serve(context, response, [&](absl::Time) -> absl::StatusOr<pb::ClusterStatusResponse> {
+    return master_->ClusterStatus();
+  });
+}
+
+grpc::Status AdminService::MemberList(grpc::ServerContext* context,
+                                      const pb::MemberListRequest* request,
+                                      pb::MemberListResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->MemberList(request->shard_id(), deadline);
+  });
 }
 
 grpc::Status AdminService::MemberAdd(grpc::ServerContext* context,
-                                     const paxoskv::v1::MemberAddRequest* request,
-                                     paxoskv::v1::MemberChangeResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  paxoskv::v1::MembershipChange change =
-      Change(paxoskv::v1::MembershipChange::ADD_LEARNER, request->shard_id(), request->replica_id(),
-             request->address());
-  change.set_promote(!request->no_promote());
-  return Answer(master_->ChangeMember(std::move(change), CallerDeadline(context)), response);
+                                     const pb::MemberAddRequest* request,
+                                     pb::MemberChangeResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    pb::MembershipChange change = Change(pb::MembershipChange::ADD_LEARNER, request->shard_id(),
+                                         request->replica_id(), request->address());
+    change.set_promote(!request->no_promote());
+    return master_->ChangeMember(std::move(change), deadline);
+  });
 }
 
 grpc::Status AdminService::MemberRemove(grpc::ServerContext* context,
-                                        const paxoskv::v1::MemberRemoveRequest* request,
-                                        paxoskv::v1::MemberChangeResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  return Answer(master_->ChangeMember(Change(paxoskv::v1::MembershipChange::REMOVE,
-                                             request->shard_id(), request->replica_id()),
-                                      CallerDeadline(context)),
-                response);
+                                        const pb::MemberRemoveRequest* request,
+                                        pb::MemberChangeResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->ChangeMember(
+        Change(pb::MembershipChange::REMOVE, request->shard_id(), request->replica_id()), deadline);
+  });
 }
 
 grpc::Status AdminService::MemberPromote(grpc::ServerContext* context,
-                                         const paxoskv::v1::MemberPromoteRequest* request,
-                                         paxoskv::v1::MemberChangeResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  return Answer(master_->ChangeMember(Change(paxoskv::v1::MembershipChange::PROMOTE,
-                                             request->shard_id(), request->replica_id()),
-                                      CallerDeadline(context)),
-                response);
+                                         const pb::MemberPromoteRequest* request,
+                                         pb::MemberChangeResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->ChangeMember(
+        Change(pb::MembershipChange::PROMOTE, request->shard_id(), request->replica_id()),
+        deadline);
+  });
 }
 
 grpc::Status AdminService::MemberUpdate(grpc::ServerContext* context,
-                                        const paxoskv::v1::MemberUpdateRequest* request,
-                                        paxoskv::v1::MemberChangeResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  return Answer(
-      master_->ChangeMember(Change(paxoskv::v1::MembershipChange::SET_ADDRESS, request->shard_id(),
-                                   request->replica_id(), request->address()),
-                            CallerDeadline(context)),
-      response);
+                                        const pb::MemberUpdateRequest* request,
+                                        pb::MemberChangeResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->ChangeMember(Change(pb::MembershipChange::SET_ADDRESS, request->shard_id(),
+                                        request->replica_id(), request->address()),
+                                 deadline);
+  });
 }
 
 grpc::Status AdminService::AlarmList(grpc::ServerContext* context,
-                                     const paxoskv::v1::AlarmListRequest* request,
-                                     paxoskv::v1::AlarmListResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  absl::StatusOr<paxoskv::v1::AlarmListResponse> result =
-      master_->AlarmList(request->shard_id(), CallerDeadline(context));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+                                     const pb::AlarmListRequest* request,
+                                     pb::AlarmListResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->AlarmList(request->shard_id(), deadline);
+  });
 }
 
 grpc::Status AdminService::AlarmDisarm(grpc::ServerContext* context,
-                                       const paxoskv::v1::AlarmDisarmRequest* request,
-                                       paxoskv::v1::AlarmDisarmResponse* response) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
-    return allowed;
-  }
-  absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> result =
-      master_->AlarmDisarm(request->shard_id(), CallerDeadline(context));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+                                       const pb::AlarmDisarmRequest* request,
+                                       pb::AlarmDisarmResponse* response) {
+  return Serve(context, response, [&](absl::Time deadline) {
+    return master_->AlarmDisarm(request->shard_id(), deadline);
+  });
 }
 
 }  // namespace paxoskv::master

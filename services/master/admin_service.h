@@ -1,5 +1,6 @@
-// gRPC adapter of service paxoskv.v1.Admin (AddShard, ClusterStatus, Member*); decisions
-// live in Master. Callers need an admin certificate (libs/common/tls.h). Thread-safe (Master is).
+// gRPC adapter of service paxoskv.v1.Admin (AddShard, RemoveShard, ClusterStatus, Member*,
+// Alarm*); decisions live in Master. Callers need an admin certificate (libs/common/tls.h).
+// Thread-safe (Master is).
 #pragma once
 
 #include "paxoskv/v1/admin.grpc.pb.h"
@@ -15,6 +16,9 @@ class AdminService final : public paxoskv::v1::Admin::Service {
   // Blocks until the ring has switched (or the caller's deadline; the migration continues).
   grpc::Status AddShard(grpc::ServerContext* context, const paxoskv::v1::AddShardRequest* request,
                         paxoskv::v1::AddShardResponse* response) override;
+  grpc::Status RemoveShard(grpc::ServerContext* context,
+                           const paxoskv::v1::RemoveShardRequest* request,
+                           paxoskv::v1::RemoveShardResponse* response) override;
   grpc::Status ClusterStatus(grpc::ServerContext* context,
                              const paxoskv::v1::ClusterStatusRequest* request,
                              paxoskv::v1::ClusterStatusResponse* response) override;
@@ -39,6 +43,11 @@ class AdminService final : public paxoskv::v1::Admin::Service {
                            paxoskv::v1::AlarmDisarmResponse* response) override;
 
  private:
+  // Every handler: an admin caller only, then `work(the caller's deadline)`, its error mapped
+  // to a gRPC status or its answer copied into `response`.
+  template <typename Response, typename Work>
+  grpc::Status Serve(grpc::ServerContext* context, Response* response, Work work);
+
   Master* const master_;
   const Authorizer* const authorizer_;
 };

@@ -23,16 +23,18 @@ bool GatewayService::Allowed(grpc::CallbackServerContext* context,
   return allowed.ok();
 }
 
-// The request and response stay valid until Finish; the reactor outlives the handler.
+// The request and response stay valid until Finish; the reactor outlives the handler. The
+// answer's marks (a NOSPACE alarm) go out as trailing metadata set on `context` before Finish,
+// so a client can tell a refusal that holds from a busy master.
 grpc::ServerUnaryReactor* GatewayService::Get(grpc::CallbackServerContext* context,
                                               const paxoskv::v1::GetRequest* request,
                                               paxoskv::v1::GetResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!Allowed(context, reactor)) return reactor;
   master_->GetAsync(request->key(), CallerDeadline(context),
-                    [reactor, response](absl::StatusOr<std::string> value) {
+                    [context, reactor, response](absl::StatusOr<std::string> value) {
                       if (value.ok()) response->set_value(*std::move(value));
-                      reactor->Finish(ToGrpcStatus(value.status()));
+                      reactor->Finish(ToGrpcStatus(value.status(), context));
                     });
   return reactor;
 }
@@ -43,8 +45,9 @@ grpc::ServerUnaryReactor* GatewayService::Put(grpc::CallbackServerContext* conte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!Allowed(context, reactor)) return reactor;
   master_->PutAsync(request->key(), request->value(), request->client_id(), request->seq(),
-                    CallerDeadline(context),
-                    [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+                    CallerDeadline(context), [context, reactor](absl::Status status) {
+                      reactor->Finish(ToGrpcStatus(status, context));
+                    });
   return reactor;
 }
 
@@ -54,9 +57,10 @@ grpc::ServerUnaryReactor* GatewayService::Delete(grpc::CallbackServerContext* co
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!Allowed(context, reactor)) return reactor;
   master_->DeleteAsync(request->key(), request->client_id(), request->seq(),
-                       CallerDeadline(context), [reactor, response](absl::StatusOr<bool> deleted) {
+                       CallerDeadline(context),
+                       [context, reactor, response](absl::StatusOr<bool> deleted) {
                          if (deleted.ok()) response->set_deleted(*deleted);
-                         reactor->Finish(ToGrpcStatus(deleted.status()));
+                         reactor->Finish(ToGrpcStatus(deleted.status(), context));
                        });
   return reactor;
 }

@@ -12,17 +12,27 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/time.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
 #include "libs/common/tls.h"
+#include "services/master/config_store.h"
 #include "services/master/master_server.h"
-#include "services/master/ring_store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve KV and Admin on");
-ABSL_FLAG(std::string, data_dir, "", "directory for the durable ring and migration plan");
+ABSL_FLAG(std::string, config_group, "",
+          "the configuration group that holds the ring and migration plans, shared by every "
+          "master: \"ID=h:p,h:p,h:p\" (paxoskv-replica processes run with --shard_id=ID)");
+ABSL_FLAG(std::string, data_dir, "",
+          "instead of --config_group, for a single master: a directory for the ring and "
+          "migration plan");
 ABSL_FLAG(std::string, shards, "",
-          "initial ring, e.g. \"1=h:p,h:p,h:p;2=h:p,h:p,h:p\" (only when data_dir has none)");
+          "initial ring, e.g. \"1=h:p,h:p,h:p;2=h:p,h:p,h:p\" (used only while the "
+          "configuration holds none)");
+ABSL_FLAG(absl::Duration, takeover_after, absl::Seconds(5),
+          "another master's migration whose state has not changed for this long is taken over "
+          "(its master died)");
 ABSL_FLAG(uint32_t, virtual_nodes, 128, "virtual nodes per shard (initial ring only)");
 ABSL_FLAG(int, max_threads, 1024,
           "bound on the sync gRPC handler threads (admin) and on the threads of the KV "
@@ -63,9 +73,20 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.virtual_nodes = absl::GetFlag(FLAGS_virtual_nodes);
   options.logger = log;
-  if (options.data_dir.empty()) {
-    std::fprintf(stderr, "paxoskv-master: --data_dir is required\n");
+  options.takeover_after = absl::GetFlag(FLAGS_takeover_after);
+  if (options.data_dir.empty() == absl::GetFlag(FLAGS_config_group).empty()) {
+    std::fprintf(stderr,
+                 "paxoskv-master: give --config_group (masters sharing a configuration group) "
+                 "or --data_dir (one master), not both\n");
     return 2;
+  }
+  if (!absl::GetFlag(FLAGS_config_group).empty()) {
+    auto group = paxoskv::master::ParseConfigGroupFlag(absl::GetFlag(FLAGS_config_group));
+    if (!group.ok()) {
+      std::fprintf(stderr, "paxoskv-master: %s\n", std::string(group.status().message()).c_str());
+      return 2;
+    }
+    options.config_group = *std::move(group);
   }
   if (!absl::GetFlag(FLAGS_shards).empty()) {
     auto shards = paxoskv::master::ParseShardsFlag(absl::GetFlag(FLAGS_shards));

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +41,20 @@ absl::Status ValidateKey(const std::string& key) {
   return absl::OkStatus();
 }
 
+// The shard a migration adds or removes, and which of the two it does (MigrationInfo.kind).
+uint32_t MovingShard(const paxoskv::v1::MigrationPlan& plan) {
+  return plan.removed_shard() != 0 ? plan.removed_shard() : plan.new_shard().shard_id();
+}
+const char* MigrationKind(const paxoskv::v1::MigrationPlan& plan) {
+  return plan.removed_shard() != 0 ? "remove" : "add";
+}
+
+// The plan's ranges whose keys are all at their new owner.
+uint32_t RangesMoved(const paxoskv::v1::MigrationPlan& plan) {
+  return static_cast<uint32_t>(std::count_if(plan.ranges().begin(), plan.ranges().end(),
+                                             [](const auto& range) { return range.done(); }));
+}
+
 // A caller's exactly-once ids: none (client_id 0, the master assigns them), or both. Seq 0
 // with an id would make every such write a retry of the first one (applied once, the later
 // ones answered with its result and silently lost).
@@ -52,10 +68,12 @@ absl::Status ValidateIds(uint64_t client_id, uint64_t seq) {
 
 }  // namespace
 
-Master::Master(MasterOptions options, RingStore store)
+Master::Master(MasterOptions options, std::unique_ptr<ShardDirectory> config_directory)
     : options_(std::move(options)),
-      store_(std::move(store)),
+      master_id_(RandomId()),
       log_(options_.logger ? options_.logger : GetLogger("master")),
+      config_directory_(std::move(config_directory)),
+      admission_(nullptr),
       directory_(options_.credentials.ChannelCredentials()),
       router_(&directory_, options_.router, log_),
       pool_(options_.max_blocking_threads),
@@ -67,145 +85,106 @@ Master::Master(MasterOptions options, RingStore store)
           },
           log_),
       alarms_(&router_),
-      lanes_(options_.write_lanes_max) {}
+      lanes_(options_.write_lanes_max) {
+  if (config_directory_ != nullptr) {
+    config_router_ = std::make_unique<Router>(config_directory_.get(), options_.router, log_);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
-  ASSIGN_OR_RETURN(RingStore store, RingStore::Open(options.data_dir));
-  std::unique_ptr<Master> master(new Master(std::move(options), std::move(store)));
+  std::unique_ptr<ShardDirectory> config_directory;
+  if (!options.config_group.replicas.empty()) {
+    config_directory = std::make_unique<ShardDirectory>(options.credentials.ChannelCredentials());
+    config_directory->SetShard(options.config_group.shard_id, options.config_group.replicas);
+  }
+  std::unique_ptr<Master> master(new Master(std::move(options), std::move(config_directory)));
+  if (master->config_router_ != nullptr) {
+    master->store_ = std::make_unique<GroupConfigStore>(master->options_.config_group,
+                                                        master->config_router_.get(),
+                                                        master->options_.default_deadline);
+  } else {
+    ASSIGN_OR_RETURN(master->store_, FileConfigStore::Open(master->options_.data_dir));
+  }
   paxoskv::v1::MasterState state;
-  absl::StatusOr<paxoskv::v1::MasterState> loaded = master->store_.Load();
-  if (loaded.ok()) {
-    state = *std::move(loaded);
-    master->log_->info("loaded ring epoch={} shards={} from {}", state.ring().epoch(),
-                       state.ring().shards_size(), master->store_.path());
-  } else if (loaded.status().code() == absl::StatusCode::kNotFound) {
+  absl::StatusOr<paxoskv::v1::MasterState> loaded = master->store_->Load();
+  if (!loaded.ok() && loaded.status().code() == absl::StatusCode::kNotFound) {
     if (master->options_.initial_shards.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "no ring in ", master->options_.data_dir, " yet and --shards names no shard"));
+      return absl::InvalidArgumentError(absl::StrCat("no ring in ", master->store_->Describe(),
+                                                     " yet and --shards names no shard"));
     }
+    state.set_version(1);
     state.mutable_ring()->set_epoch(1);
     state.mutable_ring()->set_virtual_nodes(master->options_.virtual_nodes);
     for (const auto& shard : master->options_.initial_shards) {
       *state.mutable_ring()->add_shards() = shard;
     }
     RETURN_IF_ERROR(RingFromConfig(state.ring()).status());
-    RETURN_IF_ERROR(master->store_.Save(state));
-    master->log_->info("seeded ring epoch=1 shards={} vnodes={}", state.ring().shards_size(),
-                       state.ring().virtual_nodes());
-  } else {
-    return loaded.status();
+    absl::Status seeded = master->store_->Save(nullptr, state);
+    if (seeded.ok()) {
+      master->log_->info("seeded ring epoch=1 shards={} vnodes={} in {}",
+                         state.ring().shards_size(), state.ring().virtual_nodes(),
+                         master->store_->Describe());
+      loaded = state;
+    } else if (seeded.code() == absl::StatusCode::kAborted) {
+      loaded = master->store_->Load();  // another master seeded it first
+    } else {
+      return seeded;
+    }
   }
+  if (!loaded.ok()) return loaded.status();
+  state = *std::move(loaded);
+  master->log_->info("loaded ring epoch={} shards={} version={} from {}", state.ring().epoch(),
+                     state.ring().shards_size(), state.version(), master->store_->Describe());
   ASSIGN_OR_RETURN(ring::HashRing ring, RingFromConfig(state.ring()));
   for (const auto& shard : state.ring().shards()) {
     master->directory_.SetShard(shard.shard_id(),
                                 {shard.replicas().begin(), shard.replicas().end()});
   }
+  master->admission_.Switch(std::make_shared<const ring::HashRing>(std::move(ring)));
   {
     absl::MutexLock lock(&master->mu_);
     master->ring_config_ = state.ring();
-    master->ring_ = std::make_shared<const ring::HashRing>(std::move(ring));
+    master->last_keys_moved_ = state.last_keys_moved();
   }
-  if (state.has_migration()) {
-    const auto& plan = state.migration();
-    master->log_->info("resuming migration to shard={} ranges={} keys_moved={}",
-                       plan.new_shard().shard_id(), plan.ranges_size(), plan.keys_moved());
-    master->directory_.SetShard(plan.new_shard().shard_id(),
-                                {plan.new_shard().replicas().begin(),
-                                 plan.new_shard().replicas().end()});
-    master->StartMigration(plan);
+  {
+    absl::MutexLock save(&master->save_mu_);
+    master->Adopt(std::move(state));
+    // A master of its own store resumes an unfinished migration at once; masters sharing a
+    // configuration group leave it to its driver, or take it over once it has gone silent.
+    if (!master->store_->shared()) master->TakeOverStalledMigration();
   }
+  master->refresher_ = std::thread([m = master.get()] { m->RefreshLoop(); });
   return master;
 }
 
 void Master::BeginShutdown() {
   stop_flag_ = true;
+  admission_.Stop();
+  {
+    absl::MutexLock lock(&refresh_mu_);
+    refresher_stop_ = true;
+  }
   absl::MutexLock lock(&mu_);
   stopping_ = true;
 }
 
 Master::~Master() {
   BeginShutdown();
+  if (refresher_.joinable()) refresher_.join();
   if (migration_thread_.joinable()) migration_thread_.join();
   // Each asynchronous request ends by its deadline (new ones fail at admission now).
   while (async_outstanding_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
 }
 
-std::shared_ptr<const ring::HashRing> Master::ring() const {
-  absl::MutexLock lock(&mu_);
-  return ring_;
-}
-
-int Master::waiting_requests() const {
-  absl::MutexLock lock(&mu_);
-  return waiting_;
-}
-
-bool Master::AwaitWaitingRequests(int count, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
-  auto enough = [this, count]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return waiting_ >= count; };
-  return mu_.AwaitWithDeadline(absl::Condition(&enough), deadline);
-}
-
 bool Master::migration_running() const {
   absl::MutexLock lock(&mu_);
-  return migrating_;
+  return migration_info_.running();
 }
 
 bool Master::AwaitMigrationIdle(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !migrating_; };
+  auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !migration_info_.running(); };
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
-}
-
-// ---- Admission control ----------------------------------------------------------------------
-
-bool Master::MovingLocked(uint64_t hash) const {
-  for (const auto& range : moving_) {
-    if (ring::HashRing::RangeContains(range, hash)) return true;
-  }
-  return false;
-}
-
-bool Master::InFlightMovingLocked() const {
-  for (uint64_t hash : in_flight_) {
-    if (MovingLocked(hash)) return true;
-  }
-  return false;
-}
-
-absl::StatusOr<std::shared_ptr<const ring::HashRing>> Master::Admit(uint64_t hash,
-                                                                     absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  if (MovingLocked(hash) && !stopping_) {
-    ++waiting_;
-    auto ready = [this, hash]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return stopping_ || !MovingLocked(hash);
-    };
-    const bool admitted = mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-    --waiting_;
-    if (!admitted) {
-      return absl::DeadlineExceededError(
-          "deadline exceeded while the key's hash range was being migrated to a new shard");
-    }
-  }
-  if (stopping_) return absl::UnavailableError("master is shutting down");
-  in_flight_.insert(hash);
-  return ring_;
-}
-
-absl::StatusOr<std::shared_ptr<const ring::HashRing>> Master::TryAdmit(uint64_t hash) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("master is shutting down");
-  if (MovingLocked(hash)) return nullptr;
-  in_flight_.insert(hash);
-  return ring_;
-}
-
-void Master::Release(uint64_t hash) {
-  absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(hash);
-  PAXOSKV_CHECK(it != in_flight_.end()) << "released a request that was not admitted";
-  in_flight_.erase(it);
 }
 
 absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
@@ -220,25 +199,26 @@ absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
 absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl::Time deadline,
                                             bool stamp) {
   while (true) {
-    absl::StatusOr<std::shared_ptr<const ring::HashRing>> admitted = Admit(hash, deadline);
+    absl::StatusOr<uint32_t> admitted = admission_.Admit(hash, deadline);
     if (!admitted.ok()) {
       if (stamp && command.seq() != 0) lanes_.Release(command);   // a re-route's lane
       return admitted.status();
     }
-    const std::shared_ptr<const ring::HashRing> ring = *std::move(admitted);
+    const uint32_t shard = *admitted;
     // Stamped after admission, so a request parked behind a migration holds no lane meanwhile.
     if (stamp && command.seq() == 0) {
       if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
-        Release(hash);
+        admission_.Release(hash);
         return stamped;
       }
     }
-    const uint32_t shard = ring->OwnerOfHash(hash);
     absl::StatusOr<CommandResult> result = batcher_.Execute(shard, command, deadline);
-    Release(hash);
+    admission_.Release(hash);
     if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
-      // The shard fenced this key's range (a migration moved it): route again by the ring.
+      // The shard fenced this key's range (a migration moved it): route again by the ring,
+      // which another master may have switched.
       log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
+      RequestRefresh();
       absl::SleepFor(absl::Milliseconds(5));
       continue;
     }
@@ -266,12 +246,12 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
                             " bytes of keys and values) already; nothing was sent, retry later")));
     return;
   }
-  absl::StatusOr<std::shared_ptr<const ring::HashRing>> ring = TryAdmit(hash);
-  if (!ring.ok()) {
-    finish(std::move(done), ring.status());
+  absl::StatusOr<std::optional<uint32_t>> admitted = admission_.TryAdmit(hash);
+  if (!admitted.ok()) {
+    finish(std::move(done), admitted.status());
     return;
   }
-  if (*ring == nullptr) {   // its range is moving: wait for the switch on a pool thread
+  if (!admitted->has_value()) {  // its range is moving: wait for the move on a pool thread
     pool_.Run([this, hash, command = std::move(command), deadline, stamp, done = std::move(done),
                finish]() mutable {
       finish(std::move(done), Route(hash, std::move(command), deadline, stamp));
@@ -280,21 +260,22 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
   }
   if (stamp && command.seq() == 0) {
     if (absl::Status stamped = lanes_.Stamp(&command); !stamped.ok()) {
-      Release(hash);
+      admission_.Release(hash);
       finish(std::move(done), stamped);
       return;
     }
   }
-  const uint32_t shard = (*ring)->OwnerOfHash(hash);
+  const uint32_t shard = **admitted;
   batcher_.ExecuteAsync(
       shard, std::move(command), deadline,
       [this, hash, deadline, stamp, shard, done = std::move(done), finish](
           absl::StatusOr<CommandResult> result, Command returned) mutable {
-        Release(hash);
+        admission_.Release(hash);
         if (!result.ok() && IsWrongShard(result.status()) && absl::Now() < deadline) {
           // The shard fenced this key's range (a migration moved it): route again by the ring,
           // as Route does (the command keeps its lane; Route releases it).
           log_->debug("wrong shard={} for key hash={}; routing again", shard, hash);
+          RequestRefresh();
           pool_.Run([this, hash, returned = std::move(returned), deadline, stamp,
                      done = std::move(done), finish]() mutable {
             absl::SleepFor(absl::Milliseconds(5));
@@ -420,6 +401,10 @@ void Master::DeleteAsync(const std::string& key, uint64_t client_id, uint64_t se
 absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& request) {
   const uint32_t id = request.shard_id();
   if (id == 0) return absl::InvalidArgumentError("shard_id must be non-zero");
+  if (!options_.config_group.replicas.empty() && id == options_.config_group.shard_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard ", id, " is the configuration group's id; choose another"));
+  }
   if (request.replicas().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("shard ", id, " needs at least one replica"));
   }
@@ -438,6 +423,15 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
   }
   {
     absl::MutexLock lock(&mu_);
+    for (uint32_t removed : ring_config_.removed_shards()) {
+      if (removed == id) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "shard ", id,
+            " was removed, and a shard id is never used again (its old replicas "
+            "still fence the ranges it gave away): add the group under a new id, with replicas "
+            "on empty data directories"));
+      }
+    }
     for (const auto& shard : ring_config_.shards()) {
       if (shard.shard_id() == id) {
         return absl::AlreadyExistsError(absl::StrCat("shard ", id, " is already in the ring"));
@@ -449,7 +443,7 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
         }
       }
     }
-    if (migrating_) {
+    if (migration_info_.running()) {
       return absl::FailedPreconditionError(
           absl::StrCat("a migration to shard ", migration_info_.shard_id(),
                        " is still running; retry when ClusterStatus shows it finished"));
@@ -490,106 +484,244 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
 
 absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
     const paxoskv::v1::AddShardRequest& request, absl::Time deadline) {
-  uint64_t finished_target = 0;
+  uint64_t target_epoch = 0;
   {
     absl::MutexLock admin(&admin_mu_);
     RETURN_IF_ERROR(ValidateAddShard(request));
-    paxoskv::v1::RingConfig current;
-    std::shared_ptr<const ring::HashRing> ring;
-    {
-      absl::MutexLock lock(&mu_);
-      current = ring_config_;
-      ring = ring_;
-      finished_target = migrations_finished_ + 1;
-    }
-    ASSIGN_OR_RETURN(ring::HashRing next, ring->WithShard(request.shard_id()));
-    paxoskv::v1::MigrationPlan plan;
+    const CurrentRing now = Current();
+    const paxoskv::v1::RingConfig& current = now.config;
+    ASSIGN_OR_RETURN(ring::HashRing next, now.ring->WithShard(request.shard_id()));
+    paxoskv::v1::MigrationPlan plan = MakePlan(now, next);
     plan.mutable_new_shard()->set_shard_id(request.shard_id());
     *plan.mutable_new_shard()->mutable_replicas() = request.replicas();
-    *plan.mutable_next_ring() = current;
-    plan.mutable_next_ring()->set_epoch(next.epoch());
     *plan.mutable_next_ring()->add_shards() = plan.new_shard();
     std::sort(plan.mutable_next_ring()->mutable_shards()->begin(),
               plan.mutable_next_ring()->mutable_shards()->end(),
               [](const auto& a, const auto& b) { return a.shard_id() < b.shard_id(); });
-    for (const ring::MovingRange& moving : ring->Diff(next)) {
-      paxoskv::v1::MigrationRange* range = plan.add_ranges();
-      *range->mutable_range() = moving.range;
-      range->set_from_shard(moving.from_shard);
-      range->set_to_shard(moving.to_shard);
-    }
-    plan.set_phase("draining");
-    plan.set_client_id(RandomId());   // kept by every run of this plan
-    plan.set_next_seq(1);
-    // Durable before anything changes: a failure here leaves the cluster as it was.
-    RETURN_IF_ERROR(PersistPlan(plan));
+    target_epoch = next.epoch();
+    // Durable before anything changes: a failure here leaves the cluster as it was (kAborted:
+    // another master changed the configuration first).
+    absl::MutexLock save(&save_mu_);
+    RETURN_IF_ERROR(PersistPlanLocked(plan, /*new_plan=*/true));
     log_->info("add shard={} replicas={} epoch={}->{} moving_ranges={}", request.shard_id(),
                absl::StrJoin(request.replicas(), ","), current.epoch(), next.epoch(),
                plan.ranges_size());
     directory_.SetShard(request.shard_id(), {request.replicas().begin(), request.replicas().end()});
     StartMigration(std::move(plan));
   }
+  ASSIGN_OR_RETURN(auto finished, AwaitMigration(target_epoch, deadline));
+  paxoskv::v1::AddShardResponse response;
+  response.set_epoch(finished.first);
+  response.set_keys_moved(finished.second);
+  return response;
+}
+
+absl::Status Master::ValidateRemoveShard(uint32_t shard_id) {
+  if (shard_id == 0) return absl::InvalidArgumentError("shard_id must be non-zero");
+  std::vector<uint32_t> shards;
+  {
+    absl::MutexLock lock(&mu_);
+    if (migration_info_.running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", migration_info_.shard_id(), " is still being ",
+                       migration_info_.kind() == "remove" ? "removed" : "added",
+                       "; retry when ClusterStatus shows it finished"));
+    }
+  }
+  {
+    const std::shared_ptr<const ring::HashRing> ring = admission_.ring();
+    RETURN_IF_ERROR(ring->WithoutShard(shard_id).status());
+    shards = ring->shards();
+  }
+  // The leaving shard gives every key it holds, and the others take them: each needs a leader,
+  // or its ranges would stay paused until it has one. Every replica of the ring is probed at
+  // once, on the directory's bounded probe threads, as AddShard probes its new group.
+  std::vector<std::string> addresses;
+  std::vector<uint32_t> owners;  // addresses[i] is a replica of shard owners[i]
+  for (uint32_t shard : shards) {
+    for (std::string& address : directory_.Replicas(shard).value_or(std::vector<std::string>{})) {
+      addresses.push_back(std::move(address));
+      owners.push_back(shard);
+    }
+  }
+  std::vector<ShardDirectory::Probed> probes =
+      directory_.ProbeAll(addresses, options_.status_timeout);
+  std::set<uint32_t> led;
+  std::map<uint32_t, std::vector<std::string>> problems;
+  for (size_t i = 0; i < probes.size(); ++i) {
+    const auto& [status, error] = probes[i];
+    if (!error.ok()) {
+      problems[owners[i]].push_back(absl::StrCat(addresses[i], ": ", error.message()));
+    } else if (status.shard_id() == owners[i] && status.role() == "leader") {
+      led.insert(owners[i]);
+    }
+  }
+  for (uint32_t shard : shards) {
+    if (led.count(shard) == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "shard ", shard, " has no reachable leader; retry in a moment",
+          problems[shard].empty() ? ""
+                                  : absl::StrCat(" (", absl::StrJoin(problems[shard], "; "), ")")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<paxoskv::v1::RemoveShardResponse> Master::RemoveShard(uint32_t shard_id,
+                                                                     absl::Time deadline) {
+  uint64_t target_epoch = 0;
+  {
+    absl::MutexLock admin(&admin_mu_);
+    RETURN_IF_ERROR(ValidateRemoveShard(shard_id));
+    const CurrentRing now = Current();
+    const paxoskv::v1::RingConfig& current = now.config;
+    ASSIGN_OR_RETURN(ring::HashRing next, now.ring->WithoutShard(shard_id));
+    paxoskv::v1::MigrationPlan plan = MakePlan(now, next);
+    plan.set_removed_shard(shard_id);
+    auto* shards = plan.mutable_next_ring()->mutable_shards();
+    shards->erase(std::remove_if(shards->begin(), shards->end(),
+                                 [&](const auto& s) { return s.shard_id() == shard_id; }),
+                  shards->end());
+    plan.mutable_next_ring()->add_removed_shards(shard_id);
+    target_epoch = next.epoch();
+    // Durable before anything changes: a failure here leaves the cluster as it was (kAborted:
+    // another master changed the configuration first).
+    absl::MutexLock save(&save_mu_);
+    RETURN_IF_ERROR(PersistPlanLocked(plan, /*new_plan=*/true));
+    log_->info("remove shard={} epoch={}->{} moving_ranges={}", shard_id, current.epoch(),
+               next.epoch(), plan.ranges_size());
+    StartMigration(std::move(plan));
+  }
+  ASSIGN_OR_RETURN(auto finished, AwaitMigration(target_epoch, deadline));
+  paxoskv::v1::RemoveShardResponse response;
+  response.set_epoch(finished.first);
+  response.set_keys_moved(finished.second);
+  return response;
+}
+
+Master::CurrentRing Master::Current() {
+  CurrentRing now;
+  {
+    absl::MutexLock lock(&mu_);
+    now.config = ring_config_;
+  }
+  now.ring = admission_.ring();
+  return now;
+}
+
+paxoskv::v1::MigrationPlan Master::MakePlan(const CurrentRing& now, const ring::HashRing& next) {
+  paxoskv::v1::MigrationPlan plan;
+  *plan.mutable_next_ring() = now.config;
+  plan.mutable_next_ring()->set_epoch(next.epoch());
+  for (const ring::MovingRange& moving : now.ring->Diff(next)) {
+    paxoskv::v1::MigrationRange* range = plan.add_ranges();
+    *range->mutable_range() = moving.range;
+    range->set_from_shard(moving.from_shard);
+    range->set_to_shard(moving.to_shard);
+  }
+  plan.set_phase("draining");
+  plan.set_client_id(RandomId());  // kept by every run of this plan
+  plan.set_next_seq(1);
+  return plan;
+}
+
+absl::StatusOr<std::pair<uint64_t, uint64_t>> Master::AwaitMigration(uint64_t epoch,
+                                                                     absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  auto finished = [this, finished_target]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return migrations_finished_ >= finished_target || stopping_;
+  auto finished = [this, epoch]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return ring_config_.epoch() >= epoch || stopping_;
   };
   if (!mu_.AwaitWithDeadline(absl::Condition(&finished), deadline)) {
     return absl::DeadlineExceededError(
         "the migration is still running (it continues in the background; see ClusterStatus)");
   }
-  if (migrations_finished_ < finished_target) {
-    return absl::UnavailableError("master is shutting down; the migration resumes on restart");
+  if (ring_config_.epoch() < epoch) {
+    return absl::UnavailableError(
+        "master is shutting down; the migration resumes on restart or on another master");
   }
-  paxoskv::v1::AddShardResponse response;
-  response.set_epoch(ring_->epoch());
-  response.set_keys_moved(last_keys_moved_);
-  return response;
+  return std::pair{ring_config_.epoch(), last_keys_moved_};
 }
 
-absl::Status Master::PersistPlan(const paxoskv::v1::MigrationPlan& plan) {
-  paxoskv::v1::MasterState state;
-  {
-    absl::MutexLock lock(&mu_);
-    *state.mutable_ring() = ring_config_;
+absl::Status Master::PersistPlan(const paxoskv::v1::MigrationPlan& plan, bool new_plan) {
+  absl::MutexLock save(&save_mu_);
+  return PersistPlanLocked(plan, new_plan);
+}
+
+absl::Status Master::PersistPlanLocked(const paxoskv::v1::MigrationPlan& plan, bool new_plan) {
+  if (new_plan) {
+    if (stored_.has_migration()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", MovingShard(stored_.migration()), " is still being ",
+                       stored_.migration().removed_shard() != 0 ? "removed" : "added",
+                       "; retry when ClusterStatus shows it finished"));
+    }
+  } else if (!stored_.has_migration() || stored_.migration().client_id() != plan.client_id() ||
+             stored_.migration().driver() != master_id_) {
+    migration_lost_ = true;  // another master took it over (and may have finished it)
+    return absl::AbortedError("another master took this migration over; this one stops");
   }
-  *state.mutable_migration() = plan;
-  return store_.Save(state);
+  paxoskv::v1::MasterState next = stored_;
+  *next.mutable_migration() = plan;
+  next.mutable_migration()->set_driver(master_id_);
+  absl::Status saved = Commit(std::move(next));
+  if (!new_plan && saved.code() == absl::StatusCode::kAborted &&
+      (!stored_.has_migration() || stored_.migration().driver() != master_id_)) {
+    migration_lost_ = true;
+  }
+  return saved;
 }
 
 void Master::StartMigration(paxoskv::v1::MigrationPlan plan) {
-  if (migration_thread_.joinable()) migration_thread_.join();  // A finished earlier one.
   {
     absl::MutexLock lock(&mu_);
-    // Pause every range of the plan, finished ones too: until the ring switches they would
-    // route to the old shard, which no longer holds their keys.
-    moving_.clear();
-    for (const auto& range : plan.ranges()) moving_.push_back(range.range());
+    if (migrating_) return;  // one taken over still stopping: the refresher starts this later
+  }
+  // A finished earlier one: its thread's last act was to clear migrating_.
+  if (migration_thread_.joinable()) migration_thread_.join();
+  migration_lost_ = false;
+  RouteByPlan(plan, /*moving=*/-1);  // a resumed plan's moved ranges, and the one half moved
+  {
+    absl::MutexLock lock(&mu_);
     migrating_ = true;
     migration_info_.Clear();
     migration_info_.set_running(true);
-    migration_info_.set_shard_id(plan.new_shard().shard_id());
+    migration_info_.set_shard_id(MovingShard(plan));
+    migration_info_.set_kind(MigrationKind(plan));
     migration_info_.set_phase(plan.phase().empty() ? "draining" : plan.phase());
     migration_info_.set_keys_moved(plan.keys_moved());
     migration_info_.set_keys_to_move(plan.keys_moved());
+    migration_info_.set_ranges_moved(RangesMoved(plan));
+    migration_info_.set_ranges_to_move(static_cast<uint32_t>(plan.ranges_size()));
   }
   migration_thread_ = std::thread([this, plan = std::move(plan)]() mutable {
     RunMigration(std::move(plan));
+    absl::MutexLock lock(&mu_);
+    migrating_ = false;  // the thread's last act: it touches nothing of the master after it
   });
 }
 
+void Master::RouteByPlan(const paxoskv::v1::MigrationPlan& plan, int moving) {
+  std::vector<paxoskv::v1::HashRange> paused;
+  std::vector<MovedRange> moved;
+  for (int i = 0; i < plan.ranges_size(); ++i) {
+    const paxoskv::v1::MigrationRange& range = plan.ranges(i);
+    if (range.done()) {
+      moved.push_back(MovedRange{range.range(), range.to_shard()});
+    } else if (range.started() || i == moving) {
+      paused.push_back(range.range());
+    }
+  }
+  admission_.Pause(std::move(paused), std::move(moved));
+}
+
 void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
-  const uint32_t new_shard = plan.new_shard().shard_id();
-  // 1. Drain: requests already admitted to a moving range finish first.
+  const uint32_t moving_shard = MovingShard(plan);
   {
     absl::MutexLock lock(&mu_);
-    auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return stopping_ || !InFlightMovingLocked();
-    };
-    mu_.Await(absl::Condition(&drained));
-    if (stopping_) return;
     migration_info_.set_phase("copying");
   }
-  log_->info("migration drained shard={}; copying", new_shard);
+  log_->info("migration of shard={} starts: {} ranges, one at a time", moving_shard,
+             plan.ranges_size());
 
   // Estimate the work from the old shards' key counts and the share of their range that moves.
   {
@@ -620,49 +752,246 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
 
   plan.set_phase("copying");
   Migrator::Hooks hooks;
-  hooks.persist = [this](const paxoskv::v1::MigrationPlan& p) { return PersistPlan(p); };
-  hooks.stopped = [this] { return stop_flag_.load(); };
-  hooks.on_progress = [this](uint64_t keys_moved) {
+  hooks.persist = [this](const paxoskv::v1::MigrationPlan& p) {
+    return PersistPlan(p, /*new_plan=*/false);
+  };
+  hooks.stopped = [this] { return stop_flag_.load() || migration_lost_.load(); };
+  hooks.pause = [this](const paxoskv::v1::MigrationPlan& p, int index) {
+    RouteByPlan(p, index);
+    if (!admission_.AwaitDrained()) return absl::CancelledError("master is shutting down");
+    return absl::OkStatus();
+  };
+  hooks.on_progress = [this](const paxoskv::v1::MigrationPlan& p) {
+    RouteByPlan(p, /*moving=*/-1);  // a range just done routes to its new owner from now on
     absl::MutexLock lock(&mu_);
-    migration_info_.set_keys_moved(keys_moved);
-    migration_info_.set_keys_to_move(std::max(migration_info_.keys_to_move(), keys_moved));
+    migration_info_.set_keys_moved(p.keys_moved());
+    migration_info_.set_keys_to_move(std::max(migration_info_.keys_to_move(), p.keys_moved()));
+    migration_info_.set_ranges_moved(RangesMoved(p));
   };
   Migrator migrator(&router_, options_.migrator, std::move(hooks), log_);
   if (absl::Status status = migrator.Run(&plan); !status.ok()) {
-    log_->warn("migration to shard={} interrupted: {}", new_shard, status.ToString());
+    log_->warn("migration of shard={} interrupted: {}", moving_shard, status.ToString());
     return;
   }
 
-  // 2. Switch: the next ring becomes durable first, then routing uses it.
+  // 2. Switch: the next ring becomes durable first (in place of the plan, if this master still
+  // drives it), then routing uses it.
   {
     absl::MutexLock lock(&mu_);
     migration_info_.set_phase("switching");
   }
-  paxoskv::v1::MasterState state;
-  *state.mutable_ring() = plan.next_ring();
   while (true) {
-    absl::Status saved = store_.Save(state);
-    if (saved.ok()) break;
-    log_->error("cannot persist ring epoch={}: {}; retrying", plan.next_ring().epoch(),
+    absl::Status saved;
+    {
+      absl::MutexLock save(&save_mu_);
+      if (!stored_.has_migration() || stored_.migration().client_id() != plan.client_id() ||
+          stored_.migration().driver() != master_id_) {
+        log_->warn("migration of shard={} was taken over by another master; this one stops",
+                   moving_shard);
+        return;
+      }
+      paxoskv::v1::MasterState next = stored_;
+      next.clear_migration();
+      *next.mutable_ring() = plan.next_ring();
+      next.set_last_keys_moved(plan.keys_moved());
+      saved = Commit(std::move(next));
+      if (saved.ok()) {
+        ApplyRing(stored_);
+        break;
+      }
+    }
+    log_->error("cannot record ring epoch={}: {}; retrying", plan.next_ring().epoch(),
                 saved.ToString());
     if (stop_flag_) return;
     absl::SleepFor(absl::Seconds(1));
   }
-  absl::StatusOr<ring::HashRing> next = RingFromConfig(plan.next_ring());
-  PAXOSKV_CHECK_OK(next.status());
   absl::MutexLock lock(&mu_);
-  ring_config_ = plan.next_ring();
-  ring_ = std::make_shared<const ring::HashRing>(*std::move(next));
-  moving_.clear();
-  migrating_ = false;
-  ++migrations_finished_;
-  last_keys_moved_ = plan.keys_moved();
   migration_info_.set_running(false);
   migration_info_.set_phase("done");
   migration_info_.set_keys_moved(plan.keys_moved());
   migration_info_.set_keys_to_move(plan.keys_moved());
-  log_->info("ring switched epoch={} shard={} keys_moved={}", ring_->epoch(), new_shard,
+  migration_info_.set_ranges_moved(RangesMoved(plan));
+  log_->info("ring switched epoch={} shard={} keys_moved={}", ring_config_.epoch(), moving_shard,
              plan.keys_moved());
+}
+
+// ---- the stored state -----------------------------------------------------------------------
+
+absl::Status Master::Commit(paxoskv::v1::MasterState next) {
+  next.set_version(stored_.version() + 1);
+  absl::Status saved = store_->Save(&stored_, next);
+  if (saved.ok()) {
+    stored_ = std::move(next);
+    stored_since_ = absl::Now();
+  } else if (saved.code() == absl::StatusCode::kAborted) {
+    Refresh();
+  }
+  return saved;
+}
+
+void Master::Refresh() { AdoptIfNewer(store_->Load()); }
+
+void Master::AdoptIfNewer(absl::StatusOr<paxoskv::v1::MasterState> loaded) {
+  if (!loaded.ok()) {
+    log_->warn("cannot read the configuration from {}: {}", store_->Describe(),
+               loaded.status().ToString());
+    return;
+  }
+  if (loaded->version() > stored_.version()) Adopt(*std::move(loaded));
+}
+
+void Master::ApplyRing(const paxoskv::v1::MasterState& state) {
+  absl::StatusOr<ring::HashRing> ring = RingFromConfig(state.ring());
+  if (!ring.ok()) {  // a master's own checks make this impossible: a broken store
+    log_->error("stored ring epoch={} is invalid ({}); still routing by the old one",
+                state.ring().epoch(), ring.status().ToString());
+    return;
+  }
+  std::set<uint32_t> keep;
+  for (const auto& shard : state.ring().shards()) {
+    directory_.SetShard(shard.shard_id(), {shard.replicas().begin(), shard.replicas().end()});
+    keep.insert(shard.shard_id());
+  }
+  if (state.has_migration() && state.migration().removed_shard() == 0) {
+    keep.insert(state.migration().new_shard().shard_id());
+  }
+  // A removed shard's replicas answer "wrong shard" for every key now: nothing routes there.
+  for (uint32_t shard : directory_.ShardIds()) {
+    if (keep.count(shard) == 0) directory_.RemoveShard(shard);
+  }
+  admission_.Switch(std::make_shared<const ring::HashRing>(*std::move(ring)));
+  absl::MutexLock lock(&mu_);
+  ring_config_ = state.ring();
+  last_keys_moved_ = state.last_keys_moved();
+}
+
+void Master::Adopt(paxoskv::v1::MasterState state) {
+  bool ring_changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // RingConfig has no map fields: equal configurations serialise to equal bytes.
+    ring_changed = ring_config_.SerializeAsString() != state.ring().SerializeAsString();
+  }
+  stored_ = std::move(state);
+  stored_since_ = absl::Now();
+  if (ring_changed) {
+    log_->info("configuration version={}: ring epoch={} shards={}", stored_.version(),
+               stored_.ring().epoch(), stored_.ring().shards_size());
+    ApplyRing(stored_);  // lets every paused request go: a running plan pauses again below
+  }
+  if (!stored_.has_migration()) {
+    if (foreign_plan_ != 0) {
+      foreign_plan_ = 0;
+      absl::MutexLock lock(&mu_);
+      if (!migrating_) {
+        migration_info_.set_running(false);
+        migration_info_.set_phase("done");
+      }
+    }
+    return;
+  }
+  const paxoskv::v1::MigrationPlan& plan = stored_.migration();
+  if (plan.driver() == master_id_) return;  // this master's own (TakeOverStalledMigration)
+  // Another master runs it: if this one ran it too, it was taken over and stops.
+  if (foreign_plan_ != plan.client_id() || ring_changed) {
+    foreign_plan_ = plan.client_id();
+    if (plan.removed_shard() == 0) {
+      directory_.SetShard(plan.new_shard().shard_id(),
+                          {plan.new_shard().replicas().begin(), plan.new_shard().replicas().end()});
+    }
+    log_->info("another master is {} shard={}: its {} ranges move one at a time",
+               plan.removed_shard() != 0 ? "removing" : "adding", MovingShard(plan),
+               plan.ranges_size());
+  }
+  // The range being moved waits here; those moved route to their new owners. (A range its
+  // driver has fenced but not yet recorded as started is refused by the old shard: "wrong
+  // shard", and Route tries again.)
+  RouteByPlan(plan, /*moving=*/-1);
+  absl::MutexLock lock(&mu_);
+  if (migrating_) migration_lost_ = true;
+  migration_info_.set_running(true);
+  migration_info_.set_shard_id(MovingShard(plan));
+  migration_info_.set_kind(MigrationKind(plan));
+  migration_info_.set_phase(plan.phase().empty() ? "draining" : plan.phase());
+  migration_info_.set_keys_moved(plan.keys_moved());
+  migration_info_.set_keys_to_move(std::max(migration_info_.keys_to_move(), plan.keys_moved()));
+  migration_info_.set_ranges_moved(RangesMoved(plan));
+  migration_info_.set_ranges_to_move(static_cast<uint32_t>(plan.ranges_size()));
+}
+
+void Master::TakeOverStalledMigration() {
+  if (!stored_.has_migration()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (migrating_ || stopping_) return;
+  }
+  if (stored_.migration().driver() != master_id_) {
+    if (store_->shared() && absl::Now() - stored_since_ < options_.takeover_after) return;
+    const uint64_t driver = stored_.migration().driver();
+    paxoskv::v1::MasterState next = stored_;
+    next.mutable_migration()->set_driver(master_id_);
+    // A plan of an older master has no client id yet: drawn once, kept by every later run.
+    if (next.migration().client_id() == 0) next.mutable_migration()->set_client_id(RandomId());
+    if (absl::Status taken = Commit(std::move(next)); !taken.ok()) {
+      log_->warn("cannot take the migration over: {}", taken.ToString());
+      return;
+    }
+    log_->info(
+        "took over the migration of shard={} from master {:x} (silent for {}): ranges={} "
+        "keys_moved={}",
+        MovingShard(stored_.migration()), driver, absl::FormatDuration(options_.takeover_after),
+        stored_.migration().ranges_size(), stored_.migration().keys_moved());
+  }
+  foreign_plan_ = 0;
+  const paxoskv::v1::MigrationPlan& plan = stored_.migration();
+  if (plan.removed_shard() == 0) {
+    directory_.SetShard(plan.new_shard().shard_id(),
+                        {plan.new_shard().replicas().begin(), plan.new_shard().replicas().end()});
+  }
+  StartMigration(plan);
+}
+
+void Master::RequestRefresh() {
+  absl::MutexLock lock(&refresh_mu_);
+  refresh_requested_ = true;
+}
+
+void Master::RefreshLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&refresh_mu_);
+      auto woken = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return refresh_requested_ || refresher_stop_;
+      };
+      refresh_mu_.AwaitWithTimeout(absl::Condition(&woken), options_.config_refresh);
+      if (refresher_stop_) return;
+      refresh_requested_ = false;
+    }
+    // Read the group without save_mu_: the migration thread's writes need not wait for it.
+    std::optional<absl::StatusOr<paxoskv::v1::MasterState>> loaded;
+    if (store_->shared()) loaded = store_->Load();
+    absl::MutexLock save(&save_mu_);
+    if (!loaded.has_value()) {
+      TakeOverStalledMigration();  // a plan whose start's outcome was unknown
+      continue;
+    }
+    AdoptIfNewer(*std::move(loaded));
+    bool driving = false;
+    {
+      absl::MutexLock lock(&mu_);
+      driving = migrating_ && !migration_lost_;
+    }
+    // The driver's sign of life when it has nothing else to record (draining, a fence that
+    // waits for a shard's leader): others take a plan over only after takeover_after of
+    // silence.
+    if (driving && stored_.has_migration() && stored_.migration().driver() == master_id_ &&
+        absl::Now() - stored_since_ >= options_.takeover_after / 3) {
+      if (absl::Status alive = Commit(stored_); !alive.ok()) {
+        log_->warn("cannot record that the migration is alive: {}", alive.ToString());
+      }
+    }
+    TakeOverStalledMigration();
+  }
 }
 
 absl::StatusOr<paxoskv::v1::MemberListResponse> Master::MemberList(uint32_t shard_id,
@@ -674,7 +1003,8 @@ absl::StatusOr<paxoskv::v1::MemberChangeResponse> Master::ChangeMember(
     paxoskv::v1::MembershipChange change, absl::Time deadline) {
   if (migration_running()) {
     return absl::FailedPreconditionError(
-        "a shard is being added: change members once it is done (kvctl status shows it)");
+        "a shard is being added or removed: change members once it is done (kvctl status "
+        "shows it)");
   }
   return members_.Change(std::move(change), EffectiveDeadline(deadline));
 }
@@ -709,14 +1039,12 @@ void Master::SetShardAddresses(uint32_t shard_id, std::vector<std::string> addre
   // The usual case, nothing moved, costs no wait behind an AddShard's validation probes.
   if (directory_.Replicas(shard_id) == addresses) return;
   absl::MutexLock admin(&admin_mu_);  // no AddShard meanwhile: it rewrites the ring too
-  paxoskv::v1::MasterState state;
-  {
-    absl::MutexLock lock(&mu_);
-    if (migrating_) return;  // the plan's ring is written at its switch; routing is unchanged
-    *state.mutable_ring() = ring_config_;
-  }
+  absl::MutexLock save(&save_mu_);
+  // While a shard is added or removed, the plan's ring is written at its switch.
+  if (stored_.has_migration()) return;
+  paxoskv::v1::MasterState next = stored_;
   paxoskv::v1::ShardConfig* shard = nullptr;
-  for (paxoskv::v1::ShardConfig& s : *state.mutable_ring()->mutable_shards()) {
+  for (paxoskv::v1::ShardConfig& s : *next.mutable_ring()->mutable_shards()) {
     if (s.shard_id() == shard_id) shard = &s;
   }
   if (shard == nullptr ||
@@ -725,13 +1053,11 @@ void Master::SetShardAddresses(uint32_t shard_id, std::vector<std::string> addre
   }
   shard->clear_replicas();
   for (const std::string& address : addresses) shard->add_replicas(address);
-  if (absl::Status saved = store_.Save(state); !saved.ok()) {
+  if (absl::Status saved = Commit(std::move(next)); !saved.ok()) {
     log_->error("cannot record shard {}'s members: {}", shard_id, saved.ToString());
     return;
   }
-  directory_.SetShard(shard_id, addresses);
-  absl::MutexLock lock(&mu_);
-  ring_config_ = state.ring();
+  ApplyRing(stored_);
   log_->info("shard {} members now at {}", shard_id, absl::StrJoin(addresses, ","));
 }
 
@@ -744,7 +1070,7 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
     response.set_virtual_nodes(ring_config_.virtual_nodes());
     *response.mutable_migration() = migration_info_;
     shards.assign(ring_config_.shards().begin(), ring_config_.shards().end());
-    if (migrating_) {
+    if (migration_info_.running() && migration_info_.kind() == "add") {
       // The joining shard is listed too, so its progress can be watched.
       const uint32_t joining = migration_info_.shard_id();
       paxoskv::v1::ShardConfig config;
@@ -756,57 +1082,7 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
       shards.push_back(std::move(config));
     }
   }
-  // Every replica of every shard at once, on a bounded number of threads.
-  std::vector<std::string> addresses;
-  for (const paxoskv::v1::ShardConfig& shard : shards) {
-    addresses.insert(addresses.end(), shard.replicas().begin(), shard.replicas().end());
-  }
-  std::vector<ShardDirectory::Probed> probes =
-      directory_.ProbeAll(addresses, options_.status_timeout);
-  size_t next_probe = 0;
-  for (size_t s = 0; s < shards.size(); ++s) {
-    paxoskv::v1::ShardInfo* info = response.add_shards();
-    info->set_shard_id(shards[s].shard_id());
-    paxoskv::v1::ReplicaStatus leader;
-    for (int r = 0; r < shards[s].replicas_size(); ++r) {
-      auto& [status, error] = probes[next_probe++];
-      if (error.ok() && status.shard_id() != shards[s].shard_id()) {
-        // The address now reaches another shard's replica (containers swapped IPs): that is
-        // not this replica's status. Drop the stale channel so the next probe re-resolves.
-        directory_.ResetChannel(shards[s].replicas(r));
-        error = absl::UnavailableError(absl::StrCat("address answered as shard ",
-                                                    status.shard_id(), "'s replica"));
-      }
-      paxoskv::v1::ReplicaInfo* replica = info->add_replicas();
-      replica->set_address(shards[s].replicas(r));
-      replica->set_healthy(error.ok());
-      if (!error.ok()) {
-        replica->set_error(std::string(error.message()));
-        continue;
-      }
-      replica->set_role(status.role());
-      replica->set_replica_id(status.replica_id());
-      replica->set_incarnation(status.incarnation());
-      replica->set_chosen_slot(status.chosen_slot());
-      replica->set_applied_slot(status.applied_slot());
-      if (status.role() == "leader") {
-        info->set_leader(replica->address());
-        leader = status;
-      }
-    }
-    // Each replica's place in the membership, as the leader says.
-    for (paxoskv::v1::ReplicaInfo& replica : *info->mutable_replicas()) {
-      if (!replica.healthy() || leader.replica_id() == 0) continue;
-      for (const paxoskv::v1::Member& m : leader.membership().members()) {
-        if (m.id() != replica.replica_id()) continue;
-        replica.set_member_role(m.learner() ? "learner" : "voter");
-        replica.set_behind(leader.chosen_slot() > replica.chosen_slot()
-                               ? leader.chosen_slot() - replica.chosen_slot()
-                               : 0);
-      }
-    }
-    if (info->leader().empty()) info->set_leader(directory_.Leader(shards[s].shard_id()));
-  }
+  FillShardStatus(&directory_, shards, options_.status_timeout, &response);
   return response;
 }
 

@@ -9,7 +9,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/status_markers.h"
-#include "services/master/ring_store.h"
+#include "services/master/config_store.h"
 
 namespace paxoskv::master {
 

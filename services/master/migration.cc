@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/random_id.h"
 #include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/ring/stable_hash.h"
@@ -23,37 +23,62 @@ constexpr uint64_t kSeqsReserved = 256;
 }  // namespace
 
 absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
-  if (plan->client_id() == 0) plan->set_client_id(RandomId());   // an older plan
+  if (plan->client_id() == 0) {  // Master draws one when it takes a plan of an older master
+    return absl::InvalidArgumentError("the plan has no client id");
+  }
+  // Fields of plans from older masters, which sent each old shard's dedup table once.
+  plan->clear_dedup_imported_from();
+  plan->clear_dedup_imported();
   next_seq_ = std::max<uint64_t>(plan->next_seq(), 1);
-  // 0. Fence: each old shard refuses key ops in its moving ranges from now on, so a write
-  // chosen late (an old leader's proposal, re-proposed after the drain) cannot land after
-  // its range was scanned. Idempotent, so it is simply repeated on resume. The fence is
-  // named by the epoch of the ring this migration moves to (OP_UNFREEZE_RANGES with that id
-  // would lift it).
-  std::map<uint32_t, paxoskv::v1::Command> fences;
+  // Barrier: a stamped write that changes nothing (OP_BARRIER) to every shard
+  // the plan touches. Its seq is above every seq an earlier run of this plan used or reserved,
+  // and its ack_below says so, so from now on each of those shards refuses, as stale, any
+  // write of an earlier run that still arrives: a master that was taken over while alive (a
+  // pause, a partition from the configuration group) cannot import an old value over a newer
+  // one after the switch.
+  std::set<uint32_t> touched;
   for (const auto& range : plan->ranges()) {
-    paxoskv::v1::Command& fence = fences[range.from_shard()];
+    touched.insert(range.from_shard());
+    touched.insert(range.to_shard());
+  }
+  for (uint32_t shard : touched) {
+    paxoskv::v1::Command barrier;
+    barrier.set_op(paxoskv::v1::OP_BARRIER);
+    RETURN_IF_ERROR(StampWrite(plan, &barrier));
+    RETURN_IF_ERROR(CallUntilDone(shard, barrier, "fence off earlier runs of"));
+  }
+  // Open: each new owner lifts any fence it still holds on the ranges it receives (it gave
+  // them away in an earlier move: a removed shard's ranges may go back to the shard that gave
+  // them to it). Idempotent, so simply repeated on resume. Nothing routes a range's keys to
+  // its new owner before that range is moved.
+  std::map<uint32_t, paxoskv::v1::Command> opens;
+  for (const auto& range : plan->ranges()) {
+    paxoskv::v1::Command& open = opens[range.to_shard()];
+    open.set_op(paxoskv::v1::OP_UNFREEZE_RANGES);
+    *open.add_freeze_ranges() = range.range();
+  }
+  for (const auto& [shard, open] : opens) RETURN_IF_ERROR(CallUntilDone(shard, open, "open"));
+  // Then one range at a time; the others keep serving from their old shard meanwhile.
+  for (int i = 0; i < plan->ranges_size(); ++i) {
+    if (plan->ranges(i).done()) continue;
+    if (hooks_.stopped()) return absl::CancelledError("migration stopped");
+    // Pause: requests to this range wait (at this master), and those already sent end.
+    RETURN_IF_ERROR(hooks_.pause(*plan, i));
+    // Fence: the old shard refuses key ops in the range from now on, so a write chosen late
+    // (an old leader's proposal; another master's request) cannot land after the range was
+    // scanned. Idempotent, so simply repeated on resume. Named by the epoch of the ring this
+    // migration moves to (OP_UNFREEZE_RANGES with that id would lift it).
+    paxoskv::v1::Command fence;
     fence.set_op(paxoskv::v1::OP_FREEZE_RANGES);
     fence.set_freeze_id(plan->next_ring().epoch());
-    *fence.add_freeze_ranges() = range.range();
-  }
-  for (const auto& [shard, fence] : fences) {
-    while (true) {
-      if (hooks_.stopped()) return absl::CancelledError("migration stopped");
-      auto fenced = Call(shard, fence);
-      if (fenced.ok()) break;
-      if (fenced.status().code() == absl::StatusCode::kCancelled) return fenced.status();
-      log_->warn("cannot fence shard={}: {}; retrying", shard, fenced.status().ToString());
-      absl::SleepFor(options_.retry_backoff);
-    }
-  }
-  for (int i = 0; i < plan->ranges_size(); ++i) {
+    *fence.add_freeze_ranges() = plan->ranges(i).range();
+    RETURN_IF_ERROR(CallUntilDone(plan->ranges(i).from_shard(), fence, "fence"));
     while (!plan->ranges(i).done()) {
       if (hooks_.stopped()) return absl::CancelledError("migration stopped");
       absl::Status status = Step(plan, i);
       if (status.code() == absl::StatusCode::kCancelled) return status;
       if (!status.ok()) {
-        // Only forward is safe: keep trying (ClusterStatus shows the phase meanwhile).
+        // Only forward is safe: keep trying (ClusterStatus shows the progress meanwhile).
         log_->warn("migration step failed range={} from={} to={} error={}; retrying", i,
                    plan->ranges(i).from_shard(), plan->ranges(i).to_shard(), status.ToString());
         absl::SleepFor(options_.retry_backoff);
@@ -75,6 +100,17 @@ absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
                                      paxoskv::v1::Op_Name(command.op()), ": ", refused.message()));
   }
   return result;
+}
+
+absl::Status Migrator::CallUntilDone(uint32_t shard_id, const paxoskv::v1::Command& command,
+                                     const char* what) {
+  while (true) {
+    auto done = Call(shard_id, command);
+    if (done.ok()) return absl::OkStatus();
+    if (done.status().code() == absl::StatusCode::kCancelled) return done.status();
+    log_->warn("cannot {} shard={}: {}; retrying", what, shard_id, done.status().ToString());
+    absl::SleepFor(options_.retry_backoff);
+  }
 }
 
 absl::Status Migrator::StampWrite(paxoskv::v1::MigrationPlan* plan,
@@ -109,9 +145,11 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   auto page = Call(from, scan);
   if (!page.ok()) return page.status();
 
-  const auto& imported = plan->dedup_imported_from();
-  const bool send_dedup =
-      !range->started() && std::find(imported.begin(), imported.end(), from) == imported.end();
+  // The first page of every range carries `from`'s dedup table as it is now that the range is
+  // fenced, so a retry of any write made to the range there (the last one may have been just
+  // before the fence) is recognised at its new owner. The new owner merges the tables (its own
+  // results win, the higher forgotten_below), so sending it again with each range is safe.
+  const bool send_dedup = !range->started();
   if (page->entries_size() > 0 ||
       (send_dedup && (page->dedup_size() > 0 || page->has_sessions()))) {
     paxoskv::v1::Command import;
@@ -136,7 +174,6 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
 
   // Advance the cursor and make it durable. A crash before this line repeats the page:
   // the import overwrites the same values and the delete finds nothing left to delete.
-  if (send_dedup) plan->add_dedup_imported_from(from);
   range->set_started(true);
   if (page->entries_size() > 0) {
     const std::string& last_key = page->entries(page->entries_size() - 1).key();
@@ -150,7 +187,7 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   plan->set_keys_moved(plan->keys_moved() + static_cast<uint64_t>(page->entries_size()));
   absl::Status persisted = hooks_.persist(*plan);
   if (!persisted.ok()) return persisted;
-  hooks_.on_progress(plan->keys_moved());
+  hooks_.on_progress(*plan);
   log_->debug("migrated page from={} to={} keys={} done={}", from, to, page->entries_size(),
               range->done());
   return absl::OkStatus();

@@ -23,6 +23,11 @@ void ShardDirectory::SetShard(uint32_t shard_id, std::vector<std::string> replic
   shard.replicas = std::move(replicas);
 }
 
+void ShardDirectory::RemoveShard(uint32_t shard_id) {
+  absl::MutexLock lock(&mu_);
+  shards_.erase(shard_id);
+}
+
 std::optional<std::vector<std::string>> ShardDirectory::Replicas(uint32_t shard_id) const {
   absl::MutexLock lock(&mu_);
   auto it = shards_.find(shard_id);

@@ -28,6 +28,8 @@ class ShardDirectory {
 
   // Adds or replaces the replica list of `shard_id` (the cached leader is kept if still listed).
   void SetShard(uint32_t shard_id, std::vector<std::string> replicas) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets a shard that left the ring (its channels stay until the process ends).
+  void RemoveShard(uint32_t shard_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Replica addresses of a shard, or nullopt if the shard is unknown.
   std::optional<std::vector<std::string>> Replicas(uint32_t shard_id) const
       ABSL_LOCKS_EXCLUDED(mu_);

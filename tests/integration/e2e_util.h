@@ -158,6 +158,28 @@ class HistoryLoad {
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Puts "pre-<key>" for every key through `master` with `writers` concurrent clients (a failed
+// put fails the test); returns key -> value, the model of what the store holds.
+inline std::map<std::string, std::optional<std::string>> Preload(
+    const std::string& master, const std::vector<std::string>& keys, int writers) {
+  std::map<std::string, std::optional<std::string>> model;
+  for (const auto& key : keys) model[key] = "pre-" + key;
+  std::atomic<size_t> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&] {
+      client::KvClient kv(master);
+      for (size_t i = next++; i < keys.size(); i = next++) {
+        if (!kv.Put(keys[i], "pre-" + keys[i], {.timeout = absl::Seconds(30)}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  return model;
+}
+
 // Reads every key through the master after the load, appends the reads to `history`, and
 // returns key -> value (nullopt when absent). A failed read fails the test.
 inline std::map<std::string, std::optional<std::string>> FinalReads(

@@ -209,7 +209,6 @@ absl::Status ProcessCluster::StartShard(uint32_t shard_id) {
 
 absl::Status ProcessCluster::StartMaster(const std::vector<uint32_t>& initial_shards,
                                          absl::Time deadline) {
-  if (master_ != nullptr) return absl::AlreadyExistsError("master already started");
   const std::string binary = bin_dir_ + "/paxoskv-master";
   if (bin_dir_.empty() || access(binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -220,17 +219,23 @@ absl::Status ProcessCluster::StartMaster(const std::vector<uint32_t>& initial_sh
       return absl::FailedPreconditionError(absl::StrCat("shard ", id, " was not started"));
     }
   }
-  master_ = std::make_unique<Process>();
-  Process& process = *master_;
-  process.name = "master";
+  masters_.push_back(std::make_unique<Process>());
+  Process& process = *masters_.back();
+  process.name = masters_.size() == 1 ? "master" : absl::StrCat("master", masters_.size());
   process.binary = binary;
   process.address = absl::StrCat("127.0.0.1:", PickFreePort());
-  process.data_dir = absl::StrCat(dir_, "/master");
-  process.log_path = absl::StrCat(dir_, "/master.log");
+  process.data_dir = absl::StrCat(dir_, "/", process.name);
+  process.log_path = absl::StrCat(dir_, "/", process.name, ".log");
   fs::create_directories(process.data_dir);
+  if (options_.config_group != 0 && shards_.count(options_.config_group) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the configuration group (shard ",
+                                                      options_.config_group, ") was not started"));
+  }
   process.args = {
       absl::StrCat("--listen=", process.address),
-      absl::StrCat("--data_dir=", process.data_dir),
+      options_.config_group != 0
+          ? absl::StrCat("--config_group=", ShardsFlag({options_.config_group}))
+          : absl::StrCat("--data_dir=", process.data_dir),
       absl::StrCat("--shards=", ShardsFlag(initial_shards)),
       absl::StrCat("--virtual_nodes=", options_.virtual_nodes),
       absl::StrCat("--log_level=", options_.log_level),
@@ -238,7 +243,7 @@ absl::Status ProcessCluster::StartMaster(const std::vector<uint32_t>& initial_sh
   };
   for (const auto& flag : options_.master_flags) process.args.push_back(flag);
   if (absl::Status status = Spawn(process); !status.ok()) return status;
-  return WaitForMaster(deadline);
+  return WaitForMaster(deadline, masters_.size() - 1);
 }
 
 absl::Status ProcessCluster::Spawn(Process& process) {
@@ -445,13 +450,13 @@ absl::StatusOr<std::string> ProcessCluster::WaitForLeader(uint32_t shard_id, abs
   }
 }
 
-absl::Status ProcessCluster::WaitForMaster(absl::Time deadline) {
-  PAXOSKV_CHECK(master_ != nullptr) << "WaitForMaster before StartMaster";
+absl::Status ProcessCluster::WaitForMaster(absl::Time deadline, size_t index) {
+  Process& master = Master(index);
   grpc::Status last;
   while (true) {
-    auto stub = paxoskv::v1::Admin::NewStub(Channel(master_->address, Credentials("admin")));
-    if (!IsRunning(*master_)) {
-      return absl::AbortedError(absl::StrCat("master exited; log ", master_->log_path));
+    auto stub = paxoskv::v1::Admin::NewStub(Channel(master.address, Credentials("admin")));
+    if (!IsRunning(master)) {
+      return absl::AbortedError(absl::StrCat(master.name, " exited; log ", master.log_path));
     }
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
@@ -483,14 +488,20 @@ std::vector<Process*> ProcessCluster::ShardReplicas(uint32_t shard_id) {
   return result;
 }
 
-Process& ProcessCluster::Master() {
-  PAXOSKV_CHECK(master_ != nullptr) << "master not started";
-  return *master_;
+Process& ProcessCluster::Master(size_t index) {
+  PAXOSKV_CHECK(index < masters_.size()) << "master " << index << " not started";
+  return *masters_[index];
 }
 
 const std::string& ProcessCluster::master_address() const {
-  PAXOSKV_CHECK(master_ != nullptr) << "master not started";
-  return master_->address;
+  PAXOSKV_CHECK(!masters_.empty()) << "master not started";
+  return masters_.front()->address;
+}
+
+std::string ProcessCluster::master_addresses() const {
+  std::vector<std::string> addresses;
+  for (const auto& master : masters_) addresses.push_back(master->address);
+  return absl::StrJoin(addresses, ",");
 }
 
 std::vector<std::string> ProcessCluster::ShardAddresses(uint32_t shard_id) const {
@@ -511,7 +522,7 @@ std::string ProcessCluster::ShardsFlag(const std::vector<uint32_t>& shard_ids) c
 
 std::vector<Process*> ProcessCluster::AllProcesses() {
   std::vector<Process*> result;
-  if (master_ != nullptr) result.push_back(master_.get());
+  for (auto& master : masters_) result.push_back(master.get());
   for (auto& [id, replicas] : shards_) {
     for (auto& process : replicas) result.push_back(process.get());
   }
@@ -527,7 +538,7 @@ std::string ProcessCluster::LogTails(size_t max_bytes) const {
   for (const auto& [id, replicas] : shards_) {
     for (const auto& process : replicas) append(*process);
   }
-  if (master_ != nullptr) append(*master_);
+  for (const auto& master : masters_) append(*master);
   return out;
 }
 

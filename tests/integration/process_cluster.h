@@ -35,7 +35,7 @@ namespace paxoskv::testing {
 // One child process: its command line is fixed at creation, so Restart reuses the same
 // flags, port and data dir.
 struct Process {
-  std::string name;             // "s1r2" (shard 1 replica 2) or "master"
+  std::string name;             // "s1r2" (shard 1 replica 2), "master", "master2", ...
   std::string binary;           // absolute path
   std::vector<std::string> args;
   std::string address;          // 127.0.0.1:PORT it listens on
@@ -53,6 +53,9 @@ struct ProcessClusterOptions {
   int tick_ms = 10;
   int election_timeout_ticks = 30;
   std::string log_level = "info";
+  // Non-zero: masters keep the ring in this configuration group (a group of replicas started
+  // with StartShard(config_group) first) instead of their own data dirs, and share it.
+  uint32_t config_group = 0;
   // Extra flags appended to every replica / the master command line.
   std::vector<std::string> replica_flags = {};
   std::vector<std::string> master_flags = {};
@@ -88,8 +91,10 @@ class ProcessCluster {
   // shard was started before; kFailedPrecondition when a binary is missing; kInternal when
   // fork/exec fails.
   absl::Status StartShard(uint32_t shard_id);
-  // Starts paxoskv-master with --shards naming `initial_shards` (each must have been
+  // Starts a paxoskv-master with --shards naming `initial_shards` (each must have been
   // started with StartShard), and waits until Admin.ClusterStatus answers (or `deadline`).
+  // Each call starts one more master (its own port and data dir, or the shared configuration
+  // group), over the same shards.
   absl::Status StartMaster(const std::vector<uint32_t>& initial_shards,
                            absl::Time deadline = absl::Now() + absl::Seconds(20));
 
@@ -108,8 +113,9 @@ class ProcessCluster {
   // kAborted if every replica of the shard has exited.
   absl::StatusOr<std::string> WaitForLeader(
       uint32_t shard_id, absl::Time deadline = absl::Now() + absl::Seconds(20));
-  // Waits for the master's Admin.ClusterStatus to answer OK.
-  absl::Status WaitForMaster(absl::Time deadline = absl::Now() + absl::Seconds(20));
+  // Waits for master `index`'s Admin.ClusterStatus to answer OK.
+  absl::Status WaitForMaster(absl::Time deadline = absl::Now() + absl::Seconds(20),
+                             size_t index = 0);
   // Calls Replica.Status on one replica (short deadline).
   absl::StatusOr<paxoskv::v1::ReplicaStatus> ReplicaStatus(const Process& replica,
                                                            absl::Duration timeout =
@@ -119,15 +125,16 @@ class ProcessCluster {
   // the master was started (checked: crash otherwise, it is a test bug).
   Process& Replica(uint32_t shard_id, int replica_id);
   std::vector<Process*> ShardReplicas(uint32_t shard_id);
-  Process& Master();
+  Process& Master(size_t index = 0);
   // Replica addresses of a shard, in replica-id order ("127.0.0.1:p1", ...).
   std::vector<std::string> ShardAddresses(uint32_t shard_id) const;
   // The --shards flag value for these shards: "1=a,b,c;2=d,e,f".
   std::string ShardsFlag(const std::vector<uint32_t>& shard_ids) const;
-  const std::string& master_address() const;
+  const std::string& master_address() const;  // the first master's
+  std::string master_addresses() const;       // every master's: "h:p,h:p"
   const std::string& dir() const { return dir_; }
   const std::string& bin_dir() const { return bin_dir_; }
-  bool HasMaster() const { return master_ != nullptr; }
+  bool HasMaster() const { return !masters_.empty(); }
 
   // TLS (options.tls): the folder of certificate NAME ("admin", "client", "master", "s1-r2"),
   // the flag that hands it to a binary ("--insecure" without TLS), and credentials of it for
@@ -158,7 +165,7 @@ class ProcessCluster {
   std::string bin_dir_;
   std::string dir_;
   std::map<uint32_t, std::vector<std::unique_ptr<Process>>> shards_;
-  std::unique_ptr<Process> master_;
+  std::vector<std::unique_ptr<Process>> masters_;
 };
 
 }  // namespace paxoskv::testing

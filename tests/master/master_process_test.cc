@@ -4,6 +4,8 @@
 // new shard lets 10 imports through and then blocks the next one; SIGKILL the master while that
 // import is in flight, let the import land late, restart on the same data dir, and await the
 // ring switch through ClusterStatus.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -14,13 +16,10 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.grpc.pb.h"
-#include "services/master/ring_store.h"
+#include "services/master/config_store.h"
 #include "tests/master/fake_replica.h"
 
 extern char** environ;
@@ -126,9 +125,9 @@ TEST(MasterProcessTest, KilledMidMigrationResumesAndPlacesEveryKeyOnce) {
     master.Kill9();
     EXPECT_FALSE(adding.get().ok());
   }
-  auto store = RingStore::Open(dir);
+  auto store = FileConfigStore::Open(dir);
   ASSERT_TRUE(store.ok());
-  auto state = store->Load();
+  auto state = (*store)->Load();
   ASSERT_TRUE(state.ok()) << state.status();
   ASSERT_TRUE(state->has_migration());  // Killed mid-way: the plan is on disk.
   EXPECT_GT(state->migration().keys_moved(), 0u);
