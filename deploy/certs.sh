@@ -28,11 +28,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # The identities: folder name, role (subject CN), subjectAltNames. A replica sS-rR is replica R
 # of shard S and is dialled by its compose service name (peers, master) and on 127.0.0.1 (its
-# health check); the master by its service name and on 127.0.0.1 (published port, health check,
-# kvctl inside its container). admin and client only dial. docker-compose.yml has a service for
-# every replica here: shards 1-3, the spare shard 4 (profile spare) and shard 1's spare replica 4.
+# health check); cfg-rR likewise, replica R of the configuration group (shard 100); each master
+# by its service name and on 127.0.0.1 (published port, health check, kvctl inside its
+# container). admin and client only dial. docker-compose.yml has a service for every replica
+# here: shards 1-3, the configuration group, the spare shard 4 (profile spare) and shard 1's
+# spare replica 4.
 IDENTITIES="
 master  master       DNS:master,DNS:localhost,IP:127.0.0.1
+master2 master       DNS:master2,DNS:localhost,IP:127.0.0.1
+master3 master       DNS:master3,DNS:localhost,IP:127.0.0.1
+cfg-r1  replica:100:1  DNS:cfg-r1,DNS:localhost,IP:127.0.0.1
+cfg-r2  replica:100:2  DNS:cfg-r2,DNS:localhost,IP:127.0.0.1
+cfg-r3  replica:100:3  DNS:cfg-r3,DNS:localhost,IP:127.0.0.1
 admin   admin        DNS:localhost
 client  client       DNS:localhost
 s1-r1   replica:1:1  DNS:s1-r1,DNS:localhost,IP:127.0.0.1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the paxoskv cluster (3 shards x 3 replicas + master) under Docker Compose.
+# Starts the paxoskv cluster (3 shards x 3 replicas, the configuration group, 3 masters) under
+# Docker Compose.
 #
 #   deploy/up.sh                        full image build from source, then start
 #   deploy/up.sh --prebuilt build/bin   package binaries built on this host (fast)
@@ -10,7 +11,8 @@
 # Mutual TLS: runs deploy/certs.sh first, which makes the CA and every certificate in
 # deploy/certs/ on the first start and reuses them after (kvctl and grpcurl on the host use
 # deploy/certs/admin). PAXOSKV_TLS_FLAGS=--insecure starts a plaintext cluster instead.
-# Env: PAXOSKV_MASTER_PORT (published on 127.0.0.1, default 50051), PAXOSKV_IMAGE (paxoskv:dev),
+# Env: PAXOSKV_MASTER_PORT, PAXOSKV_MASTER2_PORT, PAXOSKV_MASTER3_PORT (the masters' ports on
+#      127.0.0.1, default 50051, 50052, 50053), PAXOSKV_IMAGE (paxoskv:dev),
 #      PAXOSKV_CERT_DIR_HOST (certificate folders, default deploy/certs), PAXOSKV_TLS_FLAGS.
 # Installs nothing; needs Docker, Compose (v2 plugin or docker-compose 1.29) and openssl.
 set -euo pipefail
@@ -22,6 +24,8 @@ source "$here/lib.sh"
 
 export PAXOSKV_IMAGE=${PAXOSKV_IMAGE:-paxoskv:dev}
 export PAXOSKV_MASTER_PORT=${PAXOSKV_MASTER_PORT:-50051}
+export PAXOSKV_MASTER2_PORT=${PAXOSKV_MASTER2_PORT:-50052}
+export PAXOSKV_MASTER3_PORT=${PAXOSKV_MASTER3_PORT:-50053}
 project=${COMPOSE_PROJECT_NAME:-paxoskv}
 build_args=()
 build=1
@@ -37,7 +41,7 @@ while (($#)); do
     --project=*) project="${1#--project=}" ;;
     --timeout) timeout_s="$2"; shift ;;
     --timeout=*) timeout_s="${1#--timeout=}" ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "up: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -63,7 +67,8 @@ fi
 
 compose=("${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project")
 if ((spare)); then compose+=(--profile spare); fi
-echo "up: starting project $project (master on 127.0.0.1:$PAXOSKV_MASTER_PORT)"
+echo "up: starting project $project (masters on 127.0.0.1:$PAXOSKV_MASTER_PORT," \
+  "$PAXOSKV_MASTER2_PORT, $PAXOSKV_MASTER3_PORT)"
 "${compose[@]}" up -d
 if ! paxoskv_wait_healthy "$timeout_s" "${compose[@]}"; then
   echo "up: cluster did not become healthy; recent logs:" >&2
@@ -72,11 +77,15 @@ if ! paxoskv_wait_healthy "$timeout_s" "${compose[@]}"; then
 fi
 
 m=127.0.0.1:$PAXOSKV_MASTER_PORT
+# kvctl takes every master and fails over between them; grpcurl talks to one.
+ms=$m,127.0.0.1:$PAXOSKV_MASTER2_PORT,127.0.0.1:$PAXOSKV_MASTER3_PORT
 # Flags that address this same cluster again (non-default project or port).
 again=""
 [[ $project != paxoskv ]] && again+=" --project $project"
 env_prefix=""
 [[ $PAXOSKV_MASTER_PORT != 50051 ]] && env_prefix+="PAXOSKV_MASTER_PORT=$PAXOSKV_MASTER_PORT "
+[[ $PAXOSKV_MASTER2_PORT != 50052 ]] && env_prefix+="PAXOSKV_MASTER2_PORT=$PAXOSKV_MASTER2_PORT "
+[[ $PAXOSKV_MASTER3_PORT != 50053 ]] && env_prefix+="PAXOSKV_MASTER3_PORT=$PAXOSKV_MASTER3_PORT "
 [[ $certs != "$repo/deploy/certs" ]] && env_prefix+="PAXOSKV_CERT_DIR_HOST=$certs "
 # How kvctl and grpcurl on the host reach it: the admin certificate, or plaintext.
 if [[ " ${PAXOSKV_TLS_FLAGS:-} " == *" --insecure "* ]]; then
@@ -97,10 +106,10 @@ fi
 cat <<MSG
 up: cluster is healthy (project $project; $mode).
 Try (kvctl and grpcurl on this host; kvctl is in build/bin after cmake --build build):
-$setup  $kvctl --master $m put greeting hello
-  $kvctl --master $m get greeting
-  $kvctl --master $m delete greeting
-  $kvctl --master $m status
+$setup  $kvctl --master $ms put greeting hello
+  $kvctl --master $ms get greeting
+  $kvctl --master $ms delete greeting
+  $kvctl --master $ms status
   $grpcurl $m list
   $grpcurl -d '{"key":"greeting","value":"hello"}' $m paxoskv.v1.KV/Put
   $grpcurl -d '{"key":"greeting"}' $m paxoskv.v1.KV/Get
@@ -109,7 +118,7 @@ or with the kvctl inside the image:
   ${compose[*]} exec master $exec_kvctl status
 Add the spare shard:
   ${env_prefix}deploy/up.sh --no-build --spare$again
-  $kvctl --master $m add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
-Logs: ${compose[*]} logs -f master
+  $kvctl --master $ms add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
+Logs: ${compose[*]} logs -f master master2 master3
 Stop: deploy/down.sh$again
 MSG

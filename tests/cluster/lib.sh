@@ -103,7 +103,9 @@ cluster_teardown() {
   exit $rc
 }
 
-# cluster_init NAME: project paxoskv-test-NAME, work dir, free master port, teardown trap.
+# cluster_init NAME: project paxoskv-test-NAME, work dir, free master ports, teardown trap.
+# MASTER is the first master (service "master"); MASTERS all three, as clients that fail over
+# between them take them (kvctl --master, kvbench --addr).
 cluster_init() {
   cluster_require
   PROJECT=paxoskv-test-$1
@@ -111,6 +113,10 @@ cluster_init() {
   PORT=$(free_port)
   MASTER=127.0.0.1:$PORT
   export PAXOSKV_MASTER_PORT=$PORT
+  export PAXOSKV_MASTER2_PORT PAXOSKV_MASTER3_PORT
+  PAXOSKV_MASTER2_PORT=$(free_port)
+  PAXOSKV_MASTER3_PORT=$(free_port)
+  MASTERS=$MASTER,127.0.0.1:$PAXOSKV_MASTER2_PORT,127.0.0.1:$PAXOSKV_MASTER3_PORT
   NETWORK=${PROJECT}_paxoskv
   trap cluster_teardown EXIT
   trap 'exit 130' INT TERM
@@ -142,8 +148,10 @@ cluster_up() {
 
 wait_healthy() { paxoskv_wait_healthy "${1:-180}" compose_spare || fail "cluster not healthy"; }
 
+# cluster_status [MASTER]: Admin/ClusterStatus JSON of the first master (or of MASTER).
 cluster_status() {
-  grpcurl "${GRPCURL_TLS[@]}" -max-time 5 "$MASTER" paxoskv.v1.Admin/ClusterStatus 2>/dev/null
+  grpcurl "${GRPCURL_TLS[@]}" -max-time 5 "${1:-$MASTER}" paxoskv.v1.Admin/ClusterStatus \
+    2>/dev/null
 }
 
 # leader_of SHARD [NOT_HOST]: waits (<= 30 s) for a leader of SHARD other than NOT_HOST and
@@ -213,15 +221,16 @@ report_moved_ips() {
   done <"$WORK/ips.after"
 }
 
-# start_load NAME SECONDS [kvbench flags...]: closed-loop load through the master in the
-# background, history in $WORK/NAME.jsonl. kvbench stops by itself; `timeout` guards a hang.
+# start_load NAME SECONDS [kvbench flags...]: closed-loop load through the masters in the
+# background (each client starts at the first and fails over to the others), history in
+# $WORK/NAME.jsonl. kvbench stops by itself; `timeout` guards a hang.
 start_load() {
   local name=$1 seconds=$2; shift 2
   LOAD_NAME=$name
   LOAD_HISTORY=$WORK/$name.jsonl
   # --driver threads: each client retries through KvClient with the same (client_id, seq)
   # until its deadline, as an application would; the checks judge that history.
-  timeout $((seconds + 60)) "$KVBENCH" --target master --driver threads --addr "$MASTER" \
+  timeout $((seconds + 60)) "$KVBENCH" --target master --driver threads --addr "$MASTERS" \
     --duration_s "$seconds" --clients 8 --keys 200 --read_percent 40 --value_size 64 \
     --prefix "$name-" --seed "$RANDOM" --history "$LOAD_HISTORY" "$@" \
     >"$WORK/$name.kvbench.log" 2>&1 &

@@ -57,15 +57,14 @@ int64_t NowNs() {
       .count();
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& master) {
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
   auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
   if (!credentials.ok()) {
     std::fprintf(stderr, "paxoskv-cluster-readback: %s\n",
                  std::string(credentials.status().message()).c_str());
     std::exit(2);
   }
-  return grpc::CreateCustomChannel(master, credentials->ChannelCredentials(),
-                                   paxoskv::PaxoskvChannelArguments());
+  return credentials->ChannelCredentials();
 }
 
 int Run() {
@@ -90,10 +89,11 @@ int Run() {
   for (const Operation& op : *history) key_set.insert(op.key);
   const std::vector<std::string> keys(key_set.begin(), key_set.end());
 
-  client::KvClient client(MakeChannel(absl::GetFlag(FLAGS_master)),
+  client::KvClient client(absl::GetFlag(FLAGS_master),
                           client::KvClientOptions{.retry = true,
                                                   .attempt_timeout = absl::Seconds(5),
-                                                  .backoff_max = absl::Milliseconds(500)});
+                                                  .backoff_max = absl::Milliseconds(500),
+                                                  .credentials = Credentials()});
   const client::CallOptions call{.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s))};
   std::vector<Operation> reads(keys.size());
   std::atomic<size_t> next{0};
