@@ -196,6 +196,17 @@ absl::Time Master::EffectiveDeadline(absl::Time deadline) const {
   return deadline - std::max(margin, absl::ZeroDuration());
 }
 
+absl::StatusOr<CommandResult> Master::StillMoving(absl::StatusOr<CommandResult> result) {
+  if (result.ok() || !IsWrongShard(result.status())) return result;
+  // Fenced until the deadline: a range another master is moving (its driver may have died
+  // between the fence and the record of it; the master that takes over moves it on). Nothing
+  // was applied, so the caller may retry here or at another master.
+  return absl::UnavailableError(
+      absl::StrCat("the key's hash range is being moved to another shard; nothing was applied, "
+                   "retry (",
+                   result.status().message(), ")"));
+}
+
 absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl::Time deadline,
                                             bool stamp) {
   while (true) {
@@ -223,7 +234,7 @@ absl::StatusOr<CommandResult> Master::Route(uint64_t hash, Command command, absl
       continue;
     }
     if (stamp) lanes_.Release(command);
-    return result;
+    return StillMoving(std::move(result));
   }
 }
 
@@ -284,7 +295,7 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
           return;
         }
         if (stamp) lanes_.Release(returned);
-        finish(std::move(done), std::move(result));
+        finish(std::move(done), StillMoving(std::move(result)));
       });
 }
 

@@ -170,6 +170,10 @@ class Master {
   void RouteAsync(uint64_t hash, paxoskv::v1::Command command, absl::Time deadline, bool stamp,
                   RouteDone done);
   absl::Time EffectiveDeadline(absl::Time deadline) const;
+  // `result`, or UNAVAILABLE for a "wrong shard" refusal that lasted until the request's
+  // deadline (its range is being moved: not applied, retryable anywhere).
+  static absl::StatusOr<paxoskv::v1::CommandResult> StillMoving(
+      absl::StatusOr<paxoskv::v1::CommandResult> result);
 
   absl::Status ValidateAddShard(const paxoskv::v1::AddShardRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
