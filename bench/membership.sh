@@ -31,13 +31,8 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [[ -z $BIN ]]; then
-  cmake -S "$REPO" -B "$REPO/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DPAXOSKV_INVARIANTS=OFF >/dev/null
-  cmake --build "$REPO/build-bench" -j2 --target paxoskv-replica paxoskv-master kvbench kvctl \
-    paxoskv-echo >/dev/null
-  BIN=$REPO/build-bench/bin
-fi
+source "$REPO/bench/lib.sh"
+[[ -n $BIN ]] || bench_build "$REPO"
 WORK=$(mktemp -d /tmp/paxoskv-membership.XXXXXX)
 BASE_PORT=$((17000 + RANDOM % 1000 * 10))
 MASTER_PORT=$((BASE_PORT + 9))
@@ -56,18 +51,7 @@ trap cleanup EXIT
 now_ns() { python3 -c 'import time; print(time.monotonic_ns())'; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "fsync/s: $(python3 -c '
-import os, tempfile, time
-fd, p = tempfile.mkstemp(dir="'"$WORK"'"); n = 0; t = time.time()
-while time.time() - t < 1: os.write(fd, b"x" * 64); os.fsync(fd); n += 1
-os.close(fd); os.unlink(p); print(n)')"
-"$BIN/paxoskv-echo" --insecure --listen="127.0.0.1:$((BASE_PORT + 8))" >/dev/null 2>&1 &
-ECHO_PID=$!
-sleep 0.5
-echo "echo: $("$BIN/kvbench" --insecure --target echo --addr "127.0.0.1:$((BASE_PORT + 8))" --clients 64 \
-  --duration_s 3 --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["ops_per_s"]))') calls/s at 64 clients"
-kill "$ECHO_PID"
+bench_machine "$WORK" "$BIN" "$((BASE_PORT + 8))"
 echo "commit: $(git -C "$REPO" rev-parse --short HEAD)  keys: $KEYS  clients: $CLIENTS"
 
 "$REPO/scripts/local-cluster.sh" start --shards 1 --dir "$WORK/cluster" --bin "$BIN" \

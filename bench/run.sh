@@ -50,11 +50,9 @@ if ((${#missing[@]})); then
 fi
 
 if ((!MD_ONLY)) && [[ -z $BIN ]]; then
-  BUILD="$REPO/build-bench"
-  echo "bench: building Release binaries in $BUILD"
-  cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPAXOSKV_INVARIANTS=OFF >/dev/null
-  cmake --build "$BUILD" -j2 --target paxoskv-replica paxoskv-master kvbench kvctl paxoskv-echo
-  BIN="$BUILD/bin"
+  echo "bench: building Release binaries in $REPO/build-bench"
+  source "$REPO/bench/lib.sh"
+  bench_build "$REPO"
 fi
 if ((!MD_ONLY)); then
   for b in paxoskv-replica paxoskv-master kvbench kvctl paxoskv-echo; do
