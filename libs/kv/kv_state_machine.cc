@@ -11,13 +11,13 @@
 #include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
 #define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
 #include <xxhash.h>
 
 #include "absl/container/btree_set.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/deterministic_bytes.h"
 #include "libs/common/limits.h"
 #include "libs/ring/hash_ring.h"
 
@@ -162,15 +162,6 @@ void AppendBytesField(std::string* out, uint32_t field, std::string_view bytes) 
   AppendVarint(out, (field << 3) | 2);
   AppendVarint(out, bytes.size());
   out->append(bytes.data(), bytes.size());
-}
-
-std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  return bytes;
 }
 
 // KvSnapshot field numbers (protos/paxoskv/v1/command.proto).

@@ -2,8 +2,6 @@
 #include "services/master/config_store.h"
 
 #include <fcntl.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "libs/common/deterministic_bytes.h"
 #include "libs/common/durable_file.h"
 #include "libs/common/random_id.h"
 #include "libs/common/status_macros.h"
@@ -38,17 +37,6 @@ absl::Status MakeDirs(const std::string& dir) {
 }
 
 }  // namespace
-
-std::string StateBytes(const paxoskv::v1::MasterState& state) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    state.SerializeToCodedStream(&coded);
-  }
-  return bytes;
-}
 
 // ---- FileConfigStore ------------------------------------------------------------------------
 
@@ -78,13 +66,13 @@ absl::Status FileConfigStore::Save(const paxoskv::v1::MasterState* expected,
   if (!stored.ok() && stored.status().code() != absl::StatusCode::kNotFound) {
     return stored.status();
   }
-  const bool holds = expected == nullptr
-                         ? !stored.ok()
-                         : stored.ok() && StateBytes(*stored) == StateBytes(*expected);
+  const bool holds = expected == nullptr ? !stored.ok()
+                                         : stored.ok() && SerializeDeterministic(*stored) ==
+                                                              SerializeDeterministic(*expected);
   if (!holds) {
     return absl::AbortedError(absl::StrCat(path_, " was changed by another process; reload it"));
   }
-  return WriteFileDurably(dir_, kStateFile, StateBytes(next));
+  return WriteFileDurably(dir_, kStateFile, SerializeDeterministic(next));
 }
 
 // ---- GroupConfigStore -----------------------------------------------------------------------
@@ -124,11 +112,11 @@ absl::Status GroupConfigStore::Save(const paxoskv::v1::MasterState* expected,
   cas.set_op(paxoskv::v1::OP_CAS);
   cas.set_key(kStateKey);
   // Base64: a command's values are UTF-8 strings (proto3 `string`), the state is binary.
-  cas.set_value(absl::Base64Escape(StateBytes(next)));
+  cas.set_value(absl::Base64Escape(SerializeDeterministic(next)));
   if (expected == nullptr) {
     cas.set_cas_expect_absent(true);
   } else {
-    cas.set_cas_expected(absl::Base64Escape(StateBytes(*expected)));
+    cas.set_cas_expected(absl::Base64Escape(SerializeDeterministic(*expected)));
   }
   cas.set_shard_id(group_.shard_id);
   // Exactly once: a retry after a lost answer gets the first answer, never a failed compare

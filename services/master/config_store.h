@@ -94,10 +94,6 @@ class GroupConfigStore : public ConfigStore {
   uint64_t next_seq_ = 1;     // one write at a time (the owner serialises Save)
 };
 
-// The bytes a state is stored as (deterministic, so a compare of stored bytes is a compare of
-// states).
-std::string StateBytes(const paxoskv::v1::MasterState& state);
-
 // Checks "host:port" (or "[v6]:port"): non-empty host, numeric port 1..65535.
 // kInvalidArgument naming the address otherwise.
 absl::Status ValidateAddress(const std::string& address);

@@ -517,7 +517,6 @@ absl::StatusOr<paxoskv::v1::AddShardResponse> Master::AddShard(
     log_->info("add shard={} replicas={} epoch={}->{} moving_ranges={}", request.shard_id(),
                absl::StrJoin(request.replicas(), ","), current.epoch(), next.epoch(),
                plan.ranges_size());
-    directory_.SetShard(request.shard_id(), {request.replicas().begin(), request.replicas().end()});
     StartMigration(std::move(plan));
   }
   ASSIGN_OR_RETURN(auto finished, AwaitMigration(target_epoch, deadline));
@@ -683,6 +682,10 @@ absl::Status Master::PersistPlanLocked(const paxoskv::v1::MigrationPlan& plan, b
 }
 
 void Master::StartMigration(paxoskv::v1::MigrationPlan plan) {
+  if (plan.removed_shard() == 0) {  // the joining shard: the migration and routing call it
+    directory_.SetShard(plan.new_shard().shard_id(),
+                        {plan.new_shard().replicas().begin(), plan.new_shard().replicas().end()});
+  }
   {
     absl::MutexLock lock(&mu_);
     if (migrating_) return;  // one taken over still stopping: the refresher starts this later
@@ -695,14 +698,7 @@ void Master::StartMigration(paxoskv::v1::MigrationPlan plan) {
     absl::MutexLock lock(&mu_);
     migrating_ = true;
     migration_info_.Clear();
-    migration_info_.set_running(true);
-    migration_info_.set_shard_id(MovingShard(plan));
-    migration_info_.set_kind(MigrationKind(plan));
-    migration_info_.set_phase(plan.phase().empty() ? "draining" : plan.phase());
-    migration_info_.set_keys_moved(plan.keys_moved());
-    migration_info_.set_keys_to_move(plan.keys_moved());
-    migration_info_.set_ranges_moved(RangesMoved(plan));
-    migration_info_.set_ranges_to_move(static_cast<uint32_t>(plan.ranges_size()));
+    ShowPlanLocked(plan);
   }
   migration_thread_ = std::thread([this, plan = std::move(plan)]() mutable {
     RunMigration(std::move(plan));
@@ -920,6 +916,10 @@ void Master::Adopt(paxoskv::v1::MasterState state) {
   RouteByPlan(plan, /*moving=*/-1);
   absl::MutexLock lock(&mu_);
   if (migrating_) migration_lost_ = true;
+  ShowPlanLocked(plan);
+}
+
+void Master::ShowPlanLocked(const paxoskv::v1::MigrationPlan& plan) {
   migration_info_.set_running(true);
   migration_info_.set_shard_id(MovingShard(plan));
   migration_info_.set_kind(MigrationKind(plan));
@@ -954,12 +954,7 @@ void Master::TakeOverStalledMigration() {
         stored_.migration().ranges_size(), stored_.migration().keys_moved());
   }
   foreign_plan_ = 0;
-  const paxoskv::v1::MigrationPlan& plan = stored_.migration();
-  if (plan.removed_shard() == 0) {
-    directory_.SetShard(plan.new_shard().shard_id(),
-                        {plan.new_shard().replicas().begin(), plan.new_shard().replicas().end()});
-  }
-  StartMigration(plan);
+  StartMigration(stored_.migration());
 }
 
 void Master::RequestRefresh() {

@@ -195,17 +195,20 @@ class Master {
   absl::StatusOr<std::pair<uint64_t, uint64_t>> AwaitMigration(uint64_t epoch, absl::Time deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Starts the migration thread for `plan` (already durable, driven by this master) and
-  // routes by its progress (RouteByPlan). Under save_mu_, in the same critical section that
-  // recorded or took over the plan: the refresher's takeover check (TakeOverStalledMigration)
-  // then sees migrating_ and cannot start the plan a second time. Does nothing while an
-  // earlier thread still runs (one taken over, stopping): the refresher starts the plan once
-  // it ended.
+  // routes by its progress (RouteByPlan); a shard it adds joins the directory. Under save_mu_, in
+  // the same critical section that recorded or took over the plan: the refresher's takeover check
+  // (TakeOverStalledMigration) then sees migrating_ and cannot start the plan a second time. Does
+  // nothing while an earlier thread still runs (one taken over, stopping): the refresher starts the
+  // plan once it ended.
   void StartMigration(paxoskv::v1::MigrationPlan plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(save_mu_)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunMigration(paxoskv::v1::MigrationPlan plan) ABSL_LOCKS_EXCLUDED(mu_, save_mu_);
   // Routes by `plan` while it runs: its ranges moved go to their new owners; the range at
   // index `moving` (-1: none) and any range half moved wait; the rest go to their old owners.
   void RouteByPlan(const paxoskv::v1::MigrationPlan& plan, int moving);
+  // ClusterStatus's view of a running `plan` (its shard, kind, phase, progress; the key
+  // estimate only grows).
+  void ShowPlanLocked(const paxoskv::v1::MigrationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records `plan`: a new one (kFailedPrecondition while another is stored), or this master's
   // progress on its own. kAborted if the stored state moved on: another master changed it
   // first, or took the plan over (the migration stops: migration_lost_).
