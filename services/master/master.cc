@@ -803,7 +803,7 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
       next.set_last_keys_moved(plan.keys_moved());
       saved = Commit(std::move(next));
       if (saved.ok()) {
-        ApplyRing(stored_);
+        ApplyRing(stored_, &plan);
         break;
       }
     }
@@ -812,14 +812,8 @@ void Master::RunMigration(paxoskv::v1::MigrationPlan plan) {
     if (stop_flag_) return;
     absl::SleepFor(absl::Seconds(1));
   }
-  absl::MutexLock lock(&mu_);
-  migration_info_.set_running(false);
-  migration_info_.set_phase("done");
-  migration_info_.set_keys_moved(plan.keys_moved());
-  migration_info_.set_keys_to_move(plan.keys_moved());
-  migration_info_.set_ranges_moved(RangesMoved(plan));
-  log_->info("ring switched epoch={} shard={} keys_moved={}", ring_config_.epoch(), moving_shard,
-             plan.keys_moved());
+  log_->info("ring switched epoch={} shard={} keys_moved={}", plan.next_ring().epoch(),
+             moving_shard, plan.keys_moved());
 }
 
 // ---- the stored state -----------------------------------------------------------------------
@@ -847,7 +841,8 @@ void Master::AdoptIfNewer(absl::StatusOr<paxoskv::v1::MasterState> loaded) {
   if (loaded->version() > stored_.version()) Adopt(*std::move(loaded));
 }
 
-void Master::ApplyRing(const paxoskv::v1::MasterState& state) {
+void Master::ApplyRing(const paxoskv::v1::MasterState& state,
+                       const paxoskv::v1::MigrationPlan* finished) {
   absl::StatusOr<ring::HashRing> ring = RingFromConfig(state.ring());
   if (!ring.ok()) {  // a master's own checks make this impossible: a broken store
     log_->error("stored ring epoch={} is invalid ({}); still routing by the old one",
@@ -870,6 +865,13 @@ void Master::ApplyRing(const paxoskv::v1::MasterState& state) {
   absl::MutexLock lock(&mu_);
   ring_config_ = state.ring();
   last_keys_moved_ = state.last_keys_moved();
+  if (finished != nullptr) {
+    migration_info_.set_running(false);
+    migration_info_.set_phase("done");
+    migration_info_.set_keys_moved(finished->keys_moved());
+    migration_info_.set_keys_to_move(finished->keys_moved());
+    migration_info_.set_ranges_moved(RangesMoved(*finished));
+  }
 }
 
 void Master::Adopt(paxoskv::v1::MasterState state) {
@@ -1076,9 +1078,11 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
     response.set_virtual_nodes(ring_config_.virtual_nodes());
     *response.mutable_migration() = migration_info_;
     shards.assign(ring_config_.shards().begin(), ring_config_.shards().end());
-    if (migration_info_.running() && migration_info_.kind() == "add") {
+    const uint32_t joining = migration_info_.shard_id();
+    const bool listed = std::any_of(shards.begin(), shards.end(),
+                                    [joining](const auto& s) { return s.shard_id() == joining; });
+    if (migration_info_.running() && migration_info_.kind() == "add" && !listed) {
       // The joining shard is listed too, so its progress can be watched.
-      const uint32_t joining = migration_info_.shard_id();
       paxoskv::v1::ShardConfig config;
       config.set_shard_id(joining);
       for (const std::string& address : directory_.Replicas(joining).value_or(

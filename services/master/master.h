@@ -231,8 +231,12 @@ class Master {
   // another master's migration, stops its own if another master took it over.
   void Adopt(paxoskv::v1::MasterState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(save_mu_);
   // Routes by `state`'s ring: the directory (the joining shard of its plan kept), admission,
-  // ring_config_.
-  void ApplyRing(const paxoskv::v1::MasterState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(save_mu_);
+  // ring_config_. `finished`, when given, is this master's plan that the ring ends: it shows as
+  // done in the same step that ring_config_ changes, so whoever sees the new epoch (AwaitMigration,
+  // ClusterStatus) never also sees the migration running.
+  void ApplyRing(const paxoskv::v1::MasterState& state,
+                 const paxoskv::v1::MigrationPlan* finished = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(save_mu_);
   // The refresher thread: Refresh every config_refresh (or when asked), the driver's sign of
   // life, and the takeover of a migration whose driver went silent.
   void RefreshLoop() ABSL_LOCKS_EXCLUDED(save_mu_);
