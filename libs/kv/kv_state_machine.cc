@@ -34,6 +34,9 @@ constexpr size_t kScanPageBytesMax = 4 << 20;
 // Bounds on one migration command, so that no single command (or its result) can grow
 // without limit: a page of keys the master imports or deletes, the ranges of one fence.
 constexpr int kCommandItemsMax = 100000;
+// Ranges tracked at once (OP_TRACK_CHANGES): every write checks its key against each. A
+// migration tracks one range of each old shard at a time.
+constexpr size_t kTrackedRangesMax = 1024;
 
 // A position in the key order: (hash, key).
 struct KeyRef {
@@ -89,6 +92,53 @@ struct RecordLess {
 };
 
 using RecordSet = absl::btree_set<Record, RecordLess>;
+
+// A key that a tracking (OP_TRACK_CHANGES) saw change, present now or not.
+struct ChangedKey {
+  uint64_t key_hash;
+  std::string key;
+  uint64_t tracking_id;
+
+  uint64_t hash() const { return key_hash; }
+  KeyRef ref() const { return {key_hash, key}; }
+};
+
+// (hash, key, tracking_id); a KeyRef compares with (hash, key) only, so upper_bound(KeyRef)
+// passes every tracking's copy of that key.
+struct ChangedLess {
+  using is_transparent = void;
+  bool operator()(const ChangedKey& a, const ChangedKey& b) const {
+    if (KeyLess(a.ref(), b.ref())) return true;
+    if (KeyLess(b.ref(), a.ref())) return false;
+    return a.tracking_id < b.tracking_id;
+  }
+  bool operator()(const ChangedKey& a, const KeyRef& b) const { return KeyLess(a.ref(), b); }
+  bool operator()(const KeyRef& a, const ChangedKey& b) const { return KeyLess(a, b.ref()); }
+};
+
+using ChangedSet = absl::btree_set<ChangedKey, ChangedLess>;
+
+// Visits the elements of `set` (ordered by (hash, key) first) whose hash lies in `range`, in
+// that order, strictly after `*after` when it is given. Wrapping ranges are walked in plain
+// order too ([0, end) first, then [begin, 2^64)), so a cursor is always just a position in
+// that one order. `visit` returns false to stop before the element it was given. Returns
+// whether the walk reached the end of the range.
+template <typename Set, typename Visit>
+bool WalkRange(const Set& set, const pb::HashRange& range, const KeyRef* after, Visit visit) {
+  auto it = after != nullptr ? set.upper_bound(*after) : set.begin();
+  while (it != set.end()) {
+    const uint64_t hash = it->hash();
+    if (!HashRing::RangeContains(range, hash)) {
+      if (range.begin() < range.end() && hash >= range.end()) return true;  // past the range
+      // Before the (start of the) range: jump to its beginning.
+      it = set.lower_bound(KeyRef{range.begin(), std::string_view()});
+      continue;
+    }
+    if (!visit(*it)) return false;
+    ++it;
+  }
+  return true;
+}
 
 // One remembered result: the first outcome of (client_id, seq) and which command it was.
 struct StoredResult {
@@ -172,6 +222,8 @@ constexpr uint32_t kSnapshotFrozenRanges = 4;
 constexpr uint32_t kSnapshotSessions = 5;
 constexpr uint32_t kSnapshotMembership = 6;
 constexpr uint32_t kSnapshotAlarms = 7;
+constexpr uint32_t kSnapshotTracked = 8;
+constexpr uint32_t kSnapshotChanged = 9;
 
 }  // namespace
 
@@ -216,6 +268,63 @@ struct KvStateMachine::Impl {
   pb::Membership membership;
   // Raised alarms: (member_id, AlarmType).
   std::set<std::pair<uint32_t, int>> alarms;
+  // OP_TRACK_CHANGES: the ranges tracked (each named by its tracking id, in arrival order) and
+  // the keys they saw change since.
+  std::vector<pb::FrozenRange> tracked;
+  ChangedSet changed;
+
+  // A command put or deleted `key`: every tracking whose range holds it remembers it.
+  void NoteChanged(std::string_view key) {
+    if (tracked.empty()) return;
+    const uint64_t hash = StableHash(key);
+    for (const pb::FrozenRange& tracking : tracked) {
+      if (HashRing::RangeContains(tracking.range(), hash)) {
+        changed.insert(ChangedKey{hash, std::string(key), tracking.freeze_id()});
+      }
+    }
+  }
+
+  // OP_TRACK_CHANGES. Starting: whether every range was tracked already. Stopping: whether any
+  // was tracked. RESOURCE_EXHAUSTED, changing nothing, past kTrackedRangesMax.
+  pb::CommandResult Track(SlotId slot, const pb::Command& command) {
+    const uint64_t id = command.freeze_id();
+    auto same = [id](const pb::FrozenRange& t, const pb::HashRange& range) {
+      return t.freeze_id() == id && t.range().begin() == range.begin() &&
+             t.range().end() == range.end();
+    };
+    pb::CommandResult result;
+    result.set_applied_slot(slot);
+    if (command.track_stop()) {
+      for (const pb::HashRange& range : command.freeze_ranges()) {
+        const size_t removed =
+            std::erase_if(tracked, [&](const pb::FrozenRange& t) { return same(t, range); });
+        if (removed == 0) continue;
+        result.set_existed(true);
+        absl::erase_if(changed, [&](const ChangedKey& c) {
+          return c.tracking_id == id && HashRing::RangeContains(range, c.key_hash);
+        });
+      }
+      return result;
+    }
+    std::vector<pb::HashRange> added;
+    for (const pb::HashRange& range : command.freeze_ranges()) {
+      const bool known = std::any_of(tracked.begin(), tracked.end(),
+                                     [&](const pb::FrozenRange& t) { return same(t, range); });
+      if (!known) added.push_back(range);
+    }
+    if (tracked.size() + added.size() > kTrackedRangesMax) {
+      return ErrorResult(pb::RESULT_CODE_RESOURCE_EXHAUSTED,
+                         absl::StrCat("at most ", kTrackedRangesMax, " ranges are tracked at once"),
+                         slot);
+    }
+    result.set_existed(added.empty());
+    for (pb::HashRange& range : added) {
+      pb::FrozenRange& tracking = tracked.emplace_back();
+      *tracking.mutable_range() = std::move(range);
+      tracking.set_freeze_id(id);
+    }
+    return result;
+  }
 
   bool NoSpace() const {
     return std::any_of(alarms.begin(), alarms.end(),
@@ -335,37 +444,45 @@ struct KvStateMachine::Impl {
     return result;
   }
 
-  // Keys whose hash is in command.range, in (hash, key) order, strictly after the cursor when
-  // scan_started. Wrapping ranges are walked in plain key order too ([0, end) first, then
-  // [begin, 2^64)), so a cursor is always just a position in that one order.
+  // Keys whose hash is in command.range, in (hash, key) order (WalkRange), strictly after the
+  // cursor when scan_started; with scan_changed, only those that tracking freeze_id recorded,
+  // present or absent. The first page (not scan_started) also carries the dedup table.
   void Scan(const pb::Command& command, pb::CommandResult* result) const {
-    const pb::HashRange& range = command.range();
     const size_t limit =
         std::max<size_t>(1, std::min<size_t>(command.scan_limit(), limits.scan_limit_max));
-    auto it = command.scan_started()
-                  ? records.upper_bound(KeyRef{command.scan_after_hash(), command.scan_after_key()})
-                  : records.begin();
+    const KeyRef after{command.scan_after_hash(), command.scan_after_key()};
+    const KeyRef* cursor = command.scan_started() ? &after : nullptr;
     size_t count = 0;
     size_t bytes = 0;
-    bool done = true;
-    while (it != records.end()) {
-      const uint64_t hash = it->hash();
-      if (!HashRing::RangeContains(range, hash)) {
-        if (range.begin() < range.end() && hash >= range.end()) break;  // past the range
-        // Before the (start of the) range: jump to its beginning.
-        it = records.lower_bound(KeyRef{range.begin(), std::string_view()});
-        continue;
-      }
-      if (count >= limit || bytes >= kScanPageBytesMax) {
-        done = false;  // `it` is one more key in range
-        break;
-      }
-      pb::KeyValue* entry = result->add_entries();
-      entry->set_key(std::string(it->key()));
-      entry->set_value(std::string(it->value()));
-      ++count;
-      bytes += it->key().size() + it->value().size();
-      ++it;
+    auto full = [&] { return count >= limit || bytes >= kScanPageBytesMax; };
+    bool done = false;
+    if (!command.scan_changed()) {
+      done = WalkRange(records, command.range(), cursor, [&](const Record& record) {
+        if (full()) return false;
+        pb::KeyValue* entry = result->add_entries();
+        entry->set_key(std::string(record.key()));
+        entry->set_value(std::string(record.value()));
+        ++count;
+        bytes += record.key().size() + record.value().size();
+        return true;
+      });
+    } else {
+      done = WalkRange(changed, command.range(), cursor, [&](const ChangedKey& c) {
+        if (c.tracking_id != command.freeze_id()) return true;
+        if (full()) return false;
+        auto record = records.find(c.ref());
+        if (record == records.end()) {
+          result->add_absent_keys(c.key);
+        } else {
+          pb::KeyValue* entry = result->add_entries();
+          entry->set_key(c.key);
+          entry->set_value(std::string(record->value()));
+          bytes += record->value().size();
+        }
+        ++count;
+        bytes += c.key.size();
+        return true;
+      });
     }
     result->set_scan_done(done);
     if (!command.scan_started()) {
@@ -487,26 +604,39 @@ struct KvStateMachine::Impl {
         break;
       case pb::OP_PUT:
         Put(command.key(), command.value());
+        NoteChanged(command.key());
         break;
       case pb::OP_DELETE:
         result.set_existed(Erase(command.key()));
+        if (result.existed()) NoteChanged(command.key());
         break;
       case pb::OP_CAS:
         result = CompareAndSet(command);
+        if (result.succeeded()) NoteChanged(command.key());
         break;
       case pb::OP_SCAN_RANGE:
         Scan(command, &result);
         break;
       case pb::OP_IMPORT:
-        for (const auto& entry : command.import_entries()) Put(entry.key(), entry.value());
+        for (const auto& entry : command.import_entries()) {
+          Put(entry.key(), entry.value());
+          NoteChanged(entry.key());
+        }
+        for (const auto& key : command.keys()) {
+          if (Erase(key)) NoteChanged(key);
+        }
         for (const auto& client : command.import_dedup()) MergeClient(slot, client);
         MergeSessions(command.import_sessions());
         while (clients.size() > limits.dedup_clients_max && EvictIdleClient()) {
         }
         break;
       case pb::OP_DELETE_KEYS:
-        for (const auto& key : command.keys()) Erase(key);
+        for (const auto& key : command.keys()) {
+          if (Erase(key)) NoteChanged(key);
+        }
         break;
+      case pb::OP_TRACK_CHANGES:
+        return Track(slot, command);
       case pb::OP_FREEZE_RANGES:
         Freeze(command);
         break;
@@ -575,6 +705,19 @@ struct KvStateMachine::Impl {
       AppendBytesField(&record, kSnapshotAlarms, SerializeDeterministic(alarm));
       if (absl::Status s = emit(record); !s.ok()) return s;
     }
+    for (const pb::FrozenRange& tracking : tracked) {
+      record.clear();
+      AppendBytesField(&record, kSnapshotTracked, SerializeDeterministic(tracking));
+      if (absl::Status s = emit(record); !s.ok()) return s;
+    }
+    for (const ChangedKey& c : changed) {
+      pb::TrackedKey key;
+      key.set_key(c.key);
+      key.set_tracking_id(c.tracking_id);
+      record.clear();
+      AppendBytesField(&record, kSnapshotChanged, SerializeDeterministic(key));
+      if (absl::Status s = emit(record); !s.ok()) return s;
+    }
     return absl::OkStatus();
   }
 };
@@ -634,10 +777,17 @@ absl::Status ValidateCommand(const pb::Command& command) {
       if (command.scan_limit() == 0) {
         return absl::InvalidArgumentError("scan_limit must be positive");
       }
+      if (command.scan_changed() && command.freeze_id() == 0) {
+        return absl::InvalidArgumentError("scan_changed needs the tracking's id (freeze_id)");
+      }
       return absl::OkStatus();
     case pb::OP_IMPORT: {
       absl::Status status = CheckCount(command.import_entries_size(), "import_entries");
       if (status.ok()) status = CheckCount(command.import_dedup_size(), "import_dedup");
+      if (status.ok()) status = CheckCount(command.keys_size(), "keys");
+      for (int i = 0; status.ok() && i < command.keys_size(); ++i) {
+        status = CheckKey(command.keys(i), absl::StrCat("keys[", i, "]: "));
+      }
       if (!status.ok()) return status;
       for (int i = 0; i < command.import_entries_size(); ++i) {
         const std::string what = absl::StrCat("import_entries[", i, "]: ");
@@ -687,6 +837,14 @@ absl::Status ValidateCommand(const pb::Command& command) {
         return absl::InvalidArgumentError("freeze_id must name the fence to lift");
       }
       return absl::OkStatus();
+    case pb::OP_TRACK_CHANGES:
+      if (command.freeze_ranges_size() == 0) {
+        return absl::InvalidArgumentError("freeze_ranges is empty");
+      }
+      if (command.freeze_id() == 0) {
+        return absl::InvalidArgumentError("freeze_id must be set (it names the tracking)");
+      }
+      return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
     case pb::OP_ALARM:
       if (command.alarm().alarm().type() != pb::ALARM_NOSPACE) {
         return absl::InvalidArgumentError("alarm.type must be ALARM_NOSPACE");
@@ -851,7 +1009,7 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
   std::string bytes;
   while (uint32_t tag = in.ReadTag()) {
     const uint32_t field = tag >> 3;
-    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotAlarms) {
+    if ((tag & 7) != 2 || field < kSnapshotEntries || field > kSnapshotChanged) {
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
         return corrupt("bad field");
       }
@@ -916,6 +1074,29 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
           return corrupt("bad alarm");
         }
         impl.alarms.emplace(alarm.member_id(), alarm.type());
+        break;
+      }
+      case kSnapshotTracked: {
+        pb::FrozenRange& tracking = impl.tracked.emplace_back();
+        if (!tracking.ParseFromString(bytes) || tracking.freeze_id() == 0 ||
+            impl.tracked.size() > kTrackedRangesMax) {
+          return corrupt("bad tracked range");
+        }
+        break;
+      }
+      case kSnapshotChanged: {
+        pb::TrackedKey key;
+        if (!key.ParseFromString(bytes)) return corrupt("bad changed key");
+        if (absl::Status s = CheckKey(key.key(), "changed key: "); !s.ok()) {
+          return corrupt(s.message());
+        }
+        const uint64_t hash = StableHash(key.key());
+        const bool tracked =
+            std::any_of(impl.tracked.begin(), impl.tracked.end(), [&](const pb::FrozenRange& t) {
+              return t.freeze_id() == key.tracking_id() && HashRing::RangeContains(t.range(), hash);
+            });
+        if (!tracked) return corrupt("a changed key outside every tracked range");
+        impl.changed.insert(ChangedKey{hash, key.key(), key.tracking_id()});
         break;
       }
     }

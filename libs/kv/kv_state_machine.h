@@ -41,7 +41,7 @@ absl::Status ValidateCommand(const paxoskv::v1::Command& command);
 // go through the Migration service only; only a replica's core raises an alarm.
 absl::Status ValidateClientCommand(const paxoskv::v1::Command& command);
 // ValidateCommand, and the op is a migration op (scan, import, delete-keys, freeze,
-// unfreeze): what the Migration service takes.
+// unfreeze, track-changes, barrier): what the Migration service takes.
 absl::Status ValidateMigrationCommand(const paxoskv::v1::Command& command);
 
 // What a command asks for, without who asked, when or how it was routed (client_id, seq,

@@ -301,6 +301,28 @@ void WriteAll(const fs::path& root) {
                       Put(3, 3, "a", "3")}));
   }
   {
+    // Change tracking (a migration's pre-copy): writes recorded, a changed scan, an import
+    // that deletes, the stop. Snapshotted after 3 commands, so the record travels.
+    pb::Command track;
+    track.set_op(pb::OP_TRACK_CHANGES);
+    track.set_freeze_id(2);
+    track.add_freeze_ranges();  // the whole ring
+    pb::Command changed;
+    changed.set_op(pb::OP_SCAN_RANGE);
+    changed.mutable_range();  // begin == end: the whole ring
+    changed.set_scan_limit(2);
+    changed.set_scan_changed(true);
+    changed.set_freeze_id(2);
+    pb::Command import;
+    import.set_op(pb::OP_IMPORT);
+    import.add_keys("b");
+    pb::Command stop = track;
+    stop.set_track_stop(true);
+    Save(command, "track_changes",
+         Commands(6, {Put(0, 0, "a", "1"), track, Put(0, 0, "b", "2"), Op(pb::OP_DELETE, 0, 0, "a"),
+                      changed, import, stop, changed}));
+  }
+  {
     // Tiny limits (knob bit 0): windows trimmed, sessions evicted as proposed_ms advances.
     std::vector<pb::Command> commands;
     for (uint64_t client = 1; client <= 4; ++client) {
