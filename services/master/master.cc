@@ -51,8 +51,9 @@ const char* MigrationKind(const paxoskv::v1::MigrationPlan& plan) {
 
 // The plan's ranges whose keys are all at their new owner.
 uint32_t RangesMoved(const paxoskv::v1::MigrationPlan& plan) {
-  return static_cast<uint32_t>(std::count_if(plan.ranges().begin(), plan.ranges().end(),
-                                             [](const auto& range) { return range.done(); }));
+  return static_cast<uint32_t>(
+      std::count_if(plan.ranges().begin(), plan.ranges().end(),
+                    [](const auto& range) { return range.copied() || range.done(); }));
 }
 
 // A caller's exactly-once ids: none (client_id 0, the master assigns them), or both. Seq 0
@@ -712,7 +713,7 @@ void Master::RouteByPlan(const paxoskv::v1::MigrationPlan& plan, int moving) {
   std::vector<MovedRange> moved;
   for (int i = 0; i < plan.ranges_size(); ++i) {
     const paxoskv::v1::MigrationRange& range = plan.ranges(i);
-    if (range.done()) {
+    if (range.copied() || range.done()) {
       moved.push_back(MovedRange{range.range(), range.to_shard()});
     } else if (range.started() || i == moving) {
       paused.push_back(range.range());

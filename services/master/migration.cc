@@ -62,30 +62,98 @@ absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
   for (int i = 0; i < plan->ranges_size(); ++i) {
     if (plan->ranges(i).done()) continue;
     if (hooks_.stopped()) return absl::CancelledError("migration stopped");
-    // Pause: requests to this range wait (at this master), and those already sent end.
-    RETURN_IF_ERROR(hooks_.pause(*plan, i));
-    // Fence: the old shard refuses key ops in the range from now on, so a write chosen late
-    // (an old leader's proposal; another master's request) cannot land after the range was
-    // scanned. Idempotent, so simply repeated on resume. Named by the epoch of the ring this
-    // migration moves to (OP_UNFREEZE_RANGES with that id would lift it).
-    paxoskv::v1::Command fence;
-    fence.set_op(paxoskv::v1::OP_FREEZE_RANGES);
-    fence.set_freeze_id(plan->next_ring().epoch());
-    *fence.add_freeze_ranges() = plan->ranges(i).range();
-    RETURN_IF_ERROR(CallUntilDone(plan->ranges(i).from_shard(), fence, "fence"));
-    while (!plan->ranges(i).done()) {
-      if (hooks_.stopped()) return absl::CancelledError("migration stopped");
-      absl::Status status = Step(plan, i);
-      if (status.code() == absl::StatusCode::kCancelled) return status;
-      if (!status.ok()) {
-        // Only forward is safe: keep trying (ClusterStatus shows the progress meanwhile).
-        log_->warn("migration step failed range={} from={} to={} error={}; retrying", i,
-                   plan->ranges(i).from_shard(), plan->ranges(i).to_shard(), status.ToString());
-        absl::SleepFor(options_.retry_backoff);
+    if (!plan->ranges(i).copied()) {
+      // Copy while it serves (a range an older master started is fenced already: it is copied
+      // whole after its fence, as that master did).
+      if (!plan->ranges(i).started() && !plan->ranges(i).precopied()) {
+        RETURN_IF_ERROR(Precopy(plan, i));
       }
+      // Pause: requests to this range wait (at this master), and those already sent end.
+      RETURN_IF_ERROR(hooks_.pause(*plan, i));
+      // Fence: the old shard refuses key ops in the range from now on, so a write chosen late
+      // (an old leader's proposal; another master's request) cannot land after the range was
+      // scanned. Idempotent, so simply repeated on resume. Named by the epoch of the ring this
+      // migration moves to (OP_UNFREEZE_RANGES with that id would lift it).
+      paxoskv::v1::Command fence;
+      fence.set_op(paxoskv::v1::OP_FREEZE_RANGES);
+      fence.set_freeze_id(plan->next_ring().epoch());
+      *fence.add_freeze_ranges() = plan->ranges(i).range();
+      RETURN_IF_ERROR(CallUntilDone(plan->ranges(i).from_shard(), fence, "fence"));
+      RETURN_IF_ERROR(Repeat(
+          plan, i, [&] { return plan->ranges(i).copied(); }, [&] { return CopyStep(plan, i); }));
+    }
+    // The new owner serves the range: the old shard's copies go, out of the pause.
+    RETURN_IF_ERROR(Repeat(
+        plan, i, [&] { return plan->ranges(i).done(); }, [&] { return CleanupStep(plan, i); }));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Migrator::Repeat(paxoskv::v1::MigrationPlan* plan, int range_index,
+                              absl::FunctionRef<bool()> finished,
+                              absl::FunctionRef<absl::Status()> step) {
+  while (!finished()) {
+    if (hooks_.stopped()) return absl::CancelledError("migration stopped");
+    absl::Status status = step();
+    if (status.code() == absl::StatusCode::kCancelled) return status;
+    if (!status.ok()) {
+      // Only forward is safe: keep trying (ClusterStatus shows the progress meanwhile).
+      const paxoskv::v1::MigrationRange& range = plan->ranges(range_index);
+      log_->warn("migration step failed range={} from={} to={} error={}; retrying", range_index,
+                 range.from_shard(), range.to_shard(), status.ToString());
+      absl::SleepFor(options_.retry_backoff);
     }
   }
   return absl::OkStatus();
+}
+
+paxoskv::v1::Command Migrator::TrackCommand(const paxoskv::v1::MigrationPlan& plan, int range_index,
+                                            bool stop) {
+  paxoskv::v1::Command track;
+  track.set_op(paxoskv::v1::OP_TRACK_CHANGES);
+  track.set_freeze_id(plan.next_ring().epoch());
+  *track.add_freeze_ranges() = plan.ranges(range_index).range();
+  track.set_track_stop(stop);
+  return track;
+}
+
+absl::Status Migrator::Precopy(paxoskv::v1::MigrationPlan* plan, int range_index) {
+  const uint32_t from = plan->ranges(range_index).from_shard();
+  const uint32_t to = plan->ranges(range_index).to_shard();
+  // The old shard records every key that changes in the range from now on; the copy below
+  // may then be of any age: what changed after it is copied again after the fence. A resumed
+  // run starts the copy over (the tracking, started by the first run, goes on).
+  paxoskv::v1::Command track = TrackCommand(*plan, range_index, /*stop=*/false);
+  RETURN_IF_ERROR(StampWrite(plan, &track));
+  RETURN_IF_ERROR(CallUntilDone(from, track, "track changes at"));
+  paxoskv::v1::Command scan;
+  scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
+  *scan.mutable_range() = plan->ranges(range_index).range();
+  scan.set_scan_started(true);  // from the start, (0, ""): without the dedup table
+  scan.set_scan_limit(options_.page_size);
+  bool done = false;
+  return Repeat(
+      plan, range_index, [&] { return done; },
+      [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(paxoskv::v1::CommandResult page, Call(from, scan));
+        const bool last_page = page.scan_done() || page.entries_size() == 0;
+        if (page.entries_size() > 0) {
+          paxoskv::v1::Command import;
+          import.set_op(paxoskv::v1::OP_IMPORT);
+          *import.mutable_import_entries() = std::move(*page.mutable_entries());
+          RETURN_IF_ERROR(StampWrite(plan, &import));
+          RETURN_IF_ERROR(Call(to, import).status());
+          const std::string& last_key =
+              import.import_entries(import.import_entries_size() - 1).key();
+          scan.set_scan_after_hash(ring::StableHash(last_key));
+          scan.set_scan_after_key(last_key);
+        }
+        if (!last_page) return absl::OkStatus();
+        plan->mutable_ranges(range_index)->set_precopied(true);
+        RETURN_IF_ERROR(hooks_.persist(*plan));
+        done = true;
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<paxoskv::v1::CommandResult> Migrator::Call(uint32_t shard_id,
@@ -130,10 +198,13 @@ absl::Status Migrator::StampWrite(paxoskv::v1::MigrationPlan* plan,
   return absl::OkStatus();
 }
 
-absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
+absl::Status Migrator::CopyStep(paxoskv::v1::MigrationPlan* plan, int range_index) {
   paxoskv::v1::MigrationRange* range = plan->mutable_ranges(range_index);
   const uint32_t from = range->from_shard();
   const uint32_t to = range->to_shard();
+  // A range an older master started without a pre-copy is copied whole, and its keys are
+  // deleted from `from` page by page, as that master did.
+  const bool whole = !range->precopied();
 
   paxoskv::v1::Command scan;
   scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
@@ -142,6 +213,10 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   scan.set_scan_after_hash(range->after_hash());
   scan.set_scan_after_key(range->after_key());
   scan.set_scan_limit(options_.page_size);
+  if (!whole) {
+    scan.set_scan_changed(true);
+    scan.set_freeze_id(plan->next_ring().epoch());
+  }
   auto page = Call(from, scan);
   if (!page.ok()) return page.status();
 
@@ -150,11 +225,12 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   // before the fence) is recognised at its new owner. The new owner merges the tables (its own
   // results win, the higher forgotten_below), so sending it again with each range is safe.
   const bool send_dedup = !range->started();
-  if (page->entries_size() > 0 ||
+  if (page->entries_size() > 0 || page->absent_keys_size() > 0 ||
       (send_dedup && (page->dedup_size() > 0 || page->has_sessions()))) {
     paxoskv::v1::Command import;
     import.set_op(paxoskv::v1::OP_IMPORT);
     *import.mutable_import_entries() = page->entries();
+    *import.mutable_keys() = page->absent_keys();
     if (send_dedup) {
       *import.mutable_import_dedup() = page->dedup();
       *import.mutable_import_sessions() = page->sessions();
@@ -163,7 +239,7 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
     auto imported_result = Call(to, import);
     if (!imported_result.ok()) return imported_result.status();
   }
-  if (page->entries_size() > 0) {
+  if (whole && page->entries_size() > 0) {
     paxoskv::v1::Command remove;
     remove.set_op(paxoskv::v1::OP_DELETE_KEYS);
     for (const auto& entry : page->entries()) remove.add_keys(entry.key());
@@ -175,21 +251,71 @@ absl::Status Migrator::Step(paxoskv::v1::MigrationPlan* plan, int range_index) {
   // Advance the cursor and make it durable. A crash before this line repeats the page:
   // the import overwrites the same values and the delete finds nothing left to delete.
   range->set_started(true);
-  if (page->entries_size() > 0) {
-    const std::string& last_key = page->entries(page->entries_size() - 1).key();
-    range->set_after_hash(ring::StableHash(last_key));
-    range->set_after_key(last_key);
+  const std::string* last_key = LastKey(*page);
+  if (last_key != nullptr) {
+    range->set_after_hash(ring::StableHash(*last_key));
+    range->set_after_key(*last_key);
   }
-  if (page->scan_done() || page->entries_size() == 0) {
+  if (page->scan_done() || last_key == nullptr) {
     if (!page->scan_done()) log_->warn("empty scan page without scan_done; ending range");
-    range->set_done(true);
+    range->set_copied(true);  // the new owner serves it from the next on_progress
   }
-  plan->set_keys_moved(plan->keys_moved() + static_cast<uint64_t>(page->entries_size()));
+  if (whole) {
+    plan->set_keys_moved(plan->keys_moved() + static_cast<uint64_t>(page->entries_size()));
+  }
   absl::Status persisted = hooks_.persist(*plan);
   if (!persisted.ok()) return persisted;
   hooks_.on_progress(*plan);
-  log_->debug("migrated page from={} to={} keys={} done={}", from, to, page->entries_size(),
-              range->done());
+  log_->debug("copied page from={} to={} keys={} deleted={} copied={}", from, to,
+              page->entries_size(), page->absent_keys_size(), range->copied());
+  return absl::OkStatus();
+}
+
+const std::string* Migrator::LastKey(const paxoskv::v1::CommandResult& page) {
+  // A changed-keys page holds its present keys in `entries` and its deleted ones in
+  // `absent_keys`, each in scan order: the page's last key is the later of the two last ones.
+  const std::string* last = nullptr;
+  uint64_t last_hash = 0;
+  auto consider = [&](const std::string& key) {
+    const uint64_t hash = ring::StableHash(key);
+    if (last == nullptr || hash > last_hash || (hash == last_hash && key > *last)) {
+      last = &key;
+      last_hash = hash;
+    }
+  };
+  if (page.entries_size() > 0) consider(page.entries(page.entries_size() - 1).key());
+  if (page.absent_keys_size() > 0) consider(page.absent_keys(page.absent_keys_size() - 1));
+  return last;
+}
+
+absl::Status Migrator::CleanupStep(paxoskv::v1::MigrationPlan* plan, int range_index) {
+  paxoskv::v1::MigrationRange* range = plan->mutable_ranges(range_index);
+  const uint32_t from = range->from_shard();
+  // The range is fenced at `from`: nothing but this deletes there, so every scan may start
+  // from the beginning ((0, ""), which skips the dedup table) and finds only what is left.
+  paxoskv::v1::Command scan;
+  scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
+  *scan.mutable_range() = range->range();
+  scan.set_scan_started(true);
+  scan.set_scan_limit(options_.page_size);
+  ASSIGN_OR_RETURN(paxoskv::v1::CommandResult page, Call(from, scan));
+  if (page.entries_size() > 0) {
+    paxoskv::v1::Command remove;
+    remove.set_op(paxoskv::v1::OP_DELETE_KEYS);
+    for (const auto& entry : page.entries()) remove.add_keys(entry.key());
+    RETURN_IF_ERROR(StampWrite(plan, &remove));
+    RETURN_IF_ERROR(Call(from, remove).status());
+    plan->set_keys_moved(plan->keys_moved() + static_cast<uint64_t>(page.entries_size()));
+  } else {
+    // Nothing left: the tracking ends (a repeat of a stop changes nothing), and so does the
+    // range.
+    paxoskv::v1::Command untrack = TrackCommand(*plan, range_index, /*stop=*/true);
+    RETURN_IF_ERROR(StampWrite(plan, &untrack));
+    RETURN_IF_ERROR(Call(from, untrack).status());
+    range->set_done(true);
+  }
+  RETURN_IF_ERROR(hooks_.persist(*plan));
+  hooks_.on_progress(*plan);
   return absl::OkStatus();
 }
 

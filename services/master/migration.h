@@ -1,23 +1,36 @@
 // Migrator: the copy phase of AddShard and RemoveShard, one hash range at a time. For every
-// unfinished range of a MigrationPlan it has the range paused (requests to it wait at the
-// master; the other ranges keep serving), fences it at the old shard (OP_FREEZE_RANGES), and
-// pages through it with OP_SCAN_RANGE (through the old leader's log, so every chosen write is
-// seen; the first page also returns the old shard's dedup table, so a retry of a write made to
-// the range is recognised at its new owner), sends each page to the new owner with OP_IMPORT,
-// removes those keys from the old shard with OP_DELETE_KEYS, and persists the advanced cursor.
-// A range whose last page is persisted is done: the master routes it to its new owner at once,
-// before the ring switches. Every step is idempotent while the range is fenced, so a master
-// killed anywhere resumes from the last persisted cursor and ends with each key exactly once,
-// in its new shard.
+// unfinished range of a MigrationPlan, in order:
+//  1. Pre-copy, while the range still serves: the old shard starts recording which keys of the
+//     range change (OP_TRACK_CHANGES), then the range is paged through with OP_SCAN_RANGE
+//     (through the old leader's log, so every chosen write is seen) and each page imported
+//     into the new owner (OP_IMPORT). Recorded as `precopied`.
+//  2. Pause and fence: requests to the range wait at the master (the other ranges keep
+//     serving) and those already sent end; the old shard refuses key ops in the range from now
+//     on (OP_FREEZE_RANGES).
+//  3. Copy what changed: the keys the tracking recorded (OP_SCAN_RANGE with scan_changed:
+//     present ones with their values, deleted ones as absent keys) go to the new owner in one
+//     OP_IMPORT per page; the first page also carries the old shard's dedup table, so a retry
+//     of a write made to the range is recognised at its new owner. Recorded as `copied`, and
+//     from then on the master routes the range to its new owner: the pause ends. It lasts a
+//     drain, a fence, a scan and an import per page of changes, and one plan write, however
+//     many keys the range holds.
+//  4. Clean up, out of the pause: the old shard's copies go (OP_DELETE_KEYS, page by page),
+//     then its tracking; the range is `done`.
+// A range an older master fenced before pre-copies existed is copied whole after its fence
+// and deleted page by page, as that master did. Every step is idempotent while the range is
+// fenced, so a master killed anywhere resumes from the last persisted state and ends with each
+// key exactly once, in its new shard.
 // Not thread-safe: one migration thread owns a Migrator and its plan.
 #pragma once
+
+#include <spdlog/spdlog.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
-#include <spdlog/spdlog.h>
-
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "paxoskv/v1/master_state.pb.h"
@@ -61,8 +74,24 @@ class Migrator {
   absl::Status Run(paxoskv::v1::MigrationPlan* plan);
 
  private:
-  // One page of one range: scan, import, delete, persist. OK means progress was made.
-  absl::Status Step(paxoskv::v1::MigrationPlan* plan, int range_index);
+  // Step 1 of a range: tracking started, every key copied, `precopied` persisted.
+  absl::Status Precopy(paxoskv::v1::MigrationPlan* plan, int range_index);
+  // One page of step 3 (of the whole range, for a range an older master started: its keys are
+  // then deleted too): scan, import, persist the cursor; `copied` after the last page.
+  absl::Status CopyStep(paxoskv::v1::MigrationPlan* plan, int range_index);
+  // One page of step 4: delete what is left at the old shard, or, once nothing is, end the
+  // tracking and mark the range `done`.
+  absl::Status CleanupStep(paxoskv::v1::MigrationPlan* plan, int range_index);
+  // Runs `step` until `finished`, backing off after a failed one (only forward is safe);
+  // kCancelled when stopped.
+  absl::Status Repeat(paxoskv::v1::MigrationPlan* plan, int range_index,
+                      absl::FunctionRef<bool()> finished, absl::FunctionRef<absl::Status()> step);
+  // OP_TRACK_CHANGES for the range, named by the epoch of the ring the plan moves to.
+  static paxoskv::v1::Command TrackCommand(const paxoskv::v1::MigrationPlan& plan, int range_index,
+                                           bool stop);
+  // The last key of a scan page in scan order, entries and absent keys together; null if the
+  // page is empty.
+  static const std::string* LastKey(const paxoskv::v1::CommandResult& page);
   // Runs `command` on `shard_id`; retries until OK, a non-retryable error, or stop.
   absl::StatusOr<paxoskv::v1::CommandResult> Call(uint32_t shard_id,
                                                   const paxoskv::v1::Command& command);

@@ -956,6 +956,86 @@ TEST_F(MasterTest, OnlyTheRangeBeingMovedWaitsAndMovedRangesGoToTheirNewOwner) {
   EXPECT_EQ(value, "new");
 }
 
+// Goal: a range is copied while it still serves, and what changes in it meanwhile (an
+// overwrite, a delete, a new key) moves with it; the pause is only for those changes. Method:
+// every moving range holds two keys; the new shard holds the first pre-copy import; meanwhile
+// requests to that range are served by its old shard at once (none waits at the master).
+TEST_F(MasterTest, ARangeServesWhileItIsCopiedAndWhatChangesMeanwhileMovesWithIt) {
+  FakeReplica s1(1), s2(2), s3(3);
+  Start(Options({Shard(1, {s1.address()}), Shard(2, {s2.address()})}));
+  const auto old_ring = server_->master()->ring();
+  const ring::HashRing next = *old_ring->WithShard(3);
+  std::map<std::string, std::string> all;
+  for (const ring::MovingRange& m : old_ring->Diff(next)) {
+    for (const char* prefix : {"first-", "second-"}) {
+      const std::string key = KeyIn(m.range, absl::StrCat(prefix, m.range.begin(), "-"));
+      all[key] = "old";
+      ASSERT_TRUE(Put(key, "old").ok());
+    }
+  }
+  s3.BlockOps({pb::OP_IMPORT});
+  std::future<grpc::Status> adding = std::async(std::launch::async, [&] {
+    pb::AddShardResponse response;
+    return AddShard(3, {s3.address()}, &response);
+  });
+  ASSERT_TRUE(s3.AwaitBlocked(1, absl::Seconds(30)));
+  const pb::Command precopy = s3.commands().back();
+  ASSERT_EQ(precopy.op(), pb::OP_IMPORT);
+  ASSERT_EQ(precopy.import_entries_size(), 2);  // the two keys of the first range
+  ASSERT_EQ(precopy.import_dedup_size(), 0);    // the dedup table goes after the fence
+  const std::string overwritten = precopy.import_entries(0).key();
+  const std::string deleted = precopy.import_entries(1).key();
+  pb::HashRange range;
+  for (const ring::MovingRange& m : old_ring->Diff(next)) {
+    if (ring::HashRing::RangeContains(m.range, ring::StableHash(overwritten))) range = m.range;
+  }
+  const std::string added = KeyIn(range, "added-");
+  const uint32_t from = old_ring->OwnerOf(overwritten);
+  FakeReplica* old_shard = from == 1 ? &s1 : &s2;
+
+  // Served at once by the old shard, while its copy is held.
+  ASSERT_TRUE(Put(overwritten, "changed", 88, 1).ok());
+  bool existed = false;
+  ASSERT_TRUE(Delete(deleted, &existed).ok());
+  EXPECT_TRUE(existed);
+  ASSERT_TRUE(Put(added, "new").ok());
+  EXPECT_EQ(old_shard->data().at(overwritten), "changed");
+  EXPECT_EQ(server_->master()->waiting_requests(), 0);
+  all[overwritten] = "changed";
+  all.erase(deleted);
+  all[added] = "new";
+
+  s3.Release();
+  grpc::Status done = adding.get();
+  ASSERT_TRUE(done.ok()) << done.error_message();
+  for (auto [fake, id] : {std::pair{&s1, 1u}, std::pair{&s2, 2u}, std::pair{&s3, 3u}}) {
+    std::map<std::string, std::string> want;
+    for (const auto& [key, value] : all) {
+      if (next.OwnerOf(key) == id) want[key] = value;
+    }
+    EXPECT_EQ(fake->data(), want) << "shard " << id;
+  }
+  // The overwrite's dedup entry moved too: its retry is answered, not applied again.
+  ASSERT_TRUE(Put(overwritten, "changed", 88, 1).ok());
+  for (const pb::Command& c : s3.applied()) {
+    EXPECT_FALSE(c.client_id() == 88 && c.op() == pb::OP_PUT) << "applied again at shard 3";
+  }
+  // Every range was tracked at its old shard, and every tracking ended with its range.
+  const size_t ranges = old_ring->Diff(next).size();
+  size_t starts = 0;
+  size_t stops = 0;
+  for (FakeReplica* fake : {&s1, &s2}) {
+    for (const pb::Command& c : fake->applied()) {
+      if (c.op() != pb::OP_TRACK_CHANGES) continue;
+      (c.track_stop() ? stops : starts) += 1;
+    }
+  }
+  EXPECT_EQ(starts, ranges);
+  EXPECT_EQ(stops, ranges);
+  // Keys moved: those the moving ranges held at their fence (one added, one deleted).
+  EXPECT_EQ(Status().migration().keys_moved(), 2 * ranges);
+}
+
 // Goal: a master killed mid-migration resumes from its persisted plan and ends with every key
 // exactly once in its new shard. Method: build the on-disk state a crash would leave (one range
 // finished, the next half-copied with a key imported but not yet deleted), then open a master
