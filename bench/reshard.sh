@@ -83,6 +83,22 @@ end_load() {  # end_load NAME: waits for the load to end; fails if it ended befo
   ((ended_ns > window_end + 1000000000)) ||
     { echo "the $name load ended before its window did: raise LOAD_S" >&2; exit 1; }
 }
+# pauses NAME: the master's own account of the change just made (services/master/migration.h):
+# how long each range was paused, from its pause to its switch, and what the longest took.
+pauses() {
+  local log="$WORK/cluster/logs/master.log"
+  grep -o 'paused [0-9]* ms (drain [0-9]*, fence [0-9]*, copy [0-9]*)' "$log" |
+    tail -n +"$((PAUSES_SEEN + 1))" | python3 -c '
+import re, sys
+rows = [list(map(int, re.findall(r"[0-9]+", l))) for l in sys.stdin]
+if not rows: sys.exit(0)
+rows.sort()
+med = rows[len(rows) // 2]
+print(f"'"$1"' pauses: {len(rows)} ranges; median {med[0]} ms, longest {rows[-1][0]} ms "
+      f"(drain {rows[-1][1]}, fence {rows[-1][2]}, copy {rows[-1][3]} ms)")'
+  PAUSES_SEEN=$(grep -c 'paused [0-9]* ms' "$log" || true)
+}
+PAUSES_SEEN=0
 events=()
 start_load add
 quiet_start=$(now_ns); sleep 3; quiet_end=$(now_ns)
@@ -92,6 +108,7 @@ t0=$(now_ns)
 window_end=$(now_ns)
 events+=("add $t0 $window_end $WORK/add.jsonl")
 echo "add:    $(tail -n 1 "$WORK/add.log") in $(ms_since "$t0") ms"
+pauses add
 end_load add
 start_load remove
 t0=$(now_ns)
@@ -99,6 +116,7 @@ t0=$(now_ns)
 window_end=$(now_ns)
 events+=("remove $t0 $window_end $WORK/remove.jsonl")
 echo "remove: $(tail -n 1 "$WORK/remove.log") in $(ms_since "$t0") ms"
+pauses remove
 end_load remove
 
 # Per window (the change from its command to 1 s after it answered, and the quiet stretch):

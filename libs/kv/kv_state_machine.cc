@@ -144,6 +144,7 @@ bool WalkRange(const Set& set, const pb::HashRange& range, const KeyRef* after, 
 struct StoredResult {
   pb::CommandResult result;
   uint64_t fingerprint = 0;   // 0: unknown (a table from an older version)
+  uint64_t stored_slot = 0;   // when this table stored it; 0: unknown (an older version)
 };
 
 // One client's session: its dedup window and how recently it was active.
@@ -487,23 +488,28 @@ struct KvStateMachine::Impl {
     result->set_scan_done(done);
     if (!command.scan_started()) {
       for (const auto& [client_id, window] : clients) {
-        *result->add_dedup() = ExportClient(client_id, window);
+        *result->add_dedup() = ExportClient(client_id, window, command.dedup_since_slot());
       }
       *result->mutable_sessions() = sessions;
     }
   }
 
-  pb::DedupClient ExportClient(uint64_t client_id, const ClientWindow& window) const {
+  // The client's window bounds and its entries stored at `since_slot` or later (all if 0;
+  // those of unknown slot always).
+  pb::DedupClient ExportClient(uint64_t client_id, const ClientWindow& window,
+                               uint64_t since_slot = 0) const {
     pb::DedupClient client;
     client.set_client_id(client_id);
     client.set_forgotten_below(window.forgotten_below);
     client.set_last_slot(window.last_slot);
     client.set_last_active_ms(window.last_active_ms);
     for (const auto& [seq, stored] : window.results) {
+      if (stored.stored_slot != 0 && stored.stored_slot < since_slot) continue;
       pb::DedupEntry* entry = client.add_entries();
       entry->set_seq(seq);
       *entry->mutable_result() = stored.result;
       entry->set_fingerprint(stored.fingerprint);
+      entry->set_stored_slot(stored.stored_slot);
     }
     return client;
   }
@@ -521,8 +527,9 @@ struct KvStateMachine::Impl {
   }
 
   void StoreResult(ClientWindow& window, uint64_t seq, const pb::CommandResult& result,
-                   uint64_t fingerprint) {
-    auto [it, inserted] = window.results.try_emplace(seq, StoredResult{result, fingerprint});
+                   uint64_t fingerprint, uint64_t stored_slot) {
+    auto [it, inserted] =
+        window.results.try_emplace(seq, StoredResult{result, fingerprint, stored_slot});
     if (!inserted) return;
     const uint64_t size = it->second.result.ByteSizeLong();
     window.bytes += size;
@@ -583,7 +590,7 @@ struct KvStateMachine::Impl {
   void MergeClient(SlotId slot, const pb::DedupClient& imported) {
     ClientWindow& window = TouchClient(imported.client_id(), slot, imported.last_active_ms());
     for (const auto& entry : imported.entries()) {
-      StoreResult(window, entry.seq(), entry.result(), entry.fingerprint());
+      StoreResult(window, entry.seq(), entry.result(), entry.fingerprint(), slot);
     }
     window.forgotten_below = std::max(window.forgotten_below, imported.forgotten_below());
     TrimWindow(window);
@@ -951,7 +958,7 @@ pb::CommandResult KvStateMachine::Apply(SlotId slot, const pb::Command& command)
   }
   pb::CommandResult result = impl.Execute(slot, command);
   ClientWindow& window = impl.TouchClient(command.client_id(), slot, command.proposed_ms());
-  impl.StoreResult(window, command.seq(), result, fingerprint);
+  impl.StoreResult(window, command.seq(), result, fingerprint, slot);
   impl.Acknowledge(window, command.ack_below());
   impl.TrimWindow(window);
   return result;
@@ -1041,7 +1048,8 @@ absl::Status KvStateMachine::AddSnapshotChunk(std::string_view chunk) {
         window.forgotten_below = client.forgotten_below();
         for (const auto& entry : client.entries()) {
           if (entry.seq() == 0) return corrupt("dedup entry with seq 0");
-          impl.StoreResult(window, entry.seq(), entry.result(), entry.fingerprint());
+          impl.StoreResult(window, entry.seq(), entry.result(), entry.fingerprint(),
+                           entry.stored_slot());
         }
         break;
       }

@@ -19,6 +19,8 @@ namespace {
 // Seqs reserved per persisted reservation (each page uses two): one extra plan write per 128
 // pages.
 constexpr uint64_t kSeqsReserved = 256;
+// A dedup table goes to a new owner in imports of about this size (ImportDedup).
+constexpr size_t kDedupImportBytes = 32 << 10;
 
 }  // namespace
 
@@ -69,7 +71,9 @@ absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
         RETURN_IF_ERROR(Precopy(plan, i));
       }
       // Pause: requests to this range wait (at this master), and those already sent end.
+      const absl::Time paused = absl::Now();
       RETURN_IF_ERROR(hooks_.pause(*plan, i));
+      const absl::Time drained = absl::Now();
       // Fence: the old shard refuses key ops in the range from now on, so a write chosen late
       // (an old leader's proposal; another master's request) cannot land after the range was
       // scanned. Idempotent, so simply repeated on resume. Named by the epoch of the ring this
@@ -79,13 +83,24 @@ absl::Status Migrator::Run(paxoskv::v1::MigrationPlan* plan) {
       fence.set_freeze_id(plan->next_ring().epoch());
       *fence.add_freeze_ranges() = plan->ranges(i).range();
       RETURN_IF_ERROR(CallUntilDone(plan->ranges(i).from_shard(), fence, "fence"));
+      const absl::Time fenced = absl::Now();
       RETURN_IF_ERROR(Repeat(
           plan, i, [&] { return plan->ranges(i).copied(); }, [&] { return CopyStep(plan, i); }));
+      const absl::Duration pause = absl::Now() - paused;
+      longest_pause_ = std::max(longest_pause_, pause);
+      log_->info("range {}/{} from={} to={} switched: paused {} ms (drain {}, fence {}, copy {})",
+                 i + 1, plan->ranges_size(), plan->ranges(i).from_shard(),
+                 plan->ranges(i).to_shard(), absl::ToInt64Milliseconds(pause),
+                 absl::ToInt64Milliseconds(drained - paused),
+                 absl::ToInt64Milliseconds(fenced - drained),
+                 absl::ToInt64Milliseconds(absl::Now() - fenced));
     }
     // The new owner serves the range: the old shard's copies go, out of the pause.
     RETURN_IF_ERROR(Repeat(
         plan, i, [&] { return plan->ranges(i).done(); }, [&] { return CleanupStep(plan, i); }));
   }
+  log_->info("every range moved; the longest pause was {} ms",
+             absl::ToInt64Milliseconds(longest_pause_));
   return absl::OkStatus();
 }
 
@@ -129,7 +144,11 @@ absl::Status Migrator::Precopy(paxoskv::v1::MigrationPlan* plan, int range_index
   paxoskv::v1::Command scan;
   scan.set_op(paxoskv::v1::OP_SCAN_RANGE);
   *scan.mutable_range() = plan->ranges(range_index).range();
-  scan.set_scan_started(true);  // from the start, (0, ""): without the dedup table
+  // The first copy from `from` to `to` in this run brings `from`'s whole dedup table along
+  // (scan_started false), out of any pause; the copies after fences then send only what
+  // was added since. Otherwise from the start, (0, ""), without it.
+  const bool with_dedup = !dedup_shipped_.contains({from, to});
+  scan.set_scan_started(!with_dedup);
   scan.set_scan_limit(options_.page_size);
   bool done = false;
   return Repeat(
@@ -137,6 +156,11 @@ absl::Status Migrator::Precopy(paxoskv::v1::MigrationPlan* plan, int range_index
       [&]() -> absl::Status {
         ASSIGN_OR_RETURN(paxoskv::v1::CommandResult page, Call(from, scan));
         const bool last_page = page.scan_done() || page.entries_size() == 0;
+        if (!scan.scan_started()) {
+          RETURN_IF_ERROR(ImportDedup(plan, to, page));
+          DedupShipped(from, to, page);
+        }
+        scan.set_scan_started(true);
         if (page.entries_size() > 0) {
           paxoskv::v1::Command import;
           import.set_op(paxoskv::v1::OP_IMPORT);
@@ -217,14 +241,19 @@ absl::Status Migrator::CopyStep(paxoskv::v1::MigrationPlan* plan, int range_inde
     scan.set_scan_changed(true);
     scan.set_freeze_id(plan->next_ring().epoch());
   }
+  const bool send_dedup = !range->started();
+  if (send_dedup) {
+    auto shipped = dedup_shipped_.find({from, to});
+    if (shipped != dedup_shipped_.end()) scan.set_dedup_since_slot(shipped->second);
+  }
   auto page = Call(from, scan);
   if (!page.ok()) return page.status();
 
   // The first page of every range carries `from`'s dedup table as it is now that the range is
-  // fenced, so a retry of any write made to the range there (the last one may have been just
-  // before the fence) is recognised at its new owner. The new owner merges the tables (its own
-  // results win, the higher forgotten_below), so sending it again with each range is safe.
-  const bool send_dedup = !range->started();
+  // fenced (what was added since the last export to `to`, when there was one), so a retry of
+  // any write made to the range there (the last one may have been just before the fence) is
+  // recognised at its new owner. The new owner merges the tables (its own results win, the
+  // higher forgotten_below), so sending an entry again is safe.
   if (page->entries_size() > 0 || page->absent_keys_size() > 0 ||
       (send_dedup && (page->dedup_size() > 0 || page->has_sessions()))) {
     paxoskv::v1::Command import;
@@ -238,6 +267,7 @@ absl::Status Migrator::CopyStep(paxoskv::v1::MigrationPlan* plan, int range_inde
     RETURN_IF_ERROR(StampWrite(plan, &import));
     auto imported_result = Call(to, import);
     if (!imported_result.ok()) return imported_result.status();
+    if (send_dedup) DedupShipped(from, to, *page);
   }
   if (whole && page->entries_size() > 0) {
     paxoskv::v1::Command remove;
@@ -269,6 +299,39 @@ absl::Status Migrator::CopyStep(paxoskv::v1::MigrationPlan* plan, int range_inde
   log_->debug("copied page from={} to={} keys={} deleted={} copied={}", from, to,
               page->entries_size(), page->absent_keys_size(), range->copied());
   return absl::OkStatus();
+}
+
+absl::Status Migrator::ImportDedup(paxoskv::v1::MigrationPlan* plan, uint32_t to,
+                                   const paxoskv::v1::CommandResult& page) {
+  // A whole table can be hundreds of KB (a window of 1,024 results per client): as one log
+  // entry it would hold the new owner, and every request to it, while it is replicated and
+  // applied. Clients merge independently, so they go in imports of about kDedupImportBytes.
+  paxoskv::v1::Command import;
+  import.set_op(paxoskv::v1::OP_IMPORT);
+  *import.mutable_import_sessions() = page.sessions();
+  size_t bytes = 0;
+  for (int i = 0; i <= page.dedup_size(); ++i) {
+    const bool last = i == page.dedup_size();
+    if (!last) {
+      *import.add_import_dedup() = page.dedup(i);
+      bytes += page.dedup(i).ByteSizeLong();
+    }
+    if (bytes < kDedupImportBytes && !last) continue;
+    if (import.import_dedup_size() > 0 || import.has_import_sessions()) {
+      RETURN_IF_ERROR(StampWrite(plan, &import));
+      RETURN_IF_ERROR(Call(to, import).status());
+    }
+    import.clear_import_dedup();
+    import.clear_import_sessions();
+    bytes = 0;
+  }
+  return absl::OkStatus();
+}
+
+void Migrator::DedupShipped(uint32_t from, uint32_t to, const paxoskv::v1::CommandResult& page) {
+  if (page.applied_slot() == 0) return;  // unknown: the next export sends the whole table
+  uint64_t& shipped = dedup_shipped_[{from, to}];
+  shipped = std::max(shipped, page.applied_slot());
 }
 
 const std::string* Migrator::LastKey(const paxoskv::v1::CommandResult& page) {

@@ -27,8 +27,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -108,6 +110,16 @@ class Migrator {
   Hooks hooks_;
   std::shared_ptr<spdlog::logger> log_;
   uint64_t next_seq_ = 1;   // the next seq to use; below plan->next_seq(), the reservation
+  absl::Duration longest_pause_;  // of this run's ranges, from pause to switch (logged)
+  // (from, to) -> the slot of the last scan whose dedup entries `to` has imported: the next
+  // export to `to` sends only what `from` stored at that slot or later (dedup_since_slot).
+  // Per run: a resumed run sends each new owner the whole table first.
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> dedup_shipped_;
+  // Imports `page`'s dedup table and session state into `to`, in imports of a bounded size.
+  absl::Status ImportDedup(paxoskv::v1::MigrationPlan* plan, uint32_t to,
+                           const paxoskv::v1::CommandResult& page);
+  // Records that `to` has imported `from`'s dedup entries up to `page`'s slot.
+  void DedupShipped(uint32_t from, uint32_t to, const paxoskv::v1::CommandResult& page);
 };
 
 }  // namespace paxoskv::master

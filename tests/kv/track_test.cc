@@ -278,6 +278,38 @@ TEST(TrackTest, TrackingsAndTheirRecordsAreInSnapshots) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The master sends a new owner the old shard's whole dedup table once, then, with each range,
+// what the table stored since: a first page with dedup_since_slot carries every client's window
+// bounds and only the entries stored at that slot or later (the same slot included: a slot
+// holds several commands), and an entry keeps its slot through a snapshot.
+TEST(TrackTest, AFirstPageSinceASlotCarriesOnlyTheDedupEntriesStoredFromThatSlotOn) {
+  KvStateMachine kv;
+  kv.Apply(10, Put("a", "1", 5, 1));
+  kv.Apply(20, Put("b", "1", 5, 2));
+  kv.Apply(20, Put("c", "1", 6, 1));
+  kv.Apply(30, Put("d", "1", 6, 2));
+  KvStateMachine restored;
+  ASSERT_TRUE(kv.WriteSnapshot(64, [&](std::string_view chunk) {
+                  return restored.AddSnapshotChunk(chunk);
+                }).ok());
+  for (KvStateMachine* machine : {&kv, &restored}) {
+    pb::Command first = Scan(0, 0, 1);
+    first.set_dedup_since_slot(20);
+    pb::CommandResult page = machine->Apply(40, first);
+    std::map<uint64_t, std::vector<uint64_t>> seqs;
+    for (const auto& client : page.dedup()) {
+      auto& client_seqs = seqs[client.client_id()];
+      for (const auto& entry : client.entries()) client_seqs.push_back(entry.seq());
+    }
+    EXPECT_EQ(seqs, (std::map<uint64_t, std::vector<uint64_t>>{{5, {2}}, {6, {1, 2}}}));
+    // 0: the whole table, each entry with its slot.
+    pb::CommandResult whole = machine->Apply(41, Scan(0, 0, 1));
+    ASSERT_EQ(whole.dedup_size(), 2);
+    ASSERT_EQ(whole.dedup(0).entries_size(), 2);
+    EXPECT_EQ(whole.dedup(0).entries(0).stored_slot(), 10u);
+  }
+}
+
 TEST(TrackTest, MalformedTrackingsAreRefusedAndClientsCannotSendThem) {
   pb::Command no_id = Track(kHalf);
   no_id.set_freeze_id(0);
