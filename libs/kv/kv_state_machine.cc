@@ -825,11 +825,14 @@ absl::Status ValidateCommand(const pb::Command& command) {
       return status;
     }
     case pb::OP_FREEZE_RANGES:
+    case pb::OP_TRACK_CHANGES:  // both name ranges and the fence or tracking they make
       if (command.freeze_ranges_size() == 0) {
         return absl::InvalidArgumentError("freeze_ranges is empty");
       }
       if (command.freeze_id() == 0) {
-        return absl::InvalidArgumentError("freeze_id must be set (it names the fence)");
+        return absl::InvalidArgumentError(
+            absl::StrCat("freeze_id must be set (it names the ",
+                         command.op() == pb::OP_FREEZE_RANGES ? "fence" : "tracking", ")"));
       }
       return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
     case pb::OP_UNFREEZE_RANGES:
@@ -844,14 +847,6 @@ absl::Status ValidateCommand(const pb::Command& command) {
         return absl::InvalidArgumentError("freeze_id must name the fence to lift");
       }
       return absl::OkStatus();
-    case pb::OP_TRACK_CHANGES:
-      if (command.freeze_ranges_size() == 0) {
-        return absl::InvalidArgumentError("freeze_ranges is empty");
-      }
-      if (command.freeze_id() == 0) {
-        return absl::InvalidArgumentError("freeze_id must be set (it names the tracking)");
-      }
-      return CheckCount(command.freeze_ranges_size(), "freeze_ranges");
     case pb::OP_ALARM:
       if (command.alarm().alarm().type() != pb::ALARM_NOSPACE) {
         return absl::InvalidArgumentError("alarm.type must be ALARM_NOSPACE");
