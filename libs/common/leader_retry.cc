@@ -79,6 +79,7 @@ class LeaderRetry {
     std::string hint = *LeaderHint(status);
     if (hint.empty() || hint == target_ || hint_hops_ >= policy_.hint_hops_max) return false;
     ++hint_hops_;
+    if (hooks_.redirected) hooks_.redirected(target_, hint);
     target_ = std::move(hint);
     return true;
   }

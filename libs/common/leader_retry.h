@@ -50,6 +50,8 @@ struct LeaderRetryHooks {
   std::function<void(const std::string& target, const absl::Status& status)> failed;
   // `target` reached a replica of another group: drop its channel so it is resolved again.
   std::function<void(const std::string& target)> wrong_replica;
+  // `target` said it does not lead and named `hint`, which is tried next.
+  std::function<void(const std::string& target, const std::string& hint)> redirected;
   // The clock (tests pass a fake one). Empty: absl::Now and absl::SleepFor.
   std::function<absl::Time()> now;
   std::function<void(absl::Duration)> sleep;

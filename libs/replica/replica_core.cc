@@ -306,6 +306,7 @@ void ReplicaCore::Propose(std::vector<pb::Command> commands, CommandOrigin origi
     if (overloaded) {
       batch->outcomes[i] =
           absl::UnavailableError("replica overloaded: too many pending commands; retry");
+      ++stats_.proposals_failed;
       continue;
     }
     if (command.op() == pb::OP_GET) {
@@ -325,6 +326,7 @@ void ReplicaCore::Propose(std::vector<pb::Command> commands, CommandOrigin origi
       overloaded = true;
       batch->outcomes[i] =
           absl::UnavailableError("replica overloaded: too many pending commands; retry");
+      ++stats_.proposals_failed;
       continue;
     }
     // Leadership only changes inside the core's inputs, which the owner serialises.
@@ -425,8 +427,16 @@ void ReplicaCore::ServeReads() {
 }
 
 void ReplicaCore::CheckLeadership() {
-  const bool leader = is_leader();
-  if (was_leader_ && !leader) FailAll(LeadershipLost());
+  const paxos::Status status = node_->status();
+  const bool leader = status.role == paxos::Role::kLeader;
+  std::optional<uint32_t> leader_id;
+  if (status.leader.has_value()) leader_id = ToInt(*status.leader);
+  if (leader_id.has_value() && leader_id != last_leader_id_) ++stats_.leader_changes_seen;
+  if (leader_id.has_value()) last_leader_id_ = leader_id;
+  if (was_leader_ && !leader) {
+    stats_.proposals_failed += PendingCount();
+    FailAll(LeadershipLost());
+  }
   if (leader != was_leader_) logger_->info("role={}", leader ? "leader" : "not-leader");
   was_leader_ = leader;
 }
@@ -671,6 +681,18 @@ absl::StatusOr<ReplicaCore::Applied> ReplicaCore::FinishSnapshot(const SnapshotJ
   ApplyQueued(applied);
   Describe(applied);
   return applied;
+}
+
+uint64_t ReplicaCore::PendingCount() const {
+  uint64_t pending = waiters_.size();
+  for (const auto& [id, read] : reads_) pending += read.gets.size();
+  return pending;
+}
+
+ReplicaCore::Stats ReplicaCore::stats() const {
+  Stats stats = stats_;
+  stats.proposals_pending = PendingCount();
+  return stats;
 }
 
 ReplicaCore::Counters ReplicaCore::TakeCounters() {

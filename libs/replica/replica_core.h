@@ -221,6 +221,16 @@ class ReplicaCore {
   paxoskv::v1::ReplicaStatus status() const;
   bool is_leader() const;
 
+  // Input-side totals since Open, for the owner's metrics (etcd's leader_changes_seen,
+  // proposals_failed, proposals_pending).
+  struct Stats {
+    uint64_t leader_changes_seen = 0;  // a leader became known that was not the last one
+    uint64_t proposals_failed = 0;     // commands failed with UNAVAILABLE: leadership lost
+                                       // before they were chosen, or the leader overloaded
+    uint64_t proposals_pending = 0;    // commands and reads waiting now
+  };
+  Stats stats() const;
+
   // ---- State side -----------------------------------------------------------------------
 
   // Acts on one Ready, in the order above. Not OK: a durable write failed (fsync, disk):
@@ -283,8 +293,9 @@ class ReplicaCore {
   // Every other member's address (the membership's, else the founding one's), removed ids
   // left out.
   std::map<uint32_t, std::string> PeerAddresses() const;
-  // Fails everything waiting when this replica stopped leading.
+  // Fails everything waiting when this replica stopped leading; counts leader changes.
   void CheckLeadership();
+  uint64_t PendingCount() const;  // commands and reads waiting
   // The leader's part of Tick: proposes the NOSPACE alarms members ask for.
   void RaiseAlarms();
   bool Alarmed(uint32_t member_id) const;
@@ -312,6 +323,8 @@ class ReplicaCore {
   uint64_t next_local_seq_ = 1;
   uint64_t last_stamp_ms_ = 0;
   bool was_leader_ = false;
+  std::optional<uint32_t> last_leader_id_;  // the leader CheckLeadership last saw
+  Stats stats_;
   bool work_outstanding_ = false;   // a Work taken and not yet completed
   SlotId peers_membership_slot_ = 0;  // the membership the sink's addresses are from
   SnapshotReceiver receiver_;

@@ -1,18 +1,19 @@
 // See batcher.h.
 #include "services/master/batcher.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <string>
 #include <thread>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/leader_retry.h"
 #include "paxoskv/v1/replica.grpc.pb.h"
+#include "services/master/master_metrics.h"
 
 namespace paxoskv::master {
 
@@ -68,6 +69,7 @@ struct Batcher::Call {
   grpc::ClientContext context;
   paxoskv::v1::CommandBatch request;
   paxoskv::v1::CommandBatchResult response;
+  absl::Time sent;
 };
 
 Batcher::Batcher(ShardDirectory* directory, Router* router, BlockingPool* pool,
@@ -195,11 +197,16 @@ void Batcher::Send(uint32_t shard_id, std::vector<std::unique_ptr<Item>> batch) 
   }
   call->context.set_deadline(absl::ToChronoTime(earliest));
   call->stub = directory_->Stub(call->leader);
+  call->sent = absl::Now();
+  MasterMetrics::Get().batch_size().Observe(static_cast<double>(call->items.size()));
   call->stub->async()->ExecuteBatch(&call->context, &call->request, &call->response,
                                     [this, call](grpc::Status status) { OnCallDone(call, status); });
 }
 
 void Batcher::OnCallDone(Call* call, const grpc::Status& grpc_status) {
+  MasterMetrics::Get()
+      .ShardRequest(call->shard_id)
+      .Observe(absl::ToDoubleSeconds(absl::Now() - call->sent));
   const size_t count = call->items.size();
   // Default: fall back to the Router.
   std::vector<std::pair<bool, absl::StatusOr<CommandResult>>> outcomes(

@@ -17,6 +17,7 @@
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
 #include "libs/common/tls.h"
+#include "libs/metrics/metrics.h"
 #include "services/master/config_store.h"
 #include "services/master/master_server.h"
 
@@ -54,6 +55,9 @@ ABSL_FLAG(int64_t, bytes_in_flight_max, int64_t{256} << 20,
           "bytes of keys and values of the KV requests the master holds at once; beyond it "
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace|debug|info|warn|error|off");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port to serve Prometheus metrics on, over plain HTTP at /metrics (etcd's "
+          "--listen-metrics-urls); empty: none");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("paxoskv master gateway");
@@ -123,6 +127,17 @@ int main(int argc, char** argv) {
   if (options.virtual_nodes == 0) {
     std::fprintf(stderr, "paxoskv-master: --virtual_nodes must be positive\n");
     return 2;
+  }
+
+  std::unique_ptr<paxoskv::metrics::MetricsServer> metrics_server;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    auto started = paxoskv::metrics::MetricsServer::Start(listen);
+    if (!started.ok()) {
+      std::fprintf(stderr, "paxoskv-master: %s\n", std::string(started.status().message()).c_str());
+      return 2;
+    }
+    metrics_server = *std::move(started);
+    log->info("metrics on http://{}/metrics", listen);
   }
 
   auto server =

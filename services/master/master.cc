@@ -86,10 +86,25 @@ Master::Master(MasterOptions options, std::unique_ptr<ShardDirectory> config_dir
           },
           log_),
       alarms_(&router_),
-      lanes_(options_.write_lanes_max) {
+      lanes_(options_.write_lanes_max),
+      collector_(std::make_shared<metrics::FunctionCollector>([this] {
+        MasterMetrics::Snapshot snapshot;
+        snapshot.requests_in_flight = async_outstanding_.load();
+        snapshot.bytes_in_flight = bytes_outstanding_.load();
+        snapshot.requests_in_flight_max = options_.requests_in_flight_max;
+        snapshot.bytes_in_flight_max = options_.bytes_in_flight_max;
+        {
+          absl::MutexLock lock(&mu_);
+          snapshot.ring_epoch = ring_config_.epoch();
+          snapshot.shards = static_cast<size_t>(ring_config_.shards_size());
+          snapshot.migration = migration_info_;
+        }
+        return MasterMetrics::FromSnapshot(snapshot);
+      })) {
   if (config_directory_ != nullptr) {
     config_router_ = std::make_unique<Router>(config_directory_.get(), options_.router, log_);
   }
+  metrics::AddCollector(collector_);
 }
 
 absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
@@ -170,6 +185,7 @@ void Master::BeginShutdown() {
 }
 
 Master::~Master() {
+  collector_->Detach();  // waits for a scrape that reads this master
   BeginShutdown();
   if (refresher_.joinable()) refresher_.join();
   if (migration_thread_.joinable()) migration_thread_.join();
@@ -252,6 +268,7 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
   };
   if (requests_before >= options_.requests_in_flight_max ||
       bytes_before + bytes > options_.bytes_in_flight_max) {
+    MasterMetrics::Get().rejected().Increment();
     finish(std::move(done),
            absl::ResourceExhaustedError(
                absl::StrCat("the master holds ", requests_before, " requests (", bytes_before,

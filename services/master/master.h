@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "libs/common/limits.h"
 #include "libs/common/tls.h"
+#include "libs/metrics/metrics.h"
 #include "libs/ring/hash_ring.h"
 #include "paxoskv/v1/admin.pb.h"
 #include "paxoskv/v1/master_state.pb.h"
@@ -41,6 +42,7 @@
 #include "services/master/blocking_pool.h"
 #include "services/master/cluster_status.h"
 #include "services/master/config_store.h"
+#include "services/master/master_metrics.h"
 #include "services/master/member_admin.h"
 #include "services/master/migration.h"
 #include "services/master/router.h"
@@ -267,6 +269,8 @@ class Master {
   std::atomic<int64_t> async_outstanding_{0};
   std::atomic<int64_t> bytes_outstanding_{0};
   WriteLanes lanes_;   // exactly-once ids of the writes without client_id
+  // Reads the admission counts, the ring and the migration at each scrape (master_metrics.h).
+  const std::shared_ptr<metrics::FunctionCollector> collector_;
 
   absl::Mutex admin_mu_ ABSL_ACQUIRED_BEFORE(save_mu_);  // AddShard/RemoveShard validation + plan
 

@@ -1,15 +1,16 @@
 // See master_server.h.
 #include "services/master/master_server.h"
 
-#include <chrono>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/status_macros.h"
+#include "libs/metrics/metrics.h"
 
 namespace paxoskv::master {
 
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Start(MasterOptions 
   builder.SetMaxReceiveMessageSize(kClientRequestBytesMax);
   builder.SetMaxSendMessageSize(kGrpcMessageSizeMax);
   ConfigureSyncServer(&builder, "paxoskv-master", max_threads);
+  metrics::InstallServerMetrics(&builder);
   builder.RegisterService(server->gateway_.get());
   builder.RegisterService(server->admin_.get());
   server->server_ = builder.BuildAndStart();

@@ -10,6 +10,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/status_markers.h"
+#include "services/master/master_metrics.h"
 
 namespace paxoskv::master {
 
@@ -49,7 +50,11 @@ absl::Status Router::Call(uint32_t shard_id, absl::Time deadline, absl::Duration
   hooks.failed = [&](const std::string& target, const absl::Status& status) {
     log_->debug("attempt failed shard={} replica={} error={}", shard_id, target,
                 status.ToString());
+    MasterMetrics::Get().Retry(status);
     directory_->ForgetLeader(shard_id, target);
+  };
+  hooks.redirected = [](const std::string&, const std::string&) {
+    MasterMetrics::Get().RetryAfterHint();
   };
   hooks.wrong_replica = [&](const std::string& target) {
     // The address now reaches another shard's replica (e.g. a container got another's IP):
@@ -57,9 +62,11 @@ absl::Status Router::Call(uint32_t shard_id, absl::Time deadline, absl::Duration
     log_->warn("address {} of shard {} reached another shard", target, shard_id);
     directory_->ResetChannel(target);
   };
+  const absl::Time started = absl::Now();
   absl::Status status = RetryAtLeader(absl::StrCat("shard ", shard_id), *replicas,
                                       directory_->Leader(shard_id), deadline, policy, attempt,
                                       hooks);
+  MasterMetrics::Get().ShardRequest(shard_id).Observe(absl::ToDoubleSeconds(absl::Now() - started));
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     log_->warn("shard unreachable shard={} error={}", shard_id, status.ToString());
   }

@@ -26,6 +26,7 @@
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
 #include "libs/common/tls.h"
+#include "libs/metrics/metrics.h"
 #include "libs/storage/acceptor_store.h"
 #include "services/replica/replica_loop.h"
 #include "services/replica/services.h"
@@ -67,6 +68,9 @@ ABSL_FLAG(int, max_threads, 1024,
           "bound on gRPC handler threads (each Execute waits on one); beyond it callers get "
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port to serve Prometheus metrics on, over plain HTTP at /metrics (etcd's "
+          "--listen-metrics-urls); empty: none");
 ABSL_FLAG(bool, peer_streams, true,
           "send Paxos messages to each peer on one long-lived stream (false: one call each)");
 
@@ -157,6 +161,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  std::unique_ptr<paxoskv::metrics::MetricsServer> metrics_server;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    auto started = paxoskv::metrics::MetricsServer::Start(listen);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    metrics_server = *std::move(started);
+  }
+
   auto store = paxoskv::storage::OpenRocksDbStore(data_dir);
   if (!store.ok()) return Fail(absl::StrCat("cannot open ", data_dir, ": ", store.status().ToString()));
 
@@ -164,6 +175,7 @@ int main(int argc, char** argv) {
   auto transport = std::make_unique<paxoskv::replica::PeerTransport>(
       std::map<uint32_t, std::string>{},
       paxoskv::replica::TransportOptions{.shard_id = options.core.shard_id,
+                                         .replica_id = options.core.replica_id,
                                          .streams = absl::GetFlag(FLAGS_peer_streams),
                                          .credentials = credentials->ChannelCredentials()},
       logger);
@@ -187,6 +199,7 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(paxoskv::kReplicaMessageBytesMax);
   builder.SetMaxSendMessageSize(paxoskv::kReplicaMessageBytesMax);
   paxoskv::ConfigureSyncServer(&builder, "paxoskv-replica", absl::GetFlag(FLAGS_max_threads));
+  paxoskv::metrics::InstallServerMetrics(&builder);
   builder.RegisterService(&paxos_service);
   builder.RegisterService(&replica_service);
   builder.RegisterService(&migration_service);
@@ -196,6 +209,9 @@ int main(int argc, char** argv) {
   }
   (*loop)->Start();
   server->GetHealthCheckService()->SetServingStatus(true);
+  if (metrics_server != nullptr) {
+    logger->info("metrics on http://{}/metrics", absl::GetFlag(FLAGS_metrics_listen));
+  }
   logger->info("serving on {} (shard {} replica {}, {}{})", absl::GetFlag(FLAGS_listen),
                options.core.shard_id, options.core.replica_id,
                credentials->secure() ? "mutual TLS" : "plaintext: --insecure",

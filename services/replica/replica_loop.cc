@@ -42,22 +42,42 @@ absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
   core_options.seed = MixSeed(options.seed, core_options.shard_id, core_options.replica_id);
   core_options.local_client_id = RandomId();
   core_options.new_incarnation = RandomId();
+  std::shared_ptr<ReplicaMetrics> metrics =
+      ReplicaMetrics::For(core_options.shard_id, core_options.replica_id);
+  store = MeteredStore(std::move(store), metrics);
   ASSIGN_OR_RETURN(std::unique_ptr<ReplicaCore> core,
                    ReplicaCore::Open(core_options, store.get(), sink.get(), logger));
-  return std::unique_ptr<ReplicaLoop>(new ReplicaLoop(
-      std::move(options), std::move(store), std::move(sink), std::move(core), std::move(logger)));
+  return std::unique_ptr<ReplicaLoop>(new ReplicaLoop(std::move(options), std::move(store),
+                                                      std::move(sink), std::move(core),
+                                                      std::move(metrics), std::move(logger)));
 }
 
 ReplicaLoop::ReplicaLoop(ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
                          std::unique_ptr<MessageSink> sink, std::unique_ptr<ReplicaCore> core,
+                         std::shared_ptr<ReplicaMetrics> metrics,
                          std::shared_ptr<spdlog::logger> logger)
     : options_(std::move(options)),
       logger_(std::move(logger)),
       store_(std::move(store)),
       sink_(std::move(sink)),
-      core_(std::move(core)) {}
+      core_(std::move(core)),
+      metrics_(std::move(metrics)),
+      collector_(std::make_shared<metrics::FunctionCollector>([this] {
+        const paxoskv::v1::ReplicaStatus status = GetStatus();
+        ReplicaCore::Stats stats;
+        {
+          absl::MutexLock lock(&mu_);
+          stats = inputs().stats();
+        }
+        return metrics_->FromStatus(status, stats);
+      })) {
+  metrics::AddCollector(collector_);
+}
 
-ReplicaLoop::~ReplicaLoop() { Stop(); }
+ReplicaLoop::~ReplicaLoop() {
+  collector_->Detach();  // waits for a scrape that reads this loop
+  Stop();
+}
 
 void ReplicaLoop::Start() {
   loop_thread_ = std::thread([this] { RunLoop(); });
@@ -77,6 +97,7 @@ void ReplicaLoop::Stop() {
 }
 
 absl::Status ReplicaLoop::Deliver(const paxoskv::v1::PaxosMessage& message) {
+  metrics_->ReceivedBytes(message.from()).Increment(static_cast<double>(message.ByteSizeLong()));
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("replica is shutting down");
   return inputs().Deliver(message);
@@ -186,8 +207,11 @@ void ReplicaLoop::RunLoop() {
     }
     if (work.has_value()) {
       const absl::Time started = absl::Now();
+      const bool installs = work->install != nullptr;
       absl::StatusOr<ReplicaCore::Applied> applied = state_side().Process(*std::move(work));
-      process_time_ += absl::Now() - started;
+      const absl::Duration took = absl::Now() - started;
+      process_time_ += took;
+      if (installs) metrics_->snapshot_install().Observe(absl::ToDoubleSeconds(took));
       CompleteOrDie(std::move(applied));
     }
     MaybeFinishSnapshot();
@@ -263,9 +287,10 @@ void ReplicaLoop::MaybeStartSnapshot() {
     // Serializing and compacting freed many small blocks (the log tail's commands): hand the
     // free pages back to the kernel so resident memory follows the live state.
     malloc_trim(0);
+    const absl::Duration took = absl::Now() - snapshot_started_;
+    if (status.ok()) metrics_->snapshot_save().Observe(absl::ToDoubleSeconds(took));
     logger_->info("saved snapshot last_slot={} in {:.1f} ms: {}", snapshot_job_->slot(),
-                  absl::ToDoubleMilliseconds(absl::Now() - snapshot_started_),
-                  status.ToString());
+                  absl::ToDoubleMilliseconds(took), status.ToString());
     absl::MutexLock lock(&mu_);
     snapshot_status_ = std::move(status);
     snapshot_saved_ = true;

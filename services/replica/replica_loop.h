@@ -9,11 +9,14 @@
 //    carries them all in one synced write (group commit) and one Accept round (batching);
 //    then it completes the clients under mu_;
 //  - a snapshot thread serialises the state machine in the background when the core asks,
-//    while the loop thread goes on persisting, sending and heartbeating (only applying waits).
+//    while the loop thread goes on persisting, sending and heartbeating (only applying waits);
+//  - the metrics endpoint's thread reads GetStatus at each scrape (replica_metrics.h).
 // A failed durable write (fsync, disk) crashes the process on purpose: replying after a lost
 // promise would break safety.
 // Thread-safe. Start() spawns the loop and ticker threads; Stop() joins every thread.
 #pragma once
+
+#include <spdlog/logger.h>
 
 #include <atomic>
 #include <cstdint>
@@ -24,15 +27,15 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/logger.h>
-
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/metrics/metrics.h"
 #include "libs/replica/message_sink.h"
 #include "libs/replica/replica_core.h"
 #include "libs/storage/acceptor_store.h"
 #include "paxoskv/v1/replica.pb.h"
+#include "services/replica/replica_metrics.h"
 
 namespace paxoskv::replica {
 
@@ -104,7 +107,7 @@ class ReplicaLoop {
  private:
   ReplicaLoop(ReplicaOptions options, std::unique_ptr<storage::AcceptorStore> store,
               std::unique_ptr<MessageSink> sink, std::unique_ptr<ReplicaCore> core,
-              std::shared_ptr<spdlog::logger> logger);
+              std::shared_ptr<ReplicaMetrics> metrics, std::shared_ptr<spdlog::logger> logger);
 
   // The core's input side, only under mu_; its state side, only on the loop thread.
   ReplicaCore& inputs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *core_; }
@@ -127,6 +130,9 @@ class ReplicaLoop {
   const std::unique_ptr<storage::AcceptorStore> store_;
   const std::unique_ptr<MessageSink> sink_;
   const std::unique_ptr<ReplicaCore> core_;
+  // Its Prometheus metrics (replica_metrics.h); the collector reads GetStatus at scrape time.
+  const std::shared_ptr<ReplicaMetrics> metrics_;
+  const std::shared_ptr<metrics::FunctionCollector> collector_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,10 +1,13 @@
 // See transport.h.
 #include "services/replica/transport.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <chrono>
 #include <deque>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
@@ -15,10 +18,66 @@ namespace paxoskv::replica {
 using paxoskv::v1::Ack;
 using paxoskv::v1::PaxosMessage;
 
-PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers,
-                             TransportOptions options, std::shared_ptr<spdlog::logger> logger)
-    : options_(options), logger_(std::move(logger)) {
+PeerTransport::PeerTransport(const std::map<uint32_t, std::string>& peers, TransportOptions options,
+                             std::shared_ptr<spdlog::logger> logger)
+    : options_(options),
+      logger_(std::move(logger)),
+      metrics_(ReplicaMetrics::For(options.shard_id, options.replica_id)) {
   SetPeerAddresses(peers);
+  if (options_.probe_interval_ms > 0) prober_ = std::thread([this] { RunProber(); });
+}
+
+void PeerTransport::RunProber() {
+  // grpc.health.v1.Health/Check with an empty request: the server as a whole. Any answer,
+  // even an error status, is a round trip; only a transport failure is not.
+  constexpr char kCheckMethod[] = "/grpc.health.v1.Health/Check";
+  const absl::Duration interval = absl::Milliseconds(options_.probe_interval_ms);
+  while (true) {
+    {
+      absl::MutexLock lock(&prober_mu_);
+      if (prober_mu_.AwaitWithTimeout(absl::Condition(&prober_stop_), interval)) return;
+    }
+    std::vector<Peer*> peers;
+    {
+      absl::ReaderMutexLock lock(&peers_mu_);
+      for (auto& [id, peer] : peers_) peers.push_back(peer.get());
+    }
+    for (Peer* peer : peers) {
+      if (stopping_.load()) return;
+      std::shared_ptr<grpc::Channel> channel;
+      {
+        absl::MutexLock lock(&peer->mu);
+        channel = peer->channel;
+      }
+      grpc::GenericStub stub(channel);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(options_.rpc_deadline_ms));
+      grpc::ByteBuffer request(nullptr, 0);
+      grpc::ByteBuffer response;
+      absl::Notification done;
+      grpc::Status status;
+      const auto started = std::chrono::steady_clock::now();
+      stub.UnaryCall(&context, kCheckMethod, grpc::StubOptions(), &request, &response,
+                     [&](grpc::Status s) {
+                       status = std::move(s);
+                       done.Notify();
+                     });
+      done.WaitForNotification();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+          status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        metrics_->RoundTrip(peer->id).Observe(seconds);
+      }
+    }
+  }
+}
+
+void PeerTransport::Connect(Peer* peer) {
+  peer->channel = grpc::CreateCustomChannel(peer->address, options_.credentials,
+                                            PaxoskvChannelArguments(kReplicaMessageBytesMax));
+  peer->stub = paxoskv::v1::Paxos::NewStub(peer->channel);
 }
 
 void PeerTransport::SetPeerAddresses(const std::map<uint32_t, std::string>& others) {
@@ -29,10 +88,12 @@ void PeerTransport::SetPeerAddresses(const std::map<uint32_t, std::string>& othe
       auto it = peers_.find(id);
       if (it != peers_.end() && it->second->address == address) continue;
       auto peer = std::make_unique<Peer>();
+      peer->id = id;
       peer->address = address;
+      peer->sent_bytes = &metrics_->SentBytes(id);
       {
         absl::MutexLock peer_lock(&peer->mu);
-        peer->stub = NewStub(address);
+        Connect(peer.get());
       }
       if (it == peers_.end()) {
         logger_->info("peer {} at {}", id, address);
@@ -52,12 +113,6 @@ PeerTransport::Peer* PeerTransport::FindPeer(uint32_t id) const {
   absl::ReaderMutexLock lock(&peers_mu_);
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : it->second.get();
-}
-
-std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::NewStub(const std::string& address) const {
-  auto channel = grpc::CreateCustomChannel(address, options_.credentials,
-                                           PaxoskvChannelArguments(kReplicaMessageBytesMax));
-  return paxoskv::v1::Paxos::NewStub(channel);
 }
 
 namespace {
@@ -157,6 +212,7 @@ class PeerTransport::PeerStream final : public grpc::ClientWriteReactor<PaxosMes
     bool release = false;
     {
       absl::MutexLock lock(&mu_);
+      if (ok) peer_->sent_bytes->Increment(queue_.front().GetCachedSize());
       queue_.pop_front();
       if (!ok) {
         // Broken (peer gone, cancelled, or the server ended it): what is queued is lost.
@@ -237,6 +293,11 @@ void PeerTransport::StopStream(Peer* peer) {
 
 PeerTransport::~PeerTransport() {
   stopping_ = true;
+  {
+    absl::MutexLock lock(&prober_mu_);
+    prober_stop_ = true;
+  }
+  if (prober_.joinable()) prober_.join();
   // Open streams end once their write in flight completes; cancelling makes that prompt.
   std::vector<Peer*> all;
   {
@@ -262,7 +323,7 @@ std::shared_ptr<paxoskv::v1::Paxos::Stub> PeerTransport::CurrentStub(Peer* peer)
   absl::MutexLock lock(&peer->mu);
   if (peer->reset.exchange(false)) {
     logger_->warn("peer {}: fresh channel (the name is resolved again)", peer->address);
-    peer->stub = NewStub(peer->address);
+    Connect(peer);
   }
   return peer->stub;
 }
@@ -380,6 +441,7 @@ void PeerTransport::SendNextChunk(std::shared_ptr<SnapshotTransfer> transfer) {
       [this, peer, transfer = std::move(transfer), call, last](grpc::Status status) mutable {
         const bool go_on = status.ok() && !last && !stopping_.load();
         if (status.ok()) {
+          peer->sent_bytes->Increment(call->request.GetCachedSize());
           peer->failures_in_a_row = 0;
         } else {
           logger_->info("snapshot to {} stopped at chunk {}: {}", peer->address,
@@ -411,6 +473,7 @@ void PeerTransport::SendUnary(Peer* peer, PaxosMessage message) {
                              std::chrono::milliseconds(options_.rpc_deadline_ms));
   auto done = [this, peer, call](grpc::Status status) {
     if (status.ok()) {
+      peer->sent_bytes->Increment(call->request.GetCachedSize());
       peer->failures_in_a_row = 0;
     } else {
       NoteFailure(peer, status, call->context);

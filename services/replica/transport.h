@@ -11,29 +11,36 @@
 //    travels as its own unary call with a deadline.
 // Each peer has a bound on messages queued or calls in flight beyond which messages are
 // dropped (Paxos tolerates loss and the core retransmits). The peers are the membership's
-// (SetPeerAddresses): a member added or moved gets its own channel. Thread-safe; the
-// stream's reactions run on gRPC's threads and take only the peer's stream lock.
+// (SetPeerAddresses): a member added or moved gets its own channel. Bytes sent are counted
+// per peer, and a prober thread times a round trip to each peer every few seconds
+// (replica_metrics.h). Thread-safe; the stream's reactions run on gRPC's threads and take
+// only the peer's stream lock.
 #pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/logger.h>
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/synchronization/mutex.h"
-#include <spdlog/logger.h>
-
-#include "paxoskv/v1/paxos.grpc.pb.h"
 #include "libs/replica/message_sink.h"
+#include "paxoskv/v1/paxos.grpc.pb.h"
+#include "services/replica/replica_metrics.h"
 
 namespace paxoskv::replica {
 
 struct TransportOptions {
   uint32_t shard_id = 0;              // stamped on every message
+  uint32_t replica_id = 0;            // this replica's id (its metrics' label)
+  // Every so often, one empty round trip (a gRPC health check) to each peer, timed into
+  // paxoskv_network_peer_round_trip_time_seconds (etcd's prober). 0: none.
+  int probe_interval_ms = 5000;
   int rpc_deadline_ms = 2000;
   // One snapshot chunk (4 MiB by default): ship it, stage it and parse it at the receiver.
   // Bounded: no second snapshot leaves for a peer while one is on its way.
@@ -74,9 +81,12 @@ class PeerTransport final : public MessageSink {
   class PeerStream;
   struct SnapshotTransfer;
   struct Peer {
+    uint32_t id = 0;
     std::string address;
+    prometheus::Counter* sent_bytes = nullptr;  // paxoskv_network_peer_sent_bytes_total
     absl::Mutex mu;
-    std::shared_ptr<paxoskv::v1::Paxos::Stub> stub ABSL_GUARDED_BY(mu);
+    std::shared_ptr<grpc::Channel> channel ABSL_GUARDED_BY(mu);
+    std::shared_ptr<paxoskv::v1::Paxos::Stub> stub ABSL_GUARDED_BY(mu);  // on `channel`
     // Set when the peer's address answered as another shard's replica, or after calls kept
     // failing: the next Send builds a fresh channel, which resolves the name again at once.
     // (A channel whose peer vanished while its name moved to another address can sit in
@@ -91,7 +101,10 @@ class PeerTransport final : public MessageSink {
     PeerStream* stream ABSL_GUARDED_BY(stream_mu) = nullptr;
     std::atomic<bool> streams_unsupported{false};
   };
-  std::shared_ptr<paxoskv::v1::Paxos::Stub> NewStub(const std::string& address) const;
+  // A fresh channel to `address` and its Paxos stub.
+  void Connect(Peer* peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu);
+  // The prober thread: a timed health check to every peer every probe_interval_ms.
+  void RunProber();
   // The peer of `id`, or nullptr. Peers live as long as the transport.
   Peer* FindPeer(uint32_t id) const ABSL_LOCKS_EXCLUDED(peers_mu_);
   void StopStream(Peer* peer);
@@ -112,6 +125,10 @@ class PeerTransport final : public MessageSink {
   std::atomic<uint64_t> dropped_{0};
   std::atomic<int> inflight_total_{0};   // unary calls and open streams
   std::atomic<bool> stopping_{false};
+  const std::shared_ptr<ReplicaMetrics> metrics_;
+  absl::Mutex prober_mu_;
+  bool prober_stop_ ABSL_GUARDED_BY(prober_mu_) = false;
+  std::thread prober_;
 };
 
 }  // namespace paxoskv::replica

@@ -199,6 +199,7 @@ absl::Status ProcessCluster::StartShard(uint32_t shard_id) {
         absl::StrCat("--log_level=", options_.log_level),
         TlsFlag(absl::StrCat("s", shard_id, "-r", r)),
     };
+    AddMetricsFlag(process);
     for (const auto& flag : options_.replica_flags) process.args.push_back(flag);
   }
   for (auto& process : replicas) {
@@ -241,9 +242,16 @@ absl::Status ProcessCluster::StartMaster(const std::vector<uint32_t>& initial_sh
       absl::StrCat("--log_level=", options_.log_level),
       TlsFlag("master"),
   };
+  AddMetricsFlag(process);
   for (const auto& flag : options_.master_flags) process.args.push_back(flag);
   if (absl::Status status = Spawn(process); !status.ok()) return status;
   return WaitForMaster(deadline, masters_.size() - 1);
+}
+
+void ProcessCluster::AddMetricsFlag(Process& process) const {
+  if (!options_.metrics) return;
+  process.metrics_address = absl::StrCat("127.0.0.1:", PickFreePort());
+  process.args.push_back(absl::StrCat("--metrics_listen=", process.metrics_address));
 }
 
 absl::Status ProcessCluster::Spawn(Process& process) {

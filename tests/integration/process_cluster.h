@@ -39,6 +39,7 @@ struct Process {
   std::string binary;           // absolute path
   std::vector<std::string> args;
   std::string address;          // 127.0.0.1:PORT it listens on
+  std::string metrics_address;  // 127.0.0.1:PORT of its /metrics (options.metrics), or ""
   std::string data_dir;
   std::string log_path;
   pid_t pid = -1;               // -1 when not running
@@ -67,6 +68,8 @@ struct ProcessClusterOptions {
   // <dir>/certs/NAME (replicas "sS-rR" naming replica:S:R, "master"), plus "admin" and
   // "client" for the test's own calls. Off: every process runs with --insecure.
   bool tls = false;
+  // Every process serves Prometheus metrics on a port of its own (Process::metrics_address).
+  bool metrics = false;
 };
 
 // What a shell command printed (stdout and stderr, interleaved) and its exit code (-1 when
@@ -158,6 +161,7 @@ class ProcessCluster {
 
  private:
   absl::Status Spawn(Process& process);
+  void AddMetricsFlag(Process& process) const;
   absl::Status Reap(Process& process, absl::Duration timeout);
   std::vector<Process*> AllProcesses();
 
