@@ -165,6 +165,23 @@ absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions ca
   return CallAdmin(&pb::Admin::Stub::ClusterStatus, pb::ClusterStatusRequest(), call);
 }
 
+absl::Status KvClient::Backup(const std::function<bool(const pb::BackupChunk&)>& on_chunk,
+                              absl::Duration timeout) {
+  return Call(/*retry=*/false, absl::Now() + timeout,
+              [&](const Stubs& stubs, grpc::ClientContext* context) {
+                std::unique_ptr<grpc::ClientReader<pb::BackupChunk>> reader =
+                    stubs.admin->Backup(context, pb::BackupRequest());
+                pb::BackupChunk chunk;
+                while (reader->Read(&chunk)) {
+                  if (!on_chunk(chunk)) {
+                    context->TryCancel();
+                    break;
+                  }
+                }
+                return reader->Finish();
+              });
+}
+
 template <typename Request, typename Response>
 absl::StatusOr<Response> KvClient::CallAdmin(
     grpc::Status (pb::Admin::Stub::*method)(grpc::ClientContext*, const Request&, Response*),

@@ -116,6 +116,12 @@ class KvClient {
   absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> AlarmDisarm(uint32_t shard_id,
                                                                CallOptions call = {});
 
+  // Admin.Backup at the master that answered last: `on_chunk` sees every chunk as it arrives
+  // (false cancels the call: kCancelled). Not retried: a backup starts over. No deadline but
+  // `timeout` (a large cluster takes a while).
+  absl::Status Backup(const std::function<bool(const paxoskv::v1::BackupChunk&)>& on_chunk,
+                      absl::Duration timeout = absl::Hours(24));
+
   uint64_t client_id() const { return client_id_; }
   // The seq the next Put/Delete will use (for tests).
   uint64_t next_seq() const { return next_seq_.load(); }

@@ -13,6 +13,10 @@
 //   kvctl [--master HOST:PORT] member update SHARD ID ADDR
 //   kvctl [--master HOST:PORT] alarm list [SHARD] [--json]   (etcdctl alarm list)
 //   kvctl [--master HOST:PORT] alarm disarm [SHARD]          (clears; prints what was raised)
+//   kvctl [--master HOST:PORT] endpoint health [--json]      (etcdctl endpoint health)
+//   kvctl [--master HOST:PORT] snapshot save FILE            (etcdctl snapshot save)
+//   kvctl snapshot status FILE [--json]
+//   kvctl [--master HOST:PORT] snapshot restore FILE [--force]
 // Mutual TLS with --cert_dir DIR (DIR/ca.crt, DIR/tls.crt, DIR/tls.key: a certificate naming
 // "admin", or "client" for put/get/delete only), --cacert/--cert/--key, or $PAXOSKV_CERT_DIR;
 // plaintext only with --insecure.
@@ -44,17 +48,18 @@
 #include "absl/time/time.h"
 #include "libs/common/tls.h"
 #include "services/client/kv_client.h"
+#include "services/client/kvctl_commands.h"
 
 namespace {
 
 namespace pb = paxoskv::v1;
 using paxoskv::client::CallOptions;
 using paxoskv::client::KvClient;
-
-constexpr int kExitOk = 0;
-constexpr int kExitNotFound = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitFailure = 3;
+using paxoskv::kvctl::Fail;
+using paxoskv::kvctl::kExitFailure;
+using paxoskv::kvctl::kExitNotFound;
+using paxoskv::kvctl::kExitOk;
+using paxoskv::kvctl::kExitUsage;
 
 constexpr char kUsageLine[] =
     "usage: kvctl [--master HOST:PORT[,HOST:PORT...]] [--timeout_ms N] "
@@ -63,7 +68,8 @@ constexpr char kUsageLine[] =
     "status [--json] | "
     "member list SHARD [--json] | member add SHARD ID ADDR [--no_promote] [--wait] | "
     "member remove SHARD ID | member promote SHARD ID | member update SHARD ID ADDR | "
-    "alarm list [SHARD] [--json] | alarm disarm [SHARD]";
+    "alarm list [SHARD] [--json] | alarm disarm [SHARD] | endpoint health [--json] | "
+    "snapshot save FILE | snapshot status FILE [--json] | snapshot restore FILE [--force]";
 
 int Usage(const std::string& problem) {
   std::cerr << "kvctl: " << problem << "\n" << kUsageLine << "\n";
@@ -75,12 +81,6 @@ bool ParseId(const std::string& text, uint32_t* id) {
   return absl::SimpleAtoi(text, id) && *id != 0;
 }
 
-int Fail(const std::string& what, const absl::Status& status) {
-  std::cerr << "kvctl: " << what << " failed: " << absl::StatusCodeToString(status.code())
-            << ": " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kNotFound ? kExitNotFound : kExitFailure;
-}
-
 struct Args {
   std::string master;
   paxoskv::TlsFiles tls;  // --cacert, --cert, --key, --insecure
@@ -90,6 +90,7 @@ struct Args {
   bool help = false;
   bool no_promote = false;  // member add
   bool wait = false;        // member add: until the new member votes
+  bool force = false;       // snapshot restore: into a cluster that holds keys
   std::vector<std::string> positional;
 };
 
@@ -133,6 +134,8 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
       args->no_promote = true;
     } else if (arg == "--wait") {
       args->wait = true;
+    } else if (arg == "--force") {
+      args->force = true;
     } else if (arg == "--help" || arg == "-h") {
       args->help = true;
     } else if (absl::StartsWith(arg, "-") && arg.size() > 1) {
@@ -156,6 +159,24 @@ std::string Percent(uint64_t done, uint64_t total) {
 
 // ---- status ---------------------------------------------------------------------------------
 
+// "NOSPACE(member 2)" for each alarm the replica has applied.
+std::vector<std::string> AlarmNames(const pb::ReplicaInfo& replica) {
+  std::vector<std::string> names;
+  for (const pb::Alarm& alarm : replica.alarms()) {
+    names.push_back(absl::StrCat(alarm.type() == pb::ALARM_NOSPACE ? "NOSPACE" : "UNKNOWN",
+                                 "(member ", alarm.member_id(), ")"));
+  }
+  return names;
+}
+
+// 1.5 MB, 320 kB, 12 B (etcdctl's table uses the same decimal units).
+std::string Bytes(uint64_t bytes) {
+  if (bytes >= 1000 * 1000 * 1000) return absl::StrFormat("%.1f GB", bytes / 1e9);
+  if (bytes >= 1000 * 1000) return absl::StrFormat("%.1f MB", bytes / 1e6);
+  if (bytes >= 1000) return absl::StrFormat("%.0f kB", bytes / 1e3);
+  return absl::StrFormat("%d B", bytes);
+}
+
 nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
   nlohmann::ordered_json out;
   out["epoch"] = status.epoch();
@@ -177,6 +198,13 @@ nlohmann::ordered_json StatusJson(const pb::ClusterStatusResponse& status) {
       r["applied_slot"] = replica.applied_slot();
       r["member_role"] = replica.member_role();
       r["behind"] = replica.behind();
+      r["ballot_round"] = replica.ballot_round();
+      r["snapshot_slot"] = replica.snapshot_slot();
+      r["key_count"] = replica.key_count();
+      r["db_size"] = replica.state_bytes();
+      r["quota_bytes"] = replica.quota_bytes();
+      r["alarms"] = AlarmNames(replica);
+      r["took_ms"] = static_cast<double>(replica.status_micros()) / 1000.0;
       r["error"] = replica.error();
       s["replicas"].push_back(std::move(r));
     }
@@ -196,17 +224,28 @@ std::string StatusTable(const pb::ClusterStatusResponse& status) {
   for (const pb::ShardInfo& shard : status.shards()) {
     absl::StrAppendFormat(&out, "\nshard %d  leader %s\n", shard.shard_id(),
                           shard.leader().empty() ? "(none)" : shard.leader());
-    absl::StrAppendFormat(&out, "  %-22s %4s %-16s %-10s %-8s %-8s %10s %10s %8s  %s\n", "REPLICA",
-                          "ID", "INCARNATION", "ROLE", "MEMBER", "HEALTH", "CHOSEN", "APPLIED",
-                          "BEHIND", "ERROR");
+    // As etcdctl endpoint status -w table: the ballot round is etcd's raft term, the chosen
+    // and applied slots its raft index and applied index, the state's size its db size.
+    absl::StrAppendFormat(&out,
+                          "  %-22s %4s %-16s %-10s %-8s %-6s %8s %10s %10s %10s %8s %9s %9s %8s "
+                          "%-8s %s\n",
+                          "REPLICA", "ID", "INCARNATION", "ROLE", "MEMBER", "HEALTH", "BALLOT",
+                          "CHOSEN", "APPLIED", "SNAPSHOT", "BEHIND", "KEYS", "DB SIZE", "TOOK",
+                          "ALARMS", "ERROR");
     for (const pb::ReplicaInfo& r : shard.replicas()) {
+      const std::vector<std::string> alarms = AlarmNames(r);
       absl::StrAppendFormat(
-          &out, "  %-22s %4s %-16s %-10s %-8s %-8s %10d %10d %8s  %s\n", r.address(),
-          r.healthy() ? absl::StrCat(r.replica_id()) : "-",
+          &out,
+          "  %-22s %4s %-16s %-10s %-8s %-6s %8d %10d %10d %10d %8s %9d %9s %6.1fms %-8s %s\n",
+          r.address(), r.healthy() ? absl::StrCat(r.replica_id()) : "-",
           r.healthy() ? absl::StrFormat("%016x", r.incarnation()) : "-",
           r.role().empty() ? "-" : r.role(), r.member_role().empty() ? "-" : r.member_role(),
-          r.healthy() ? "ok" : "DOWN", r.chosen_slot(), r.applied_slot(),
-          r.healthy() && !r.member_role().empty() ? absl::StrCat(r.behind()) : "-", r.error());
+          r.healthy() ? "ok" : "DOWN", r.ballot_round(), r.chosen_slot(), r.applied_slot(),
+          r.snapshot_slot(),
+          r.healthy() && !r.member_role().empty() ? absl::StrCat(r.behind()) : "-", r.key_count(),
+          r.healthy() ? Bytes(r.state_bytes()) : "-",
+          static_cast<double>(r.status_micros()) / 1000.0,
+          alarms.empty() ? "-" : absl::StrJoin(alarms, ","), r.error());
     }
   }
   const pb::MigrationInfo& m = status.migration();
@@ -540,15 +579,21 @@ int main(int argc, char** argv) {
   }
   const std::string& command = args.positional[0];
   const size_t n = args.positional.size();
-  if (args.json && command != "status" && command != "member" && command != "alarm") {
-    return Usage("--json only applies to status, member list and alarm");
+  if (args.json && command != "status" && command != "member" && command != "alarm" &&
+      command != "endpoint" && command != "snapshot") {
+    return Usage("--json only applies to status, member list, alarm, endpoint and snapshot status");
+  }
+  if (args.force && command != "snapshot") return Usage("--force only applies to snapshot restore");
+  if (command == "snapshot" && n == 3 && args.positional[1] == "status") {
+    return paxoskv::kvctl::SnapshotStatus(args.positional[2], args.json);  // no master needed
   }
 
   auto credentials = paxoskv::TlsCredentials::Load(
       paxoskv::ResolveTlsFiles(args.tls, args.cert_dir, std::getenv("PAXOSKV_CERT_DIR")));
   if (!credentials.ok()) return Usage(std::string(credentials.status().message()));
-  KvClient client(args.master, paxoskv::client::KvClientOptions{
-                                   .credentials = credentials->ChannelCredentials()});
+  const paxoskv::client::KvClientOptions client_options{.credentials =
+                                                            credentials->ChannelCredentials()};
+  KvClient client(args.master, client_options);
   CallOptions call;
   if (args.timeout_ms.has_value()) call.timeout = absl::Milliseconds(*args.timeout_ms);
 
@@ -592,6 +637,23 @@ int main(int argc, char** argv) {
   if (command == "status") {
     if (n != 1) return Usage("status takes no arguments");
     return RunStatus(client, call, args.json);
+  }
+  if (command == "endpoint") {
+    if (n != 2 || args.positional[1] != "health") return Usage("endpoint takes health");
+    return paxoskv::kvctl::EndpointHealth(args.master, client_options, args.json);
+  }
+  if (command == "snapshot") {
+    const std::string verb = n >= 2 ? args.positional[1] : "";
+    if (n != 3 || (verb != "save" && verb != "restore")) {
+      return Usage("snapshot takes save FILE, status FILE or restore FILE");
+    }
+    if (args.json) return Usage("--json only applies to snapshot status");
+    if (verb == "save") {
+      if (args.force) return Usage("--force only applies to snapshot restore");
+      return paxoskv::kvctl::SnapshotSave(client, args.positional[2]);
+    }
+    return paxoskv::kvctl::SnapshotRestore(args.master, client_options, args.positional[2],
+                                           args.force);
   }
   return Usage("unknown command \"" + command + "\"");
 }

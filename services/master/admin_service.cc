@@ -122,4 +122,15 @@ grpc::Status AdminService::AlarmDisarm(grpc::ServerContext* context,
   });
 }
 
+grpc::Status AdminService::Backup(grpc::ServerContext* context,
+                                  const pb::BackupRequest* /*request*/,
+                                  grpc::ServerWriter<pb::BackupChunk>* writer) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+    return allowed;
+  }
+  return ToGrpcStatus(master_->Backup([&](const pb::BackupChunk& chunk) {
+    return !context->IsCancelled() && writer->Write(chunk);
+  }));
+}
+
 }  // namespace paxoskv::master

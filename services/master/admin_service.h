@@ -41,6 +41,10 @@ class AdminService final : public paxoskv::v1::Admin::Service {
   grpc::Status AlarmDisarm(grpc::ServerContext* context,
                            const paxoskv::v1::AlarmDisarmRequest* request,
                            paxoskv::v1::AlarmDisarmResponse* response) override;
+  // Streams until done; no deadline of its own (a large cluster takes a while): it ends when
+  // the caller cancels.
+  grpc::Status Backup(grpc::ServerContext* context, const paxoskv::v1::BackupRequest* request,
+                      grpc::ServerWriter<paxoskv::v1::BackupChunk>* writer) override;
 
  private:
   // Every handler: an admin caller only, then `work(the caller's deadline)`, its error mapped

@@ -22,7 +22,7 @@ void FillShardStatus(ShardDirectory* directory, const std::vector<paxoskv::v1::S
     info->set_shard_id(shards[s].shard_id());
     paxoskv::v1::ReplicaStatus leader;
     for (int r = 0; r < shards[s].replicas_size(); ++r) {
-      auto& [status, error] = probes[next_probe++];
+      auto& [status, error, took] = probes[next_probe++];
       if (error.ok() && status.shard_id() != shards[s].shard_id()) {
         // The address now reaches another shard's replica (containers swapped IPs): that is
         // not this replica's status. Drop the stale channel so the next probe re-resolves.
@@ -33,6 +33,7 @@ void FillShardStatus(ShardDirectory* directory, const std::vector<paxoskv::v1::S
       paxoskv::v1::ReplicaInfo* replica = info->add_replicas();
       replica->set_address(shards[s].replicas(r));
       replica->set_healthy(error.ok());
+      replica->set_status_micros(static_cast<uint64_t>(absl::ToInt64Microseconds(took)));
       if (!error.ok()) {
         replica->set_error(std::string(error.message()));
         continue;
@@ -42,6 +43,12 @@ void FillShardStatus(ShardDirectory* directory, const std::vector<paxoskv::v1::S
       replica->set_incarnation(status.incarnation());
       replica->set_chosen_slot(status.chosen_slot());
       replica->set_applied_slot(status.applied_slot());
+      replica->set_ballot_round(status.ballot_round());
+      replica->set_snapshot_slot(status.snapshot_slot());
+      replica->set_key_count(status.key_count());
+      replica->set_state_bytes(status.state_bytes());
+      replica->set_quota_bytes(status.quota_bytes());
+      *replica->mutable_alarms() = status.alarms();
       if (status.role() == "leader") {
         info->set_leader(replica->address());
         leader = status;

@@ -317,6 +317,52 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
       });
 }
 
+// ---- Backup ---------------------------------------------------------------------------------
+
+absl::Status Master::Backup(const BackupEmit& emit) {
+  auto load = [this]() -> absl::StatusOr<paxoskv::v1::MasterState> {
+    absl::MutexLock lock(&save_mu_);
+    return store_->Load();
+  };
+  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState before, load());
+  if (before.has_migration()) {
+    return absl::FailedPreconditionError(
+        "a shard is being added or removed; back up once it is done (kvctl status)");
+  }
+  paxoskv::v1::BackupChunk header;
+  header.mutable_header()->set_epoch(before.ring().epoch());
+  header.mutable_header()->set_virtual_nodes(before.ring().virtual_nodes());
+  header.mutable_header()->set_created_unix_ms(
+      static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())));
+  for (const auto& shard : before.ring().shards()) {
+    header.mutable_header()->add_shard_ids(shard.shard_id());
+  }
+  if (!emit(header)) return absl::CancelledError("the caller went away");
+  for (const auto& shard : before.ring().shards()) {
+    paxoskv::v1::BackupChunk start;
+    start.mutable_shard_start()->set_shard_id(shard.shard_id());
+    auto leader = router_.LeaderStatus(shard.shard_id(), absl::Now() + options_.status_timeout);
+    if (leader.ok()) start.mutable_shard_start()->set_key_count(leader->key_count());
+    if (!emit(start)) return absl::CancelledError("the caller went away");
+    ASSIGN_OR_RETURN(paxoskv::v1::BackupShardEnd end,
+                     BackupShard(&router_, shard.shard_id(), ShardBackupOptions(), emit));
+    paxoskv::v1::BackupChunk done;
+    *done.mutable_shard_end() = std::move(end);
+    if (!emit(done)) return absl::CancelledError("the caller went away");
+    log_->info("backup: shard {} copied as of slot {} in {} pass(es)", shard.shard_id(),
+               done.shard_end().slot(), done.shard_end().rounds());
+  }
+  // Every shard must come from the ring of the header: a move that started (or ended)
+  // meanwhile may have put a key in two shards' copies, or in none.
+  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState after, load());
+  if (after.has_migration() || after.ring().epoch() != before.ring().epoch()) {
+    return absl::AbortedError(
+        "a shard was added or removed during the backup; its copy is not consistent: run it "
+        "again");
+  }
+  return absl::OkStatus();
+}
+
 // ---- KV -------------------------------------------------------------------------------------
 
 namespace {
@@ -485,7 +531,8 @@ absl::Status Master::ValidateAddShard(const paxoskv::v1::AddShardRequest& reques
   bool any_answer = false;
   bool leader = false;
   for (size_t i = 0; i < probes.size(); ++i) {
-    auto& [status, error] = probes[i];
+    auto& status = probes[i].status;
+    auto& error = probes[i].error;
     const std::string& address = request.replicas(static_cast<int>(i));
     if (!error.ok()) {
       problems.push_back(absl::StrCat(address, ": ", error.message()));
@@ -577,7 +624,8 @@ absl::Status Master::ValidateRemoveShard(uint32_t shard_id) {
   std::set<uint32_t> led;
   std::map<uint32_t, std::vector<std::string>> problems;
   for (size_t i = 0; i < probes.size(); ++i) {
-    const auto& [status, error] = probes[i];
+    const auto& status = probes[i].status;
+    const auto& error = probes[i].error;
     if (!error.ok()) {
       problems[owners[i]].push_back(absl::StrCat(addresses[i], ": ", error.message()));
     } else if (status.shard_id() == owners[i] && status.role() == "leader") {

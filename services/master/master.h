@@ -38,6 +38,7 @@
 #include "paxoskv/v1/master_state.pb.h"
 #include "services/master/admission.h"
 #include "services/master/alarm_admin.h"
+#include "services/master/backup.h"
 #include "services/master/batcher.h"
 #include "services/master/blocking_pool.h"
 #include "services/master/cluster_status.h"
@@ -145,6 +146,12 @@ class Master {
   absl::StatusOr<paxoskv::v1::AlarmListResponse> AlarmList(uint32_t shard_id, absl::Time deadline);
   absl::StatusOr<paxoskv::v1::AlarmDisarmResponse> AlarmDisarm(uint32_t shard_id,
                                                                absl::Time deadline);
+
+  // Admin.Backup: the header, then every shard of the ring (BackupShard, backup.h), each
+  // emitted as it is read. kFailedPrecondition while a shard is added or removed; kAborted
+  // when the ring changed meanwhile (every shard must be from one ring); kCancelled when
+  // `emit` says the caller has gone; a shard's errors.
+  absl::Status Backup(const BackupEmit& emit) ABSL_LOCKS_EXCLUDED(mu_, save_mu_);
 
   // For tests and diagnostics.
   std::shared_ptr<const ring::HashRing> ring() const { return admission_.ring(); }

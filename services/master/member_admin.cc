@@ -74,7 +74,8 @@ absl::StatusOr<pb::MemberListResponse> MemberAdmin::List(uint32_t shard_id, absl
       router_->directory()->ProbeAll(addresses, options_.probe_timeout);
   for (int i = 0; i < out.members_size(); ++i) {
     pb::MemberStatus* member = out.mutable_members(i);
-    auto& [status, error] = probes[static_cast<size_t>(i)];
+    auto& status = probes[static_cast<size_t>(i)].status;
+    auto& error = probes[static_cast<size_t>(i)].error;
     if (error.ok() && (status.replica_id() != member->id() || status.shard_id() != shard_id)) {
       error = absl::FailedPreconditionError(
           absl::StrCat("answered as shard ", status.shard_id(), " replica ", status.replica_id()));

@@ -106,7 +106,9 @@ std::vector<ShardDirectory::Probed> ShardDirectory::ProbeAll(
         out[i].error = absl::NotFoundError("no address known");
         continue;
       }
+      const absl::Time started = absl::Now();
       out[i].status = Probe(addresses[i], timeout, &out[i].error);
+      out[i].took = absl::Now() - started;
     }
   };
   std::vector<std::thread> helpers;

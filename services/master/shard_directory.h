@@ -64,6 +64,7 @@ class ShardDirectory {
   struct Probed {
     paxoskv::v1::ReplicaStatus status;
     absl::Status error;
+    absl::Duration took;  // until it answered (or failed)
   };
   static constexpr size_t kProbeThreadsMax = 16;
   std::vector<Probed> ProbeAll(const std::vector<std::string>& addresses, absl::Duration timeout)
