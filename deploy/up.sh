@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Starts the paxoskv cluster (3 shards x 3 replicas, the configuration group, 3 masters) under
-# Docker Compose.
+# Starts the paxoskv cluster (3 shards x 3 replicas, the configuration group, 3 masters) and
+# its Prometheus under Docker Compose.
 #
 #   deploy/up.sh                        full image build from source, then start
 #   deploy/up.sh --prebuilt build/bin   package binaries built on this host (fast)
-#   deploy/up.sh --no-build             use the existing image as is
+#   deploy/up.sh --no-build             use the existing images as they are
 #   --spare          also start the spare shard (compose profile "spare") for AddShard demos
 #   --project NAME   compose project name (default paxoskv, or COMPOSE_PROJECT_NAME)
 #   --timeout S      how long to wait for every container to be healthy (default 180)
 # Mutual TLS: runs deploy/certs.sh first, which makes the CA and every certificate in
 # deploy/certs/ on the first start and reuses them after (kvctl and grpcurl on the host use
 # deploy/certs/admin). PAXOSKV_TLS_FLAGS=--insecure starts a plaintext cluster instead.
+# Both images are built unless --no-build: paxoskv (deploy/build-image.sh) and the Prometheus
+# image (deploy/prometheus/build-image.sh: Debian's package; its first build takes a minute).
 # Env: PAXOSKV_MASTER_PORT, PAXOSKV_MASTER2_PORT, PAXOSKV_MASTER3_PORT (the masters' ports on
 #      127.0.0.1, default 50051, 50052, 50053), PAXOSKV_IMAGE (paxoskv:dev),
+#      PAXOSKV_PROMETHEUS_PORT (Prometheus on 127.0.0.1, default 9090),
+#      PAXOSKV_PROMETHEUS_IMAGE (paxoskv-prometheus:dev),
 #      PAXOSKV_CERT_DIR_HOST (certificate folders, default deploy/certs), PAXOSKV_TLS_FLAGS.
 # Installs nothing; needs Docker, Compose (v2 plugin or docker-compose 1.29) and openssl.
 set -euo pipefail
@@ -26,6 +30,8 @@ export PAXOSKV_IMAGE=${PAXOSKV_IMAGE:-paxoskv:dev}
 export PAXOSKV_MASTER_PORT=${PAXOSKV_MASTER_PORT:-50051}
 export PAXOSKV_MASTER2_PORT=${PAXOSKV_MASTER2_PORT:-50052}
 export PAXOSKV_MASTER3_PORT=${PAXOSKV_MASTER3_PORT:-50053}
+export PAXOSKV_PROMETHEUS_IMAGE=${PAXOSKV_PROMETHEUS_IMAGE:-paxoskv-prometheus:dev}
+export PAXOSKV_PROMETHEUS_PORT=${PAXOSKV_PROMETHEUS_PORT:-9090}
 project=${COMPOSE_PROJECT_NAME:-paxoskv}
 build_args=()
 build=1
@@ -41,7 +47,7 @@ while (($#)); do
     --project=*) project="${1#--project=}" ;;
     --timeout) timeout_s="$2"; shift ;;
     --timeout=*) timeout_s="${1#--timeout=}" ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "up: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -60,15 +66,20 @@ export PAXOSKV_CERT_DIR_HOST=$certs
 
 if ((build)); then
   "$here/build-image.sh" --image "$PAXOSKV_IMAGE" "${build_args[@]}"
-elif ! docker image inspect "$PAXOSKV_IMAGE" >/dev/null 2>&1; then
-  echo "up: image $PAXOSKV_IMAGE not found (drop --no-build)" >&2
-  exit 1
+  "$here/prometheus/build-image.sh" --image "$PAXOSKV_PROMETHEUS_IMAGE"
+else
+  for image in "$PAXOSKV_IMAGE" "$PAXOSKV_PROMETHEUS_IMAGE"; do
+    if ! docker image inspect "$image" >/dev/null 2>&1; then
+      echo "up: image $image not found (drop --no-build)" >&2
+      exit 1
+    fi
+  done
 fi
 
 compose=("${COMPOSE[@]}" -f "$repo/docker-compose.yml" -p "$project")
 if ((spare)); then compose+=(--profile spare); fi
 echo "up: starting project $project (masters on 127.0.0.1:$PAXOSKV_MASTER_PORT," \
-  "$PAXOSKV_MASTER2_PORT, $PAXOSKV_MASTER3_PORT)"
+  "$PAXOSKV_MASTER2_PORT, $PAXOSKV_MASTER3_PORT; Prometheus on 127.0.0.1:$PAXOSKV_PROMETHEUS_PORT)"
 "${compose[@]}" up -d
 if ! paxoskv_wait_healthy "$timeout_s" "${compose[@]}"; then
   echo "up: cluster did not become healthy; recent logs:" >&2
@@ -86,6 +97,7 @@ env_prefix=""
 [[ $PAXOSKV_MASTER_PORT != 50051 ]] && env_prefix+="PAXOSKV_MASTER_PORT=$PAXOSKV_MASTER_PORT "
 [[ $PAXOSKV_MASTER2_PORT != 50052 ]] && env_prefix+="PAXOSKV_MASTER2_PORT=$PAXOSKV_MASTER2_PORT "
 [[ $PAXOSKV_MASTER3_PORT != 50053 ]] && env_prefix+="PAXOSKV_MASTER3_PORT=$PAXOSKV_MASTER3_PORT "
+[[ $PAXOSKV_PROMETHEUS_PORT != 9090 ]] && env_prefix+="PAXOSKV_PROMETHEUS_PORT=$PAXOSKV_PROMETHEUS_PORT "
 [[ $certs != "$repo/deploy/certs" ]] && env_prefix+="PAXOSKV_CERT_DIR_HOST=$certs "
 # How kvctl and grpcurl on the host reach it: the admin certificate, or plaintext.
 if [[ " ${PAXOSKV_TLS_FLAGS:-} " == *" --insecure "* ]]; then
@@ -116,9 +128,14 @@ $setup  $kvctl --master $ms put greeting hello
   $grpcurl $m paxoskv.v1.Admin/ClusterStatus
 or with the kvctl inside the image:
   ${compose[*]} exec master $exec_kvctl status
+Prometheus (every replica and master scraped every 5 s; alert rules in deploy/prometheus/alerts.yml):
+  http://127.0.0.1:$PAXOSKV_PROMETHEUS_PORT/   (/classic/targets, /classic/alerts: Debian's package has the classic UI)
+  curl -s 'http://127.0.0.1:$PAXOSKV_PROMETHEUS_PORT/api/v1/query?query=sum(paxoskv_server_proposals_committed_total)'
+  ${compose[*]} exec -T prometheus wget -qO- http://s1-r1:9400/metrics    (one process's metrics)
 Add the spare shard:
   ${env_prefix}deploy/up.sh --no-build --spare$again
   $kvctl --master $ms add-shard 4 s4-r1:7000,s4-r2:7000,s4-r3:7000
+  (Prometheus scrapes the default services only: add s4-r1..s4-r3 to deploy/prometheus/prometheus.yml)
 Logs: ${compose[*]} logs -f master master2 master3
 Stop: deploy/down.sh$again
 MSG

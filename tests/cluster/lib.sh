@@ -9,8 +9,11 @@
 # host tool talks to the master with the admin certificate: kvctl, kvbench, paxoskv-lincheck and
 # paxoskv-cluster-readback through PAXOSKV_CERT_DIR=$WORK/certs/admin, grpcurl through
 # "${GRPCURL_TLS[@]}". The master is dialled as 127.0.0.1:PORT (an IP SAN of its certificate).
+# Prometheus (service "prometheus") gets a free 127.0.0.1 port too ($PROMETHEUS), but only the
+# tests that ask for it start it (CLUSTER_PROMETHEUS=1 before cluster_up: grpcurl_readme.sh).
 # Env: PAXOSKV_BIN_DIR (host binaries: kvctl, kvbench, paxoskv-lincheck; set by ctest),
 #      PAXOSKV_TEST_IMAGE (use this image instead of building paxoskv:test from PAXOSKV_BIN_DIR),
+#      PAXOSKV_TEST_PROMETHEUS_IMAGE (use this image instead of building paxoskv-prometheus:test),
 #      PAXOSKV_KEEP_WORKDIR=1 (keep histories and logs; they are always kept on failure).
 set -euo pipefail
 
@@ -67,6 +70,23 @@ cluster_image() {
   fi
 }
 
+# The same for the Prometheus image of the compose file, when it has that service (any `up -d`
+# without service names starts it): PAXOSKV_TEST_PROMETHEUS_IMAGE, else paxoskv-prometheus:test
+# (deploy/prometheus/build-image.sh: about a minute the first time, seconds after).
+cluster_prometheus_image() {
+  grep -q '^  prometheus:' "$REPO/docker-compose.yml" || return 0
+  if [[ -n "${PAXOSKV_TEST_PROMETHEUS_IMAGE:-}" ]]; then
+    docker image inspect "$PAXOSKV_TEST_PROMETHEUS_IMAGE" >/dev/null \
+      || fail "no image $PAXOSKV_TEST_PROMETHEUS_IMAGE"
+    export PAXOSKV_PROMETHEUS_IMAGE=$PAXOSKV_TEST_PROMETHEUS_IMAGE
+  else
+    export PAXOSKV_PROMETHEUS_IMAGE=paxoskv-prometheus:test
+    "$REPO/deploy/prometheus/build-image.sh" --image "$PAXOSKV_PROMETHEUS_IMAGE" --quiet \
+      >"$WORK/prometheus-image.log" 2>&1 \
+      || { tail -n 30 "$WORK/prometheus-image.log" >&2; fail "building $PAXOSKV_PROMETHEUS_IMAGE failed"; }
+  fi
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -117,12 +137,16 @@ cluster_init() {
   PAXOSKV_MASTER2_PORT=$(free_port)
   PAXOSKV_MASTER3_PORT=$(free_port)
   MASTERS=$MASTER,127.0.0.1:$PAXOSKV_MASTER2_PORT,127.0.0.1:$PAXOSKV_MASTER3_PORT
+  export PAXOSKV_PROMETHEUS_PORT
+  PAXOSKV_PROMETHEUS_PORT=$(free_port)
+  PROMETHEUS=127.0.0.1:$PAXOSKV_PROMETHEUS_PORT
   NETWORK=${PROJECT}_paxoskv
   trap cluster_teardown EXIT
   trap 'exit 130' INT TERM
   cluster_certs
   compose_spare down -v --remove-orphans -t 1 >/dev/null 2>&1 || true  # Leftovers of a crashed run.
   cluster_image
+  cluster_prometheus_image
 }
 
 # cluster_certs: this test's CA and certificates in $WORK/certs, mounted by the containers;
@@ -138,12 +162,29 @@ cluster_certs() {
                -key "$CERTS/admin/tls.key")
 }
 
-# cluster_up [SERVICE...]: starts the project (all of it by default) and waits until healthy.
+# default_services: the services of docker-compose.yml that `up -d` starts (those without a
+# compose profile), one a line, from `compose config` (anchors merged).
+default_services() {
+  compose config | awk '/^services:/ {s = 1; next} /^[^ ]/ {s = 0}
+    s && /^  [^ ]/ {name = $1; sub(/:$/, "", name); order[++n] = name}
+    s && /^    profiles:/ {prof[name] = 1}
+    END {for (i = 1; i <= n; i++) if (!(order[i] in prof)) print order[i]}'
+}
+
+# cluster_up [SERVICE...]: starts the project and waits until healthy. By default every
+# service that starts by default, but Prometheus only with CLUSTER_PROMETHEUS=1: the failover
+# scenarios take every container of the project for a paxoskv server (rotate_certs restarts
+# each and waits for its certificate) and run on a 2-core host.
 cluster_up() {
-  local t0=$SECONDS
-  compose up -d "$@" >"$WORK/compose-up.log" 2>&1 || { cat "$WORK/compose-up.log" >&2; fail "compose up"; }
+  local t0=$SECONDS services=("$@") what=${*:-default services}
+  if ((${#services[@]} == 0)) && [[ "${CLUSTER_PROMETHEUS:-0}" != 1 ]]; then
+    mapfile -t services < <(default_services | grep -vx prometheus)
+    what="default services but prometheus"
+  fi
+  compose up -d "${services[@]}" >"$WORK/compose-up.log" 2>&1 \
+    || { cat "$WORK/compose-up.log" >&2; fail "compose up"; }
   wait_healthy
-  log "cluster $PROJECT up (${*:-all services}) in $((SECONDS - t0))s, master $MASTER"
+  log "cluster $PROJECT up ($what) in $((SECONDS - t0))s, master $MASTER"
 }
 
 wait_healthy() { paxoskv_wait_healthy "${1:-180}" compose_spare || fail "cluster not healthy"; }
