@@ -63,6 +63,13 @@ void FakeReplica::Release() {
   ++release_generation_;
 }
 
+void FakeReplica::ReleaseAndBlock(std::set<paxoskv::v1::Op> ops, int pass) {
+  absl::MutexLock lock(&mu_);
+  ++release_generation_;
+  blocked_ops_ = std::move(ops);
+  pass_ = pass;
+}
+
 int FakeReplica::blocked_calls() const {
   absl::MutexLock lock(&mu_);
   return blocked_;

@@ -40,6 +40,8 @@ class FakeReplica final : public paxoskv::v1::Replica::Service {
   // called; the first `pass` of them still go through.
   void BlockOps(std::set<paxoskv::v1::Op> ops, int pass = 0);
   void Release();
+  // Release, then BlockOps(ops, pass), in one step: no call slips through in between.
+  void ReleaseAndBlock(std::set<paxoskv::v1::Op> ops, int pass = 0);
   // Number of Execute / ExecuteBatch calls currently waiting in a block or hang.
   int blocked_calls() const;
   // Waits until at least `count` calls are blocked; false on timeout.
