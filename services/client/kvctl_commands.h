@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 3;
+
+// "[#########.....................]": `done` of `total` as a bar 30 wide (empty when total is 0).
+std::string ProgressBar(uint64_t done, uint64_t total);
 
 // "kvctl: WHAT failed: CODE: message" on stderr; kExitNotFound for NOT_FOUND, else
 // kExitFailure.

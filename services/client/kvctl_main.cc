@@ -295,17 +295,9 @@ class ProgressReporter {
       const pb::MigrationInfo& m = status->migration();
       if (!m.running() || m.shard_id() != shard_id_) continue;
       if (tty_) {
-        constexpr int kWidth = 30;
-        const double fraction =
-            m.keys_to_move() == 0
-                ? 0.0
-                : std::min(1.0, static_cast<double>(m.keys_moved()) /
-                                    static_cast<double>(m.keys_to_move()));
-        const int filled = static_cast<int>(fraction * kWidth);
         std::string line =
-            absl::StrFormat("\r[%s%s] %4s %d/%d keys, %d/%d ranges (%s)",
-                            std::string(static_cast<size_t>(filled), '#'),
-                            std::string(static_cast<size_t>(kWidth - filled), '.'),
+            absl::StrFormat("\r%s %4s %d/%d keys, %d/%d ranges (%s)",
+                            paxoskv::kvctl::ProgressBar(m.keys_moved(), m.keys_to_move()),
                             Percent(m.keys_moved(), m.keys_to_move()), m.keys_moved(),
                             m.keys_to_move(), m.ranges_moved(), m.ranges_to_move(), m.phase());
         std::cout << line << std::flush;

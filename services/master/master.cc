@@ -320,11 +320,8 @@ void Master::RouteAsync(uint64_t hash, Command command, absl::Time deadline, boo
 // ---- Backup ---------------------------------------------------------------------------------
 
 absl::Status Master::Backup(const BackupEmit& emit) {
-  auto load = [this]() -> absl::StatusOr<paxoskv::v1::MasterState> {
-    absl::MutexLock lock(&save_mu_);
-    return store_->Load();
-  };
-  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState before, load());
+  // Read beside any Save (config_store.h): no lock is held across these RPCs.
+  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState before, store_->Load());
   if (before.has_migration()) {
     return absl::FailedPreconditionError(
         "a shard is being added or removed; back up once it is done (kvctl status)");
@@ -354,7 +351,7 @@ absl::Status Master::Backup(const BackupEmit& emit) {
   }
   // Every shard must come from the ring of the header: a move that started (or ended)
   // meanwhile may have put a key in two shards' copies, or in none.
-  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState after, load());
+  ASSIGN_OR_RETURN(const paxoskv::v1::MasterState after, store_->Load());
   if (after.has_migration() || after.ring().epoch() != before.ring().epoch()) {
     return absl::AbortedError(
         "a shard was added or removed during the backup; its copy is not consistent: run it "

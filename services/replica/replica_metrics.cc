@@ -105,27 +105,25 @@ metrics::Labels ReplicaMetrics::PeerLabels(const char* direction, uint32_t peer)
   return labels;
 }
 
-uint32_t ReplicaMetrics::PeerKey(const std::map<uint32_t, prometheus::Counter*>& known,
-                                 uint32_t peer) {
+prometheus::Counter& ReplicaMetrics::PeerCounter(std::map<uint32_t, prometheus::Counter*>& made,
+                                                 prometheus::Family<prometheus::Counter>& family,
+                                                 const char* direction, uint32_t peer) {
   // The id comes from the message (authenticated only with TLS): a bounded number of label
   // values, the rest counted under peer 0 ("other").
-  return known.size() < kPeersLabelledMax || known.count(peer) != 0 ? peer : 0;
+  if (made.size() >= kPeersLabelledMax && made.count(peer) == 0) peer = 0;
+  prometheus::Counter*& counter = made[peer];
+  if (counter == nullptr) counter = &family.Add(PeerLabels(direction, peer));
+  return *counter;
 }
 
 prometheus::Counter& ReplicaMetrics::SentBytes(uint32_t peer) {
   absl::MutexLock lock(&mu_);
-  peer = PeerKey(sent_, peer);
-  auto& counter = sent_[peer];
-  if (counter == nullptr) counter = &sent_family_.Add(PeerLabels("to", peer));
-  return *counter;
+  return PeerCounter(sent_, sent_family_, "to", peer);
 }
 
 prometheus::Counter& ReplicaMetrics::ReceivedBytes(uint32_t peer) {
   absl::MutexLock lock(&mu_);
-  peer = PeerKey(received_, peer);
-  auto& counter = received_[peer];
-  if (counter == nullptr) counter = &received_family_.Add(PeerLabels("from", peer));
-  return *counter;
+  return PeerCounter(received_, received_family_, "from", peer);
 }
 
 prometheus::Histogram& ReplicaMetrics::RoundTrip(uint32_t peer) {

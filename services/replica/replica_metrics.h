@@ -47,7 +47,11 @@ class ReplicaMetrics {
 
  private:
   static constexpr size_t kPeersLabelledMax = 16;
-  static uint32_t PeerKey(const std::map<uint32_t, prometheus::Counter*>& known, uint32_t peer);
+  // The counter of `peer` in `made` (made on first use from `family`).
+  prometheus::Counter& PeerCounter(std::map<uint32_t, prometheus::Counter*>& made,
+                                   prometheus::Family<prometheus::Counter>& family,
+                                   const char* direction, uint32_t peer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   metrics::Labels Labels() const;
   metrics::Labels PeerLabels(const char* direction, uint32_t peer) const;
 

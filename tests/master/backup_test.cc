@@ -88,24 +88,36 @@ class BackupShardTest : public ::testing::Test {
     return true;
   }
 
+  // Runs BackupShard on a thread of its own: its chunks into chunks_, its outcome into end_.
+  void StartBackup() {
+    backup_ = std::thread([this] { end_ = BackupShard(&router_, 1, options_, Collect()); });
+  }
+  BackupEmit Collect() {
+    return [this](const pb::BackupChunk& chunk) {
+      chunks_.push_back(chunk);
+      return true;
+    };
+  }
+  ~BackupShardTest() override {
+    if (!backup_.joinable()) return;  // a failed assertion left it waiting in a block
+    replica_.Release();
+    backup_.join();
+  }
+
   FakeReplica replica_{1};
   ShardDirectory directory_{grpc::InsecureChannelCredentials()};
   Router router_{&directory_, RouterOptions(), GetLogger("backup_test")};
   ShardBackupOptions options_;
   uint64_t seq_ = 0;
+  std::thread backup_;
+  std::vector<pb::BackupChunk> chunks_;
+  absl::StatusOr<pb::BackupShardEnd> end_ = absl::UnknownError("not run");
 };
 
 TEST_F(BackupShardTest, WritesDuringTheCopyAreFollowedUntilOneReadHoldsThemAll) {
   // The third page of the first pass waits until the writes below are made.
   replica_.BlockOps({pb::OP_SCAN_RANGE}, /*pass=*/2);
-  std::vector<pb::BackupChunk> chunks;
-  absl::StatusOr<pb::BackupShardEnd> end = absl::UnknownError("not run");
-  std::thread backup([&] {
-    end = BackupShard(&router_, 1, options_, [&](const pb::BackupChunk& chunk) {
-      chunks.push_back(chunk);
-      return true;
-    });
-  });
+  StartBackup();
   ASSERT_TRUE(replica_.AwaitBlocked(1, absl::Seconds(10)));
   // 12 changes: more than one page of changes, so a second pass must follow.
   for (int i = 0; i < 8; ++i) Put(absl::StrCat("key-", i * 6), absl::StrCat("new", i));
@@ -114,13 +126,13 @@ TEST_F(BackupShardTest, WritesDuringTheCopyAreFollowedUntilOneReadHoldsThemAll) 
   Put("fresh-1", "f1");
   Put("fresh-2", "f2");
   replica_.Release();
-  backup.join();
-  ASSERT_TRUE(end.ok()) << end.status();
-  EXPECT_EQ(end->shard_id(), 1u);
-  EXPECT_EQ(end->rounds(), 2u) << "the first pass over changes needed three reads";
-  EXPECT_EQ(Apply(chunks), replica_.data());
-  EXPECT_EQ(Apply(chunks).count("key-1"), 0u);
-  EXPECT_EQ(Apply(chunks).at("key-6"), "new1");
+  backup_.join();
+  ASSERT_TRUE(end_.ok()) << end_.status();
+  EXPECT_EQ(end_->shard_id(), 1u);
+  EXPECT_EQ(end_->rounds(), 2u) << "the first pass over changes needed three reads";
+  EXPECT_EQ(Apply(chunks_), replica_.data());
+  EXPECT_EQ(Apply(chunks_).count("key-1"), 0u);
+  EXPECT_EQ(Apply(chunks_).at("key-6"), "new1");
   auto [started, stopped] = Trackings(replica_);
   EXPECT_EQ(started.size(), 3u);  // the first pass's, and one before each pass over changes
   EXPECT_EQ(started, stopped);
@@ -131,14 +143,7 @@ TEST_F(BackupShardTest, WritesDuringAPassOverChangesAreCaughtByTheNext) {
   // those changes (3 pages) then waits at its second page for 3 new keys sorted before its
   // cursor: only the tracking started before that pass began records those.
   replica_.BlockOps({pb::OP_SCAN_RANGE}, /*pass=*/2);
-  std::vector<pb::BackupChunk> chunks;
-  absl::StatusOr<pb::BackupShardEnd> end = absl::UnknownError("not run");
-  std::thread backup([&] {
-    end = BackupShard(&router_, 1, options_, [&](const pb::BackupChunk& chunk) {
-      chunks.push_back(chunk);
-      return true;
-    });
-  });
+  StartBackup();
   ASSERT_TRUE(replica_.AwaitBlocked(1, absl::Seconds(10)));
   for (int i = 0; i < 12; ++i) Put(absl::StrCat("key-", i * 4), absl::StrCat("first", i));
   // The blocked third page goes on; pages 4 and 5 and the first page of changes pass.
@@ -155,23 +160,19 @@ TEST_F(BackupShardTest, WritesDuringAPassOverChangesAreCaughtByTheNext) {
     ++late;
   }
   replica_.Release();
-  backup.join();
-  ASSERT_TRUE(end.ok()) << end.status();
-  EXPECT_GE(end->rounds(), 2u);
-  EXPECT_EQ(Apply(chunks), replica_.data());
+  backup_.join();
+  ASSERT_TRUE(end_.ok()) << end_.status();
+  EXPECT_GE(end_->rounds(), 2u);
+  EXPECT_EQ(Apply(chunks_), replica_.data());
   auto [started, stopped] = Trackings(replica_);
   EXPECT_EQ(started, stopped);
 }
 
 TEST_F(BackupShardTest, AQuietShardTakesOnePassOverChanges) {
-  std::vector<pb::BackupChunk> chunks;
-  auto end = BackupShard(&router_, 1, options_, [&](const pb::BackupChunk& chunk) {
-    chunks.push_back(chunk);
-    return true;
-  });
-  ASSERT_TRUE(end.ok()) << end.status();
-  EXPECT_EQ(end->rounds(), 1u);
-  EXPECT_EQ(Apply(chunks), replica_.data());
+  end_ = BackupShard(&router_, 1, options_, Collect());
+  ASSERT_TRUE(end_.ok()) << end_.status();
+  EXPECT_EQ(end_->rounds(), 1u);
+  EXPECT_EQ(Apply(chunks_), replica_.data());
   auto [started, stopped] = Trackings(replica_);
   EXPECT_EQ(started, stopped);
 }

@@ -1,6 +1,9 @@
-// kvctl snapshot save / status / restore and kvctl endpoint health (kvctl_commands.h).
+// kvctl_commands.h: snapshot save / status / restore, endpoint health, and the helpers kvctl's
+// commands share (ProgressBar, Fail).
 // Single-threaded but for restore's writers, which share only an atomic cursor and the first
 // error (under a mutex).
+#include "services/client/kvctl_commands.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -13,12 +16,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/common/status_macros.h"
-#include "services/client/kvctl_commands.h"
 #include "services/client/snapshot_file.h"
 
 namespace paxoskv::kvctl {
@@ -36,14 +39,8 @@ class Progress {
     const absl::Time now = absl::Now();
     if (now - last_ < (tty_ ? absl::Milliseconds(100) : absl::Seconds(2))) return;
     last_ = now;
-    constexpr int kWidth = 30;
-    const double fraction =
-        total == 0 ? 0.0 : std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
-    const int filled = static_cast<int>(fraction * kWidth);
-    const std::string line = absl::StrFormat(
-        "%s [%s%s] %3.0f%% %d/%d keys%s", what_, std::string(static_cast<size_t>(filled), '#'),
-        std::string(static_cast<size_t>(kWidth - filled), '.'), 100 * fraction, done, total,
-        detail.empty() ? "" : "  " + detail);
+    const std::string line = absl::StrFormat("%s %s %d/%d keys%s", what_, ProgressBar(done, total),
+                                             done, total, detail.empty() ? "" : "  " + detail);
     if (tty_) {
       std::cerr << "\r" << line << std::flush;
       drew_ = true;
@@ -79,6 +76,15 @@ absl::StatusOr<uint64_t> KeysHeld(KvClient& client) {
 }
 
 }  // namespace
+
+std::string ProgressBar(uint64_t done, uint64_t total) {
+  constexpr int kWidth = 30;
+  const double fraction =
+      total == 0 ? 0.0 : std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+  const int filled = static_cast<int>(fraction * kWidth);
+  return absl::StrCat("[", std::string(static_cast<size_t>(filled), '#'),
+                      std::string(static_cast<size_t>(kWidth - filled), '.'), "]");
+}
 
 int Fail(const std::string& what, const absl::Status& status) {
   std::cerr << "kvctl: " << what << " failed: " << absl::StatusCodeToString(status.code()) << ": "
