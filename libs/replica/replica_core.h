@@ -10,9 +10,9 @@
 //    Paxos node and the waiting clients: the owner serialises these calls (ReplicaLoop: under
 //    its mutex);
 //  - the state side (Process, MaybeStartSnapshot, FinishSnapshot) persists, sends, installs
-//    and applies: one thread at a time (ReplicaLoop: its loop thread), concurrently with the
-//    input side. Complete is the bridge: the owner calls it, under its mutex, from the
-//    thread that runs the state side, with what Process returned.
+//    and applies: one thread at a time (ReplicaLoop: its state token's holder), concurrently
+//    with the input side. Complete is the bridge: the owner calls it, under its mutex, from
+//    the thread that runs the state side, with what Process returned.
 // The owner's loop (libs/replica/README.md shows it whole):
 //   lock; work = TakeWork(); unlock;
 //   applied = Process(work);            // not OK: a durable write failed: stop at once

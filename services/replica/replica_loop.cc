@@ -33,6 +33,10 @@ uint64_t MixSeed(uint64_t seed, uint32_t shard_id, uint32_t replica_id) {
 
 uint64_t NowMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())); }
 
+// How often an idle loop thread wakes for its periodic chores (MaybeCheckSpace: once a
+// second; MaybeLogStats: every 5 s).
+constexpr absl::Duration kHousekeepingInterval = absl::Milliseconds(100);
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReplicaLoop>> ReplicaLoop::Create(
@@ -90,6 +94,8 @@ void ReplicaLoop::Stop() {
     if (stopping_ && !loop_thread_.joinable()) return;
     stopping_ = true;
     inputs().FailAll(absl::UnavailableError("replica is shutting down"));
+    // A gRPC thread running a Work to completion finishes it first (none starts now).
+    mu_.Await(absl::Condition(this, &ReplicaLoop::StateIdleLocked));
   }
   if (ticker_thread_.joinable()) ticker_thread_.join();
   if (loop_thread_.joinable()) loop_thread_.join();
@@ -98,9 +104,38 @@ void ReplicaLoop::Stop() {
 
 absl::Status ReplicaLoop::Deliver(const paxoskv::v1::PaxosMessage& message) {
   metrics_->ReceivedBytes(message.from()).Increment(static_cast<double>(message.ByteSizeLong()));
+  std::optional<ReplicaCore::Work> work;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("replica is shutting down");
+    status = inputs().Deliver(message);
+    work = TakeWorkInline();
+  }
+  if (work.has_value()) RunInline(*std::move(work));
+  return status;
+}
+
+std::optional<ReplicaCore::Work> ReplicaLoop::TakeWorkInline() {
+  if (state_busy_ || stopping_ || !inputs().HasWork()) return std::nullopt;
+  state_busy_ = true;
+  return inputs().TakeWork();
+}
+
+void ReplicaLoop::RunInline(ReplicaCore::Work work) {
+  ProcessAndComplete(std::move(work));
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("replica is shutting down");
-  return inputs().Deliver(message);
+  state_busy_ = false;  // the loop thread wakes if more work came meanwhile
+}
+
+void ReplicaLoop::ProcessAndComplete(ReplicaCore::Work work) {
+  const absl::Time started = absl::Now();
+  const bool installs = work.install != nullptr;
+  absl::StatusOr<ReplicaCore::Applied> applied = state_side().Process(std::move(work));
+  const absl::Duration took = absl::Now() - started;
+  process_time_ += took;
+  if (installs) metrics_->snapshot_install().Observe(absl::ToDoubleSeconds(took));
+  CompleteOrDie(std::move(applied));
 }
 
 void ReplicaLoop::ExecuteAsync(std::vector<Command> commands, CommandOrigin origin, Done done) {
@@ -114,6 +149,7 @@ void ReplicaLoop::ExecuteAsync(std::vector<Command> commands, CommandOrigin orig
   };
   auto handoff = std::make_shared<Handoff>();
   handoff->done = std::move(done);
+  std::optional<ReplicaCore::Work> work;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
@@ -127,10 +163,12 @@ void ReplicaLoop::ExecuteAsync(std::vector<Command> commands, CommandOrigin orig
                            std::move(handoff->done)(std::move(outcomes));
                          }
                        });
-      handoff->proposing = false;   // under mu_: no completion can run before this
+      handoff->proposing = false;  // under mu_: no completion can run before this
+      work = TakeWorkInline();
     }
   }
   if (handoff->at_once.has_value()) std::move(handoff->done)(*std::move(handoff->at_once));
+  if (work.has_value()) RunInline(*std::move(work));
 }
 
 absl::StatusOr<CommandResult> ReplicaLoop::Execute(Command command, absl::Time deadline,
@@ -192,7 +230,7 @@ absl::StatusOr<paxoskv::v1::MembershipChangeResult> ReplicaLoop::ChangeMembershi
 }
 
 bool ReplicaLoop::ShouldWakeLocked() const {
-  return stopping_ || snapshot_saved_ || core_->HasWork();
+  return stopping_ || (!state_busy_ && (snapshot_saved_ || core_->HasWork()));
 }
 
 void ReplicaLoop::RunLoop() {
@@ -200,24 +238,22 @@ void ReplicaLoop::RunLoop() {
     std::optional<ReplicaCore::Work> work;
     {
       absl::MutexLock lock(&mu_);
+      // Work, a saved snapshot and stopping wake it; the timeout only paces the space check
+      // and the stats line (waking every tick would cost two context switches a tick).
       mu_.AwaitWithTimeout(absl::Condition(this, &ReplicaLoop::ShouldWakeLocked),
-                           absl::Milliseconds(options_.tick_ms));
+                           kHousekeepingInterval);
       if (stopping_) return;
+      if (state_busy_) continue;  // a gRPC thread runs a Work; it wakes us when it is done
+      state_busy_ = true;
       if (inputs().HasWork()) work = inputs().TakeWork();
     }
-    if (work.has_value()) {
-      const absl::Time started = absl::Now();
-      const bool installs = work->install != nullptr;
-      absl::StatusOr<ReplicaCore::Applied> applied = state_side().Process(*std::move(work));
-      const absl::Duration took = absl::Now() - started;
-      process_time_ += took;
-      if (installs) metrics_->snapshot_install().Observe(absl::ToDoubleSeconds(took));
-      CompleteOrDie(std::move(applied));
-    }
+    if (work.has_value()) ProcessAndComplete(*std::move(work));
     MaybeFinishSnapshot();
     MaybeCheckSpace();
     MaybeStartSnapshot();
     MaybeLogStats();
+    absl::MutexLock lock(&mu_);
+    state_busy_ = false;
   }
 }
 
@@ -237,7 +273,7 @@ void ReplicaLoop::RunTicker() {
     mu_.AwaitWithDeadline(absl::Condition(&stopping_), next);
     if (stopping_) return;
     next += tick;
-    if (next < absl::Now()) next = absl::Now() + tick;   // fell behind: do not burst
+    if (next < absl::Now()) next = absl::Now() + tick;  // fell behind: do not burst
     inputs().Tick();
   }
 }
@@ -331,8 +367,7 @@ void ReplicaLoop::MaybeLogStats() {
         counters.readies, counters.syncs,
         counters.readies ? absl::ToDoubleMilliseconds(process_time_) / counters.readies : 0.0,
         counters.slots_applied, counters.commands_applied,
-        counters.slots_applied ? double(counters.commands_applied) / counters.slots_applied
-                               : 0.0,
+        counters.slots_applied ? double(counters.commands_applied) / counters.slots_applied : 0.0,
         counters.messages_sent, trim_ms, absl::ToDoubleSeconds(now - stats_since_));
   }
   process_time_ = absl::ZeroDuration();
