@@ -2,16 +2,21 @@
 # Side-by-side benchmark of paxoskv against etcd and a raw gRPC echo server.
 #
 # Started by bench/run.sh (which checks the tools, builds the binaries, creates the work dir
-# and owns the exit trap); run it through that script. It starts each system on 127.0.0.1
-# with free ports under one work dir, one system at a time, drives the same kvbench
-# workloads against each (warm-up excluded), and writes:
-#   bench/results/latest.json    every figure, the machine and the exact command
+# and owns the exit trap); run it through that script. It starts every system wanted on
+# 127.0.0.1 with free ports under one work dir, preloads each once, then runs ROUNDS
+# interleaved rounds: in each round, every workload on every system in turn (the system order
+# reversed every other round), so that the points a ratio pairs are measured seconds apart.
+# For each point it also reads every server process's CPU time and context switches from
+# /proc. Reported per (workload, system): the median over the rounds with its min-max spread;
+# ratios are computed per round, then their median taken. It writes:
+#   bench/results/latest.json    every point of every round, the medians, the machine, the command
 #   bench/results/*.png          gnuplot plots (throughput vs clients, latency, disk use)
 #   BENCHMARKS.md                the generated section between the bench markers (--write-md)
 #
 # Every child process is started with PR_SET_PDEATHSIG=SIGKILL and its pid is appended to
 # <workdir>/pids, so children die with this script and run.sh's trap can kill leftovers by pid.
-# Single-threaded; nothing here is meant to be imported by other programs.
+# Single-threaded; nothing here is meant to be imported by other programs (bench_test.py
+# imports it to test the pure functions).
 
 import argparse
 import ctypes
@@ -80,9 +85,13 @@ QUICK_WORKLOADS = [
     ("get", 64, 100, "uniform"),
     ("mix", 64, 50, "uniform"),
 ]
-# The echo server ignores keys and read_percent: it is measured once per concurrency, and
-# that figure is the echo baseline of every workload at the same concurrency.
-TARGET_ORDER = ["paxoskv-1x3", "paxoskv-3x3", "paxoskv-1x3-direct", "etcd", "echo"]
+# The echo server ignores keys and read_percent: it is measured once per concurrency per
+# round (as put-c<N>-uniform, beside the first workload at that concurrency), and that figure
+# is the echo baseline of every workload at the same concurrency in the same round.
+TARGET_ORDER = ["paxoskv-1x3", "paxoskv-1x3-direct", "paxoskv-3x3", "etcd", "echo"]
+# The order in which a round visits the systems at each workload (reversed every other round,
+# so that no system always runs right after the same neighbour).
+RUN_ORDER = ["echo", "etcd", "paxoskv-1x3", "paxoskv-1x3-direct", "paxoskv-3x3"]
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -150,6 +159,101 @@ def proc_status_kib(pid, field):
       if line.startswith(field + ":"):
         return int(line.split()[1])
   raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def proc_cpu_ticks(stat_text):
+  """(utime, stime): fields 14 and 15 of /proc/PID/stat, in clock ticks, of the whole process:
+  every thread, those that already exited included. The command name (field 2) may hold
+  spaces and parentheses, so fields are counted from the last ')'."""
+  fields = stat_text[stat_text.rindex(")") + 2:].split()
+  # fields[0] is field 3 (state): field N is fields[N - 3].
+  return int(fields[14 - 3]), int(fields[15 - 3])
+
+
+def proc_ctx_switches(status_text):
+  """voluntary + nonvoluntary context switches in one /proc/.../status text (one thread's)."""
+  n = 0
+  for line in status_text.splitlines():
+    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+      n += int(line.split()[1])
+  return n
+
+
+def sample_server(pids):
+  """{name: {"cpu_ticks", "ctx_switches", "threads"}} for the processes `pids` ({name: pid}).
+  Context switches are summed over the threads alive now (/proc/PID/task/*/status): a thread
+  that exits between two samples takes its count with it (the CPU time stays, in the process's
+  stat). Raises RuntimeError when a process is gone (a crashed server)."""
+  out = {}
+  for name, pid in pids.items():
+    try:
+      with open(f"/proc/{pid}/stat") as f:
+        utime, stime = proc_cpu_ticks(f.read())
+      ctx, threads = 0, 0
+      for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+          with open(f"/proc/{pid}/task/{tid}/status") as f:
+            ctx += proc_ctx_switches(f.read())
+          threads += 1
+        except (FileNotFoundError, ProcessLookupError):
+          pass  # the thread exited since the listing
+    except (FileNotFoundError, ProcessLookupError) as e:
+      raise RuntimeError(f"server process {name} (pid {pid}) is gone") from e
+    out[name] = {"cpu_ticks": utime + stime, "sys_ticks": stime, "ctx_switches": ctx,
+                 "threads": threads}
+  return out
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cost(before, after, ops, clk_tck=CLK_TCK):
+  """Server CPU and context switches between two sample_server() samples, summed over the
+  processes, and per operation (ops: the operations of that window; None when there were none).
+  A counter that went down (a thread with many switches exited) counts as 0 for that process."""
+  delta = lambda k: sum(max(0, after[n].get(k, 0) - before[n].get(k, 0)) for n in before)  # noqa: E731
+  cpu_s = delta("cpu_ticks") / clk_tck
+  ctx = delta("ctx_switches")
+  out = {"server_cpu_s": cpu_s, "server_sys_cpu_s": delta("sys_ticks") / clk_tck,
+         "server_ctx_switches": ctx, "server_cpu_us_per_op": None, "ctx_switches_per_op": None}
+  if ops:
+    out["server_cpu_us_per_op"] = cpu_s * 1e6 / ops
+    out["ctx_switches_per_op"] = ctx / ops
+  return out
+
+
+def measure_idle(systems, seconds=3.0):
+  """CPU (in cores) and context switches per second of each system's server processes while
+  no load runs (all systems up): the background (heartbeats, ticks, timers) that every point's
+  per-operation figures also hold. systems: {name: system}; a system sharing another's
+  processes (paxoskv-1x3-direct) is measured once, under the first name."""
+  pids, seen = {}, set()
+  for name, system in systems.items():
+    ps = system.server_pids()
+    key = tuple(sorted(ps.values()))
+    if key not in seen:
+      seen.add(key)
+      pids[name] = ps
+  before = {n: sample_server(p) for n, p in pids.items()}
+  t0 = time.monotonic()
+  time.sleep(seconds)
+  after = {n: sample_server(p) for n, p in pids.items()}
+  window = time.monotonic() - t0
+  out = {}
+  for n in pids:
+    c = server_cost(before[n], after[n], None)
+    out[n] = {"cpu_cores": c["server_cpu_s"] / window,
+              "ctx_switches_per_s": c["server_ctx_switches"] / window,
+              "window_s": round(window, 2)}
+  return out
+
+
+def render_idle(idle):
+  if not idle:
+    return ""
+  return ("Idle background (all systems up, no load, every server process): " +
+          "; ".join(f"{n} {v['cpu_cores']:.3f} cores, {v['ctx_switches_per_s']:,.0f} ctx "
+                    "switches/s" for n, v in idle.items()) + ".")
 
 
 class Procs:
@@ -307,6 +411,10 @@ class Etcd:
   def pids(self):
     return {n: self.procs.running[n].pid for n in self.names}
 
+  def server_pids(self):
+    """Every server process of the system: the 3 members (followers replicate every put)."""
+    return self.pids()
+
 
 class Paxoskv:
   """paxoskv: `shards` shards x 3 replicas + the master gateway (fsync is always on)."""
@@ -374,16 +482,27 @@ class Paxoskv:
   def pids(self):
     return {n: self.procs.running[n].pid for n in self.replica_names()}
 
+  def server_pids(self):
+    """Every server process of the system: all replicas and the master."""
+    names = self.replica_names() + [f"{self.tag}-master"]
+    return {n: self.procs.running[n].pid for n in names}
+
 
 class PaxoskvDirect:
-  """A view of a running 1-shard Paxoskv that kvbench drives at the replicas (no master)."""
+  """A view of a running 1-shard Paxoskv that kvbench drives with `--target=direct`: the
+  client library fetches the ring and the shard leaders from the master, then sends each
+  request straight to the owning shard's leader (falling back to the master). Client identity;
+  its server processes are the cluster's (replicas and master)."""
 
   name = "paxoskv-1x3-direct"
-  kvbench_target = "replica"
+  kvbench_target = "direct"
 
   def __init__(self, cluster):
     self.cluster = cluster
-    self.addr = ",".join(cluster.replicas[1])
+    self.addr = cluster.master
+
+  def server_pids(self):
+    return self.cluster.server_pids()
 
 
 class Echo:
@@ -408,6 +527,9 @@ class Echo:
 
   def stop(self):
     self.procs.stop("echo")
+
+  def server_pids(self):
+    return {"echo": self.procs.running["echo"].pid}
 
 
 def shutil_which(tool):
@@ -452,48 +574,89 @@ def normalize(raw):
   return out
 
 
+def parse_kvbench_stdout(stdout):
+  """kvbench's JSON object: the last line that parses (it may print a summary before it)."""
+  for line in reversed(stdout.strip().splitlines()):
+    line = line.strip()
+    if line.startswith("{"):
+      return json.loads(line)
+  return json.loads(stdout)
+
+
 class Runner:
 
   def __init__(self, args, bin_dir):
     self.args, self.bin_dir = args, bin_dir
     self.kvbench = os.path.join(bin_dir, "kvbench")
-    self.results = []
+    self.points = []  # one row per point per round
     self.warnings = []  # kvbench stderr lines (e.g. failed preload puts)
 
-  def kvbench_json(self, target, addr, extra, timeout_s):
-    # A replica takes commands from the master's certificate only.
+  def kvbench_argv(self, target, addr, extra):
+    # A replica takes commands from the master's certificate only; every other target
+    # (master, direct, etcd, echo) gets the client identity.
     identity = "master" if target == "replica" else "client"
-    argv = [self.kvbench, f"--target={target}", f"--addr={addr}", "--json",
+    return [self.kvbench, f"--target={target}", f"--addr={addr}", "--json",
             *TLS.flags(identity), *extra]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    if r.stderr.strip():
-      self.warnings.append(f"{shlex.join(argv)}: {r.stderr.strip()[-500:]}")
-      log(f"  kvbench stderr: {r.stderr.strip()[-300:]}")
-    if r.returncode != 0:
-      raise RuntimeError(f"kvbench failed ({r.returncode}): {shlex.join(argv)}\n"
-                         f"{r.stderr[-2000:]}")
-    # The JSON object is the last line that parses (kvbench may print a summary before it).
-    for line in reversed(r.stdout.strip().splitlines()):
-      line = line.strip()
-      if line.startswith("{"):
-        return json.loads(line), argv
-    return json.loads(r.stdout), argv
 
-  def run_point(self, system, kind, clients, read_percent, key_dist, keys):
+  def check_kvbench(self, argv, returncode, stdout, stderr):
+    if stderr.strip():
+      self.warnings.append(f"{shlex.join(argv)}: {stderr.strip()[-500:]}")
+      log(f"  kvbench stderr: {stderr.strip()[-300:]}")
+    if returncode != 0:
+      raise RuntimeError(f"kvbench failed ({returncode}): {shlex.join(argv)}\n{stderr[-2000:]}")
+    return parse_kvbench_stdout(stdout)
+
+  def kvbench_json(self, target, addr, extra, timeout_s):
+    argv = self.kvbench_argv(target, addr, extra)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    return self.check_kvbench(argv, r.returncode, r.stdout, r.stderr), argv
+
+  def run_point(self, system, kind, clients, read_percent, key_dist, keys, round_no=1):
+    """One kvbench run against `system`, with the server processes' CPU time and context
+    switches read from /proc when kvbench's warm-up ends and again when kvbench has exited.
+
+    The per-operation denominator is kvbench's `ops`: the operations it measured, the warm-up
+    excluded (services/client/kvbench_main.cc counts an operation when it was called after the
+    warm-up; `ops_per_s` = ops / its measured seconds). The /proc window starts warmup_s after
+    kvbench was spawned, i.e. a few ms of process start-up before kvbench's own warm-up end (a
+    sliver of warm-up load is counted, < 1 % of a 5 s point), and ends after the last
+    operation returned and kvbench closed its connections, so the window holds every measured
+    operation and no warm-up connection set-up (the TLS handshakes)."""
     a = self.args
     extra = [f"--clients={clients}", f"--duration_s={a.duration_s}",
              f"--warmup_s={a.warmup_s}", f"--read_percent={read_percent}",
              f"--value_size={a.value_size}", f"--keys={keys}", f"--key_dist={key_dist}"]
-    raw, argv = self.kvbench_json(system.kvbench_target, system.addr, extra,
-                                  a.duration_s + a.warmup_s + 120)
+    argv = self.kvbench_argv(system.kvbench_target, system.addr, extra)
+    pids = system.server_pids()
+    bench = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+      try:
+        bench.wait(timeout=a.warmup_s)  # returns early only when kvbench fails at once
+      except subprocess.TimeoutExpired:
+        pass
+      before = sample_server(pids)
+      t_before = time.monotonic()
+      stdout, stderr = bench.communicate(timeout=a.duration_s + a.warmup_s + 120)
+      after = sample_server(pids)
+      window_s = time.monotonic() - t_before
+    finally:
+      if bench.poll() is None:
+        bench.kill()
+        bench.wait()
+    raw = self.check_kvbench(argv, bench.returncode, stdout, stderr)
     fig = normalize(raw)
+    cost = server_cost(before, after, fig["ops"])
     wid = workload_id(kind, clients, read_percent, key_dist)
-    row = {"workload": wid, "kind": kind, "clients": clients, "read_percent": read_percent,
-           "key_dist": key_dist, "target": system.name, **fig, "kvbench": raw,
-           "command": shlex.join(argv)}
-    self.results.append(row)
-    log(f"  {wid:22s} {system.name:20s} {fmt_num(fig['ops_per_s']):>9s} ops/s  "
-        f"p50 {fmt_ms(fig['p50_ms'])}  p99 {fmt_ms(fig['p99_ms'])}  errors {fig['errors']}")
+    row = {"round": round_no, "workload": wid, "kind": kind, "clients": clients,
+           "read_percent": read_percent, "key_dist": key_dist, "target": system.name, **fig,
+           **cost, "server_window_s": round(window_s, 3),
+           "server_threads": sum(x["threads"] for x in after.values()),
+           "server_processes": sorted(pids), "kvbench": raw, "command": shlex.join(argv)}
+    self.points.append(row)
+    log(f"  r{round_no} {wid:18s} {system.name:19s} {fmt_num(fig['ops_per_s']):>9s} ops/s  "
+        f"p50 {fmt_ms(fig['p50_ms'])}  p99 {fmt_ms(fig['p99_ms'])}  "
+        f"cpu {fmt_num(cost['server_cpu_us_per_op'])} us/op  "
+        f"ctx {fmt_num(cost['ctx_switches_per_op'])}/op  errors {fig['errors']}")
     return row
 
   def preload(self, system, keys):
@@ -524,22 +687,54 @@ def fmt_ms(v):
 
 
 def measure_rss(args, procs, bin_dir, workdir, runner):
-  """RSS of each replica of a fresh 1x3 cluster after loading `rss_keys` keys of 100 B."""
+  """Memory of each replica of a fresh 1x3 cluster loaded with `rss_keys` keys of 100 B.
+
+  Three figures per replica, each compared with the raw data (key + value bytes): VmRSS once
+  the load is over (after a 3 s pause, so that a snapshot the last puts started has finished),
+  VmHWM (the kernel's high-water mark of RSS over the process's life: the load spans a
+  snapshot every --snapshot_every=50,000 applied commands, the last of them taken with at
+  least 95 % of the keys, so the peak includes a snapshot of nearly all the data), and the
+  largest VmRSS seen by sampling every 0.5 s during the load (the peak figure is the larger
+  of the last two: the kernel refreshes VmHWM lazily)."""
   keys, value_size = args.rss_keys, 100
   cluster = Paxoskv(procs, bin_dir, workdir, 1, "rss")
   log(f"resources: RSS with {keys:,} keys of {value_size} B (1x3, loaded through the master)")
   cluster.start()
   try:
-    before = {n: proc_status_kib(p, "VmRSS") for n, p in cluster.pids().items()}
-    t0 = time.monotonic()
-    raw, argv = runner.kvbench_json("master", cluster.master, [
-        f"--clients={args.rss_clients}", "--read_percent=100", f"--value_size={value_size}",
-        f"--keys={keys}",
-        "--preload", "--ops=1000", "--warmup_s=0"], 3600)
-    load_s = time.monotonic() - t0
     pids = cluster.pids()
+    before = {n: proc_status_kib(p, "VmRSS") for n, p in pids.items()}
+    peak = dict(before)
+    argv = runner.kvbench_argv("master", cluster.master, [
+        f"--clients={args.rss_clients}", "--read_percent=100", f"--value_size={value_size}",
+        f"--keys={keys}", "--preload", "--ops=1000", "--warmup_s=0"])
+    t0 = time.monotonic()
+    bench = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+      samples = 0
+
+      def sample():
+        for n, p in pids.items():
+          peak[n] = max(peak[n], proc_status_kib(p, "VmRSS"))
+
+      while bench.poll() is None:
+        if time.monotonic() - t0 > 3600:
+          raise RuntimeError("the RSS load did not end within an hour")
+        sample()
+        samples += 1
+        time.sleep(0.5)
+      stdout, stderr = bench.communicate()
+      load_s = time.monotonic() - t0
+      raw = runner.check_kvbench(argv, bench.returncode, stdout, stderr)
+      for _ in range(6):  # a snapshot started by the last puts runs on for ~1 s
+        time.sleep(0.5)
+        sample()
+    finally:
+      if bench.poll() is None:
+        bench.kill()
+        bench.wait()
     rss = {n: proc_status_kib(p, "VmRSS") * 1024 for n, p in pids.items()}
     hwm = {n: proc_status_kib(p, "VmHWM") * 1024 for n, p in pids.items()}
+    peak = {n: v * 1024 for n, v in peak.items()}
     disk = {n: dir_usage_bytes(cluster.data_dir(1, r)) for r, n in
             zip((1, 2, 3), cluster.replica_names())}
     # kvbench's keys are "kvbench-<k>", its preload values exactly value_size bytes.
@@ -547,20 +742,34 @@ def measure_rss(args, procs, bin_dir, workdir, runner):
     raw_bytes = key_bytes + keys * value_size
     out = {"keys": keys, "value_size": value_size, "raw_bytes": raw_bytes,
            "raw_key_bytes": key_bytes, "rss_bytes": rss, "rss_hwm_bytes": hwm,
+           "rss_peak_sampled_bytes": peak, "rss_samples": samples,
            "rss_before_load_bytes": {n: v * 1024 for n, v in before.items()},
            "data_dir_bytes": disk, "load_seconds": round(load_s, 1),
            "load_ops_per_s": keys / load_s, "kvbench": raw,
            "command": shlex.join(argv)}
-    out["max_rss_over_raw"] = max(rss.values()) / raw_bytes
-    # What the data added (RSS after the load minus RSS of the idle replica), for contrast.
-    out["max_rss_growth_over_raw"] = max(rss[n] - out["rss_before_load_bytes"][n]
-                                         for n in rss) / raw_bytes
+    out.update(rss_ratios(rss, hwm, peak, out["rss_before_load_bytes"], raw_bytes))
     log(f"  raw {raw_bytes / 1e6:.1f} MB; RSS " +
         ", ".join(f"{n} {v / 1e6:.1f} MB" for n, v in rss.items()) +
-        f"; max RSS/raw {out['max_rss_over_raw']:.2f}")
+        f"; max RSS/raw {out['max_rss_over_raw']:.2f}; max VmHWM/raw "
+        f"{out['max_hwm_over_raw']:.2f}; max sampled RSS/raw {out['max_peak_sampled_over_raw']:.2f}"
+        f"; peak/raw {out['max_peak_over_raw']:.2f}")
     return out
   finally:
     cluster.stop()
+
+
+def rss_ratios(rss, hwm, peak, before, raw_bytes):
+  """The RSS figures over the raw data, each the largest over the replicas (dicts name->bytes).
+  The peak is the larger of VmHWM and the largest sampled VmRSS: the kernel refreshes the
+  high-water mark lazily, and VmHWM was seen a little below a VmRSS sampled earlier."""
+  return {
+      "max_rss_over_raw": max(rss.values()) / raw_bytes,
+      "max_hwm_over_raw": max(hwm.values()) / raw_bytes,
+      "max_peak_sampled_over_raw": max(peak.values()) / raw_bytes,
+      "max_peak_over_raw": max(max(hwm[n], peak[n]) for n in hwm) / raw_bytes,
+      # What the data added (RSS after the load minus RSS of the idle replica), for contrast.
+      "max_rss_growth_over_raw": max(rss[n] - before[n] for n in rss) / raw_bytes,
+  }
 
 
 def measure_disk(args, procs, bin_dir, workdir, runner):
@@ -717,7 +926,7 @@ def measure_failover(args, procs, bin_dir, workdir, runner):
 
 
 # ---------------------------------------------------------------------------------------------
-# Report: ratios, DESIGN §6 targets, table, plots, BENCHMARKS.md
+# Report: per-round ratios, medians and spread, targets, table, plots, BENCHMARKS.md
 
 
 def find(results, workload, target):
@@ -727,64 +936,202 @@ def find(results, workload, target):
   return None
 
 
-def echo_for(results, row):
-  return find(results, f"put-c{row['clients']}-uniform", "echo")
+def round_plan(workloads, systems, round_no):
+  """[(workload tuple, system name)] of one round: every workload in turn, and at each every
+  system in RUN_ORDER (reversed in even rounds). The echo server runs once per concurrency, as
+  put-c<N>-uniform, beside the first workload at that concurrency."""
+  order = [n for n in RUN_ORDER if n in systems] + [n for n in systems if n not in RUN_ORDER]
+  if round_no % 2 == 0:
+    order.reverse()
+  plan, echoed = [], set()
+  for w in workloads:
+    for name in order:
+      if name == "echo":
+        if w[1] not in echoed:
+          echoed.add(w[1])
+          plan.append((("put", w[1], 0, "uniform"), name))
+      else:
+        plan.append((w, name))
+  return plan
 
 
-def add_ratios(results):
-  for r in results:
-    if not r["target"].startswith("paxoskv"):
+# (ratio key, metric, reference system): a paxoskv point's metric over the reference's point of
+# the same round (etcd: the same workload; echo: put-c<N>-uniform at the same concurrency).
+RATIOS = [
+    ("ops_vs_etcd", "ops_per_s", "etcd"),
+    ("p50_vs_etcd", "p50_ms", "etcd"),
+    ("ops_vs_echo", "ops_per_s", "echo"),
+    ("cpu_vs_etcd", "server_cpu_us_per_op", "etcd"),
+    ("ctx_vs_etcd", "ctx_switches_per_op", "etcd"),
+]
+METRICS = ["ops_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+           "server_cpu_us_per_op", "ctx_switches_per_op"] + [k for k, _, _ in RATIOS]
+
+
+def reference_workload(row, ref):
+  return f"put-c{row['clients']}-uniform" if ref == "echo" else row["workload"]
+
+
+def add_round_ratios(points):
+  """Sets each paxoskv point's RATIOS from the reference points of the same round: pairs
+  measured seconds apart share the machine's state (other load, page cache, disk)."""
+  idx = {(p.get("round", 1), p["workload"], p["target"]): p for p in points}
+  for p in points:
+    if not p["target"].startswith("paxoskv"):
       continue
-    e = find(results, r["workload"], "etcd")
-    if e and e["ops_per_s"] and r["ops_per_s"] is not None:
-      r["ops_vs_etcd"] = r["ops_per_s"] / e["ops_per_s"]
-    if e and e["p50_ms"] and r["p50_ms"] is not None:
-      r["p50_vs_etcd"] = r["p50_ms"] / e["p50_ms"]
-    x = echo_for(results, r)
-    if x and x["ops_per_s"] and r["ops_per_s"] is not None:
-      r["ops_vs_echo"] = r["ops_per_s"] / x["ops_per_s"]
+    for key, metric, ref in RATIOS:
+      q = idx.get((p.get("round", 1), reference_workload(p, ref), ref))
+      if q and q.get(metric) and p.get(metric) is not None:
+        p[key] = p[metric] / q[metric]
+
+
+def summarize(values):
+  """Median, min, max and relative spread ((max - min) / median) of the values that are not
+  None; None when there are none."""
+  vals = [v for v in values if v is not None]
+  if not vals:
+    return None
+  med = statistics.median(vals)
+  lo, hi = min(vals), max(vals)
+  return {"median": med, "min": lo, "max": hi, "n": len(vals),
+          "rel": (hi - lo) / med if med else None}
+
+
+def aggregate(points):
+  """One row per (workload, system), in the order of their first point: each metric's median
+  over the rounds (the ratios: the median of the per-round ratios), its spread in
+  row["spread"][metric] = {min, max, n, rel} and its values in row["per_round"][metric];
+  errors summed over the rounds."""
+  groups = {}
+  for p in points:
+    groups.setdefault((p["workload"], p["target"]), []).append(p)
+  results = []
+  for ps in groups.values():
+    ps = sorted(ps, key=lambda p: p.get("round", 1))
+    row = {k: ps[0][k] for k in ("workload", "kind", "clients", "read_percent", "key_dist",
+                                 "target")}
+    row["rounds"] = [p.get("round", 1) for p in ps]
+    row["errors"] = sum(p.get("errors") or 0 for p in ps)
+    row["spread"], row["per_round"] = {}, {}
+    for m in METRICS:
+      vals = [p.get(m) for p in ps]
+      s = summarize(vals)
+      if s is None:
+        if m in ("ops_per_s", "p50_ms", "p99_ms"):
+          row[m] = None
+        continue
+      row[m] = s["median"]
+      row["spread"][m] = {k: s[k] for k in ("min", "max", "n", "rel")}
+      row["per_round"][m] = vals
+    results.append(row)
+  return results
+
+
+def fmt_metric(metric, v, unit=True):
+  """A figure as the tables print it; unit=False drops " ms" (inside a min-max range)."""
+  if v is None:
+    return "-"
+  if metric.endswith("_ms"):
+    return fmt_ms(v) if unit else fmt_ms(v)[:-3]
+  if metric == "ops_per_s":
+    return fmt_num(v)
+  if metric == "server_cpu_us_per_op":
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+  return f"{v:.2f}"  # context switches per op, ratios
+
+
+def fmt_spread(row, metric, empty="-"):
+  """`median (min–max)` of a row's metric; the median alone when it has a single round."""
+  v = row.get(metric)
+  if v is None:
+    return empty
+  s = (row.get("spread") or {}).get(metric)
+  text = fmt_metric(metric, v)
+  if s and s.get("n", 1) > 1:
+    text += f" ({fmt_metric(metric, s['min'], False)}–{fmt_metric(metric, s['max'], False)})"
+  return text
+
+
+# The targets of issue 16: (figure, system, workload, ratio key, comparison, bound). Each is
+# judged on the median of its per-round ratios; None as the comparison: printed, no target.
+TARGETS = [
+    ("Put p50, 1 client, through the master", "paxoskv-1x3", "put-c1-uniform", "p50_vs_etcd",
+     "<=", 0.6),
+    ("Put p50, 1 client, client library straight to the leader", "paxoskv-1x3-direct",
+     "put-c1-uniform", "p50_vs_etcd", "<=", 0.5),
+    ("Puts, 64 clients, through the master", "paxoskv-1x3", "put-c64-uniform", "ops_vs_etcd",
+     ">=", 2.0),
+    ("Linearizable gets, 64 clients", "paxoskv-1x3", "get-c64-uniform", "ops_vs_etcd", ">=",
+     2.5),
+    ("Through the master / raw echo, puts at 64 clients", "paxoskv-1x3", "put-c64-uniform",
+     "ops_vs_echo", ">=", 0.4),
+    ("Server CPU per put, 64 clients (all server processes)", "paxoskv-1x3", "put-c64-uniform",
+     "cpu_vs_etcd", "<=", 0.5),
+    ("Context switches per put, 64 clients (all server processes)", "paxoskv-1x3",
+     "put-c64-uniform", "ctx_vs_etcd", None, None),
+]
+RSS_AFTER_LOAD_BOUND = 1.5
+RSS_PEAK_BOUND = 2.0
+
+
+def judge(value, op, bound):
+  if value is None or op is None:
+    return None
+  return value <= bound if op == "<=" else value >= bound
 
 
 def design_targets(results, resources):
-  """DESIGN §6 rows: what was measured and whether the target is met (None: not measured)."""
+  """The targets table: per row the median ratio over the rounds ("measured"), its min-max,
+  the medians it compares, and met (on the median; None: not measured or no target)."""
   t = []
-
-  def row(figure, target, measured, met, detail):
-    t.append({"figure": figure, "target": target, "measured": measured, "met": met,
-              "detail": detail})
-
-  def ratio(workload, key):
-    r = find(results, workload, "paxoskv-1x3")
-    return r.get(key) if r else None
-
-  v = ratio("put-c64-uniform", "ops_vs_etcd")
-  row("Put throughput, 64 clients, 1x3 via master", ">= 1.5 x etcd", v,
-      None if v is None else v >= 1.5, "paxoskv-1x3 / etcd ops/s")
-  v = ratio("put-c1-uniform", "p50_vs_etcd")
-  row("Put latency p50, 1 client", "<= 0.5 x etcd", v, None if v is None else v <= 0.5,
-      "paxoskv-1x3 / etcd p50")
-  v = ratio("get-c64-uniform", "ops_vs_etcd")
-  row("Linearizable Get throughput, 64 clients", ">= 1.5 x etcd", v,
-      None if v is None else v >= 1.5, "paxoskv-1x3 / etcd (linearizable Range) ops/s")
-  v = ratio("put-c64-uniform", "ops_vs_echo")
-  row("Throughput via master vs raw gRPC echo, 64 clients", ">= 0.4", v,
-      None if v is None else v >= 0.4, "paxoskv-1x3 puts / echo calls per second")
+  for figure, system, wl, key, op, bound in TARGETS:
+    metric, ref = next((m, r) for k, m, r in RATIOS if k == key)
+    r = find(results, wl, system)
+    v = r.get(key) if r else None
+    s = ((r or {}).get("spread") or {}).get(key) or {}
+    clients = int(wl.split("-")[1][1:])
+    other = find(results, reference_workload({"clients": clients, "workload": wl}, ref), ref)
+    t.append({"figure": figure, "system": system, "workload": wl, "key": key,
+              "target": f"{op} {bound} x {ref}" if op else f"none (ratio to {ref} printed)",
+              "measured": v, "min": s.get("min"), "max": s.get("max"), "n": s.get("n"),
+              "met": judge(v, op, bound), "has_target": op is not None,
+              "medians": [fmt_metric(metric, r.get(metric) if r else None),
+                          fmt_metric(metric, other.get(metric) if other else None)],
+              "detail": f"{system} / {ref}, {wl}, {metric}; ratio per round"})
   fo = (resources or {}).get("failover")
   v = fo["median_s"] if fo else None
-  row("Unavailability after leader kill", "<= 1 s median", v, None if v is None else v <= 1.0,
-      f"median seconds over {len(fo['trials'])} kill -9 trials" if fo else "")
+  t.append({"figure": "Unavailability after leader kill -9", "system": "paxoskv-1x3 (fresh)",
+            "target": "<= 1 s median", "measured": v, "unit": " s",
+            "min": min(x["unavailable_s"] for x in fo["trials"]) if fo else None,
+            "max": fo["max_s"] if fo else None, "n": len(fo["trials"]) if fo else None,
+            "n_of": "trials", "met": judge(v, "<=", 1.0), "has_target": True, "medians": None,
+            "detail": "longest stretch without a successful put around the kill"})
   rss = (resources or {}).get("rss")
-  v = rss["max_rss_over_raw"] if rss else None
-  row(f"Replica RSS with {rss['keys']:,} keys of 100 B" if rss else
-      "Replica RSS with 1 M keys of 100 B", "<= 2 x raw data", v,
-      None if v is None else v <= 2.0, "max replica VmRSS / (key + value bytes)")
+  keys = f"{rss['keys']:,}" if rss else "1 M"
+  for figure, key, bound, detail in (
+      (f"Replica memory after loading {keys} keys of 100 B (VmRSS)", "max_rss_over_raw",
+       RSS_AFTER_LOAD_BOUND, "max over replicas of VmRSS / (key + value bytes)"),
+      (f"Replica memory peak while snapshots are taken, {keys} keys (VmHWM, sampled VmRSS)",
+       "max_peak_over_raw", RSS_PEAK_BOUND,
+       "max over replicas of max(VmHWM, VmRSS sampled every 0.5 s) / raw" + (
+           f" (VmHWM alone {rss['max_hwm_over_raw']:.2f} x, sampled VmRSS alone "
+           f"{rss['max_peak_sampled_over_raw']:.2f} x)"
+           if rss and rss.get("max_peak_sampled_over_raw") is not None else ""))):
+    v = rss.get(key) if rss else None
+    if v is None and rss and key == "max_peak_over_raw":
+      v = rss.get("max_hwm_over_raw")  # a report from before the sampling
+    t.append({"figure": figure, "system": "paxoskv-1x3 (fresh)", "target": f"<= {bound} x raw data",
+              "measured": v, "min": None, "max": None, "n": 1 if rss else None,
+              "met": judge(v, "<=", bound), "has_target": True, "medians": None,
+              "detail": detail})
   return t
 
 
 def render_table(results):
-  head = ("| workload | target | ops/s | p50 | p99 | errors | paxoskv/etcd ops | "
-          "paxoskv/etcd p50 | paxoskv/echo ops |")
-  lines = [head, "|" + " --- |" * 9]
+  head = ("| workload | system | ops/s | ops spread | p50 | p99 | errors | server CPU µs/op | "
+          "ctx switches/op | paxoskv/etcd ops | paxoskv/etcd p50 | paxoskv/echo ops | "
+          "paxoskv/etcd CPU/op | paxoskv/etcd ctx/op |")
+  lines = [head, "|" + " --- |" * 14]
   order = {t: i for i, t in enumerate(TARGET_ORDER)}
   wl_order = []
   for r in results:
@@ -794,21 +1141,56 @@ def render_table(results):
     rows = sorted((r for r in results if r["workload"] == wl),
                   key=lambda r: order.get(r["target"], 99))
     for r in rows:
-      f = lambda k: f"{r[k]:.2f}" if r.get(k) is not None else ""  # noqa: E731
-      lines.append(f"| {wl} | {r['target']} | {fmt_num(r['ops_per_s'])} | "
-                   f"{fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} | {r['errors'] or 0} | "
-                   f"{f('ops_vs_etcd')} | {f('p50_vs_etcd')} | {f('ops_vs_echo')} |")
+      ops = (r.get("spread") or {}).get("ops_per_s") or {}
+      rel = f"{100 * ops['rel']:.0f} %" if ops.get("n", 1) > 1 and ops.get("rel") is not None \
+          else ""
+      lines.append(
+          f"| {wl} | {r['target']} | {fmt_spread(r, 'ops_per_s')} | {rel} | "
+          f"{fmt_spread(r, 'p50_ms')} | {fmt_spread(r, 'p99_ms')} | {r.get('errors') or 0} | "
+          f"{fmt_spread(r, 'server_cpu_us_per_op')} | {fmt_spread(r, 'ctx_switches_per_op')} | " +
+          " | ".join(fmt_spread(r, k, "") for k in
+                     ("ops_vs_etcd", "p50_vs_etcd", "ops_vs_echo", "cpu_vs_etcd", "ctx_vs_etcd"))
+          + " |")
   return "\n".join(lines)
 
 
 def render_targets(targets):
-  lines = ["| DESIGN §6 figure | target | measured | met |", "| --- | --- | --- | --- |"]
+  lines = ["| target | system | bound | measured: median (min–max) | detail | met (median) |",
+           "| --- | --- | --- | --- | --- | --- |"]
   for t in targets:
-    # Three decimals: a 1.497 that misses 1.5 must not read "1.50".
-    m = "not measured" if t["measured"] is None else f"{t['measured']:.3f} ({t['detail']})"
-    met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
-    lines.append(f"| {t['figure']} | {t['target']} | {m} | {met} |")
+    if t["measured"] is None:
+      m = "not measured"
+    else:
+      # Three decimals: a 1.497 that misses 1.5 must not read "1.50".
+      unit = t.get("unit", "")
+      m = f"{t['measured']:.3f}{unit}"
+      if t.get("n") and t["n"] > 1 and t.get("min") is not None:
+        m += f" ({t['min']:.2f}–{t['max']:.2f}, {t['n']} {t.get('n_of', 'rounds')})"
+    if t.get("medians") is not None:
+      med = "medians " + " / ".join(t["medians"]) if t["measured"] is not None else ""
+    else:
+      med = t.get("detail", "")
+    if not t.get("has_target", True):
+      met = "(no target)"
+    else:
+      met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
+    lines.append(f"| {t['figure']} | {t.get('system', '')} | {t['target']} | {m} | {med} | "
+                 f"{met} |")
   return "\n".join(lines)
+
+
+def machine_line(report):
+  """CPU, cores, fsync rate, the echo figure and the rounds: to read beside every figure."""
+  m, cfg = report["machine"], report["config"]
+  echo = find(report.get("results") or [], "put-c64-uniform", "echo")
+  e = (f"echo {fmt_num(echo['ops_per_s'])} calls/s at 64 clients"
+       f"{' (median)' if len(echo.get('rounds') or [1]) > 1 else ''}"
+       if echo and echo.get("ops_per_s") else "echo not measured")
+  rounds = cfg.get("rounds", 1)
+  return (f"{m.get('cpu_model', '?')}, {m.get('nproc', '?')} cores; fsync "
+          f"{fmt_num(m.get('fsync_per_s'))}/s; {e}; {rounds} interleaved round"
+          f"{'s' if rounds != 1 else ''} of {cfg.get('warmup_s')} s warm-up + "
+          f"{cfg.get('duration_s')} s points{'; mutual TLS' if cfg.get('tls') else ''}")
 
 
 def render_resources(resources):
@@ -828,6 +1210,13 @@ def render_resources(resources):
                f"the load / raw = {rss['max_rss_growth_over_raw']:.2f}. Peak (VmHWM, reached "
                "while a snapshot is serialized): " +
                ", ".join(f"{v / 1e6:.1f} MB" for v in rss["rss_hwm_bytes"].values()) +
+               (f"; max VmHWM / raw = {rss['max_hwm_over_raw']:.2f}"
+                if rss.get("max_hwm_over_raw") is not None else "") +
+               (f"; largest VmRSS sampled every 0.5 s during the load: " +
+                ", ".join(f"{v / 1e6:.1f} MB" for v in rss["rss_peak_sampled_bytes"].values()) +
+                f" ({rss['max_peak_sampled_over_raw']:.2f} x raw); peak (the larger of the two) "
+                f"/ raw = **{rss['max_peak_over_raw']:.2f}**"
+                if rss.get("rss_peak_sampled_bytes") else "") +
                ". Data dirs: " +
                ", ".join(f"{v / 1e6:.1f} MB" for v in rss["data_dir_bytes"].values()) + ".")
   disk = resources.get("disk")
@@ -888,7 +1277,7 @@ def write_plots(report, outdir, workdir):
     script = f"""
   set terminal pngcairo size 900,560 noenhanced
   set output '{os.path.join(outdir, "throughput.png")}'
-  set title 'Put throughput vs concurrent clients ({report["config"]["value_size"]} B values, uniform keys, fsync on)'
+  set title 'Put throughput vs concurrent clients ({report["config"]["value_size"]} B values, uniform keys, fsync on; median of {report["config"].get("rounds", 1)} round(s))'
   set xlabel 'concurrent clients'
   set ylabel 'ops/s'
   set logscale x 2
@@ -925,7 +1314,7 @@ def write_plots(report, outdir, workdir):
   script = f"""
 set terminal pngcairo size 1100,900 noenhanced
 set output '{os.path.join(outdir, "latency.png")}'
-set multiplot layout 2,1 title 'Latency per target (ms, log scale; echo = raw gRPC echo at the same concurrency)'
+set multiplot layout 2,1 title 'Latency per target (ms, log scale, median of {report["config"].get("rounds", 1)} round(s); echo = raw gRPC echo at the same concurrency)'
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -977,27 +1366,41 @@ def run_gnuplot(gnuplot, script):
 
 
 def render_md_section(report):
-  m = report["machine"]
+  m, cfg = report["machine"], report["config"]
+  rounds = cfg.get("rounds", 1)
   lines = [
       MD_BEGIN, "",
       f"Measured **{report['date']}** with `{report['command']}`"
-      f"{' (quick mode: short points, not the reference figures)' if report['config']['quick'] else ''}.",
+      f"{' (quick mode: short points, not the reference figures)' if cfg['quick'] else ''}.",
       "",
+      f"**Machine line:** {machine_line(report)}.",
+      "",
+      *([render_idle(report["idle"]), ""] if report.get("idle") else []),
       f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['mem_gib']} GiB RAM, "
       f"{m['kernel']}; work dir on `{m['disk']}`; measured fsync rate of that disk "
       f"{fmt_num(m.get('fsync_per_s'))} fsyncs/s (2 KiB write + fsync, one thread). "
       "Clients (kvbench) and servers share the same cores.",
       "",
-      f"Each point: {report['config']['warmup_s']} s warm-up (excluded) + "
-      f"{report['config']['duration_s']} s measured; {report['config']['value_size']} B values; "
-      f"{report['config']['keys']:,} keys, preloaded before each system's workloads. "
-      "etcd = 3 members of Debian's etcd "
+      f"Each point: {cfg['warmup_s']} s warm-up (excluded) + "
+      f"{cfg['duration_s']} s measured; {cfg['value_size']} B values; "
+      f"{cfg['keys']:,} keys, preloaded once into each system. " +
+      (f"Every system runs from the start; {rounds} round{'s' if rounds != 1 else ''}, each "
+       "running every workload on every system in turn (the order of the systems reversed "
+       "every other round). Every figure is the median over the rounds, with its min–max in "
+       "parentheses; a ratio is computed within each round (the two points measured seconds "
+       "apart), then its median taken. " if "rounds" in cfg else
+       "One pass, one system at a time (a report of the harness before interleaved rounds). ") +
+      "Server CPU and context switches per operation: the deltas of utime + stime "
+      "(/proc/PID/stat) and of the context switches of every thread (/proc/PID/task/*/status) "
+      "of every server process of the system over the measured window, divided by the "
+      "operations kvbench measured. etcd = 3 members of Debian's etcd "
       f"{m.get('etcd_version', '?')} (fsync on, linearizable Range); paxoskv-NxM = N shards x 3 "
-      "replicas through the master; paxoskv-1x3-direct = the same 1-shard cluster driven at the "
-      "replicas without the master; echo = `paxoskv-echo` (one row per concurrency; its "
-      "figure is the echo baseline of every workload at that concurrency).",
+      "replicas through the master; paxoskv-1x3-direct = the same 1-shard cluster driven by "
+      "the client library straight to the shard leader (kvbench --target=direct); echo = "
+      "`paxoskv-echo` (one row per concurrency; its figure is the echo baseline of every "
+      "workload at that concurrency).",
       "",
-      "### Targets (DESIGN §6)", "", render_targets(report["targets"]), "",
+      "### Targets", "", render_targets(report["targets"]), "",
       "### All figures", "", render_table(report["results"]), "",
       "### Resources", "", render_resources(report.get("resources")), "",
       "### Plots", "",
@@ -1081,7 +1484,8 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__)
   ap.add_argument("--bin", required=True, help="directory with the paxoskv binaries")
   ap.add_argument("--workdir", required=True, help="scratch dir (removed by run.sh's trap)")
-  ap.add_argument("--quick", action="store_true", help="2-3 minute smoke version")
+  ap.add_argument("--quick", action="store_true",
+                  help="smoke version (~4 min): 2 rounds of short points, fewer workloads")
   ap.add_argument("--resources", action="store_true",
                   help="run every resource figure: failover, disk and the 1 M-key RSS")
   ap.add_argument("--no-resources", action="store_true",
@@ -1094,8 +1498,14 @@ def main():
                   "results go to bench/results/tmp/ (default: all, to bench/results/)")
   ap.add_argument("--tls", action="store_true",
                   help="mutual TLS on every hop of every system (paxoskv, etcd, echo)")
-  ap.add_argument("--duration_s", type=int)
-  ap.add_argument("--warmup_s", type=int)
+  ap.add_argument("--rounds", type=int,
+                  help="interleaved rounds of every workload on every system (default 3; 2 "
+                  "with --quick)")
+  ap.add_argument("--duration_s", type=int,
+                  help="measured seconds per point (default 5 with several rounds, 8 with one, "
+                  "3 with --quick)")
+  ap.add_argument("--warmup_s", type=int,
+                  help="warm-up seconds per point (default 1; 2 for a single full round)")
   ap.add_argument("--keys", type=int, default=10000)
   ap.add_argument("--value_size", type=int, default=256)
   ap.add_argument("--rss_keys", type=int)
@@ -1128,10 +1538,15 @@ def main():
     write_md(report)
     return 0
 
+  if args.rounds is None:
+    args.rounds = 2 if args.quick else 3
+  if args.rounds < 1:
+    ap.error("--rounds must be at least 1")
+  # Several rounds cost time: a full run's points shrink from 2 + 8 s to 1 + 5 s.
   if args.duration_s is None:
-    args.duration_s = 3 if args.quick else 8
+    args.duration_s = 3 if args.quick else (8 if args.rounds == 1 else 5)
   if args.warmup_s is None:
-    args.warmup_s = 1 if args.quick else 2
+    args.warmup_s = 2 if not args.quick and args.rounds == 1 else 1
   if args.rss_keys is None:
     args.rss_keys = 100_000 if args.quick else 1_000_000
   if args.failover_trials is None:
@@ -1163,52 +1578,89 @@ def main():
   report = {
       "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
       "command": args.command,
-      "config": {"quick": args.quick, "tls": bool(TLS.dir), "duration_s": args.duration_s,
-                 "warmup_s": args.warmup_s, "keys": args.keys, "value_size": args.value_size,
+      "config": {"quick": args.quick, "tls": bool(TLS.dir), "rounds": args.rounds,
+                 "duration_s": args.duration_s, "warmup_s": args.warmup_s, "keys": args.keys,
+                 "value_size": args.value_size,
                  "workloads": [workload_id(*w) for w in workloads]},
       "machine": machine_info(args.workdir),
       "failures": [],
   }
   log(f"machine: {report['machine']}")
 
-  def run_system(system, start, stop, points, preload=True):
-    log(f"== {system.name} at {system.addr}")
-    try:
-      if start:
-        start()
-      if preload:
-        runner.preload(system, args.keys)
-      for w in points:
-        runner.run_point(system, *w, keys=args.keys)
-    except (RuntimeError, subprocess.SubprocessError, ValueError) as e:
-      msg = f"{system.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-      log(f"FAILED {msg}\n{e}")
-      report["failures"].append(msg)
-    finally:
-      if stop:
-        stop()
+  def failed(what, e):
+    msg = f"{what}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    log(f"FAILED {msg}\n{e}")
+    report["failures"].append(msg)
 
+  errors = (RuntimeError, subprocess.SubprocessError, ValueError, OSError, KeyError)
   try:
+    # Every system wanted, started (and preloaded) once; the rounds then visit them in turn.
+    systems = {}  # name -> system, in start order
+    clusters = []  # what to stop after the rounds: (name, stop)
+    pk1 = None
+    candidates = []
     if want("echo"):
-      echo = Echo(procs, args.bin)
-      clients = sorted({w[1] for w in workloads})
-      run_system(echo, echo.start, echo.stop,
-                 [("put", c, 0, "uniform") for c in clients], preload=False)
+      candidates.append(("echo", lambda: Echo(procs, args.bin), False))
     if want("etcd"):
-      etcd = Etcd(procs, args.bin, args.workdir)
-      run_system(etcd, etcd.start, etcd.stop, workloads)
+      candidates.append(("etcd", lambda: Etcd(procs, args.bin, args.workdir), True))
     if want("paxoskv-1x3") or want("paxoskv-1x3-direct"):
-      pk1 = Paxoskv(procs, args.bin, args.workdir, 1, "pk1")
-      try:
-        run_system(pk1, pk1.start, None, workloads if want("paxoskv-1x3") else [])
-        if want("paxoskv-1x3-direct"):
-          pts = [w for w in workloads if w[1] == 64 and w[3] == "uniform" and w[0] != "mix"]
-          run_system(PaxoskvDirect(pk1), None, None, pts, preload=False)
-      finally:
-        pk1.stop()
+      candidates.append(("paxoskv-1x3", lambda: Paxoskv(procs, args.bin, args.workdir, 1, "pk1"),
+                         True))
     if want("paxoskv-3x3"):
-      pk3 = Paxoskv(procs, args.bin, args.workdir, 3, "pk3")
-      run_system(pk3, pk3.start, pk3.stop, workloads)
+      candidates.append(("paxoskv-3x3", lambda: Paxoskv(procs, args.bin, args.workdir, 3, "pk3"),
+                         True))
+    for name, make, preload in candidates:
+      system = None
+      try:
+        system = make()
+        log(f"== starting {name} at {system.addr}")
+        clusters.append((name, system.stop))
+        system.start()
+        if preload:
+          runner.preload(system, args.keys)
+      except errors as e:
+        failed(name, e)
+        if system is not None:
+          system.stop()  # what did start must not take CPU from the others
+        continue
+      if name == "paxoskv-1x3":
+        pk1 = system
+        if not want("paxoskv-1x3"):
+          continue  # started only for the direct system
+      systems[name] = system
+    if want("paxoskv-1x3-direct"):
+      if pk1 is not None:
+        systems["paxoskv-1x3-direct"] = PaxoskvDirect(pk1)  # its keys: pk1's preload
+      else:
+        report["failures"].append("paxoskv-1x3-direct: its cluster (paxoskv-1x3) did not start")
+
+    try:
+      report["idle"] = measure_idle(systems)
+      log(render_idle(report["idle"]))
+    except errors as e:
+      failed("idle measurement", e)
+    plan = [round_plan(workloads, list(systems), r) for r in range(1, args.rounds + 1)]
+    npoints = sum(len(p) for p in plan)
+    log(f"{args.rounds} round(s) of {len(plan[0]) if plan else 0} points "
+        f"({', '.join(systems) or 'no system'}): about "
+        f"{npoints * (args.duration_s + args.warmup_s + 0.5) / 60:.1f} min")
+    dropped = set()  # systems whose point failed: out of the remaining rounds
+    for rnd, points in enumerate(plan, start=1):
+      log(f"== round {rnd}/{args.rounds}")
+      for w, name in points:
+        if name in dropped:
+          continue
+        system = systems[name]
+        try:
+          procs.check_alive(system.server_pids())  # a crashed server is a zombie in /proc
+          runner.run_point(system, *w, keys=args.keys, round_no=rnd)
+          procs.check_alive(system.server_pids())
+        except errors as e:
+          failed(f"{name} ({workload_id(*w)}, round {rnd})", e)
+          dropped.add(name)
+    for name, stop in clusters:
+      stop()
+
     resources = {}
     if resource_figs:
       for key, fn in (("failover", measure_failover), ("disk", measure_disk),
@@ -1217,17 +1669,20 @@ def main():
           continue
         try:
           resources[key] = fn(args, procs, args.bin, args.workdir, runner)
-        except (RuntimeError, subprocess.SubprocessError, ValueError, OSError) as e:
+        except errors as e:
           log(f"FAILED resources/{key}: {e}")
           report["failures"].append(f"resources/{key}: {str(e).splitlines()[0]}")
     report["resources"] = resources
   finally:
     procs.stop_all()
 
-  results = runner.results
-  add_ratios(results)
+  points = runner.points
+  add_round_ratios(points)
+  results = aggregate(points)
   report["results"] = results
   report["targets"] = design_targets(results, report.get("resources"))
+  report["machine_line"] = machine_line(report)
+  report["points"] = points
   report["elapsed_s"] = round(time.monotonic() - t_start, 1)
   with open(latest, "w") as f:
     json.dump(report, f, indent=1)
@@ -1236,6 +1691,11 @@ def main():
   if TLS.dir:
     print("With mutual TLS on every hop (paxoskv: clients, master, replicas; etcd: client and "
           "peer URLs with client-cert-auth; echo: TLS):")
+  print(f"Machine line: {report['machine_line']}")
+  if report.get("idle"):
+    print(render_idle(report["idle"]))
+  print("Medians over the rounds (min–max); ratios: per round, then the median.")
+  print()
   print(render_table(results))
   print()
   print(render_targets(report["targets"]))
@@ -1250,6 +1710,8 @@ def main():
     report["failures"].append(f"plots: {e}")
   if args.write_md:
     write_md(report)
+  if report["failures"]:
+    log("failures:\n  " + "\n  ".join(report["failures"]))
   log(f"done in {report['elapsed_s']} s; {len(report['failures'])} failure(s)")
   return 1 if report["failures"] else 0
 
