@@ -452,7 +452,8 @@ class Paxoskv:
         self.procs.spawn(self.replica_name(shard, i + 1), [
             os.path.join(self.bin_dir, "paxoskv-replica"), f"--shard_id={shard}",
             f"--replica_id={i + 1}", f"--listen={a}", f"--peers={peers}", f"--data_dir={d}",
-            "--log_level=warn", *TLS.flags(f"s{shard}-r{i + 1}"), *self.replica_flags])
+            "--log_level=warn", "--direct_clients", *TLS.flags(f"s{shard}-r{i + 1}"),
+            *self.replica_flags])
     shards_flag = ";".join(f"{s}=" + ",".join(a) for s, a in self.replicas.items())
     mdir = os.path.join(self.workdir, "master")
     os.makedirs(mdir, exist_ok=True)

@@ -109,7 +109,8 @@ cmd_start() {
     for ((r = 1; r <= REPLICAS; r++)); do
       mkdir -p "$DIR/data/s${s}r${r}"
       start_process "s${s}r${r}" "$BIN/paxoskv-replica" --shard_id="$s" --replica_id="$r" \
-        --listen="$(replica_addr "$s" "$r")" --peers="$peers" --data_dir="$DIR/data/s${s}r${r}" --insecure
+        --listen="$(replica_addr "$s" "$r")" --peers="$peers" --data_dir="$DIR/data/s${s}r${r}" \
+        --direct_clients --insecure
     done
     if ((s <= SHARDS)); then
       addrs=$(shard_addrs "$s")

@@ -6,8 +6,10 @@
 // A certificate's role is its subject common name (deploy/certs.sh makes them):
 //   replica:S:R   replica R of shard S   (serves Paxos, Replica, Migration; dials its peers)
 //   master        the gateway            (serves KV and Admin; dials replicas)
-//   admin         an operator            (KV and Admin)
-//   client        an application         (KV only)
+//   admin         an operator            (KV and Admin; GET, PUT and DELETE at a replica
+//                                          started with --direct_clients)
+//   client        an application         (KV, Admin.Routes; GET, PUT and DELETE at a replica
+//                                          started with --direct_clients: direct mode)
 // Servers require a client certificate signed by the CA; clients check the server's
 // certificate against the name or address they dial (its subjectAltNames).
 //

@@ -14,6 +14,7 @@
 #include "libs/common/random_id.h"
 #include "libs/common/result_status.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/status_markers.h"
 
 namespace paxoskv::client {
 namespace {
@@ -30,9 +31,64 @@ std::vector<std::string> SplitMasters(const std::string& masters) {
   return out;
 }
 
+// A shard's answer to each operation, mapped as the master maps it (Master's GetAnswer,
+// PutAnswer and DeleteAnswer, over ResultStatus), so that a direct request, a ReplicaClient's
+// and one through a master answer alike.
+absl::StatusOr<std::string> GetAnswer(absl::StatusOr<pb::CommandResult> result) {
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError("key not found");
+    }
+    return result.status();
+  }
+  RETURN_IF_ERROR(ResultStatus(*result));
+  return std::move(*result->mutable_value());
+}
+
+absl::Status PutAnswer(const absl::StatusOr<pb::CommandResult>& result) {
+  if (!result.ok()) return result.status();
+  return ResultStatus(*result);
+}
+
+absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<pb::CommandResult>& result) {
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kNotFound) return false;
+    return result.status();
+  }
+  if (result->code() == pb::RESULT_CODE_NOT_FOUND) return false;
+  RETURN_IF_ERROR(ResultStatus(*result));
+  return result->existed();
+}
+
+pb::Command KeyCommand(pb::Op op, const std::string& key) {
+  pb::Command command;
+  command.set_op(op);
+  command.set_key(key);
+  return command;
+}
+
 }  // namespace
 
 std::string StatusCodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+absl::StatusOr<ring::HashRing> RingOfRoutes(const pb::RoutesResponse& routes) {
+  std::vector<uint32_t> ids;
+  for (const pb::ShardRoute& shard : routes.shards()) ids.push_back(shard.shard_id());
+  return ring::HashRing::Create(routes.epoch(), std::move(ids), routes.virtual_nodes());
+}
+
+DirectVerdict JudgeDirectAnswer(const absl::Status& status) {
+  if (IsWrongShard(status)) return DirectVerdict::kWrongShard;
+  // RetryAtLeader ends in one of these when no replica answered for good within the budget:
+  // the masters' own retries (and another leader, later) may still succeed. Every other
+  // answer (OK, NOT_FOUND, INVALID_ARGUMENT, ABORTED, NOSPACE, PERMISSION_DENIED, ...) is what
+  // the master would have answered too.
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return DirectVerdict::kUnreachable;
+  }
+  return DirectVerdict::kAnswer;
+}
 
 // ---------------------------------------------------------------------------------------------
 // KvClient
@@ -96,11 +152,17 @@ absl::Time KvClient::Deadline(const CallOptions& call) const {
 }
 
 absl::StatusOr<std::string> KvClient::Get(const std::string& key, CallOptions call) {
+  const absl::Time deadline = Deadline(call);
+  if (options_.direct) {
+    // client_id 0: reads bypass the dedup table, as the master sends them.
+    auto answer = TryDirect(KeyCommand(pb::OP_GET, key), deadline);
+    if (answer.has_value()) return GetAnswer(*std::move(answer));
+  }
   pb::GetRequest request;
   request.set_key(key);
   pb::GetResponse response;
   absl::Status status =
-      Call(options_.retry, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+      Call(options_.retry, deadline, [&](const Stubs& stubs, grpc::ClientContext* context) {
         return stubs.kv->Get(context, request, &response);
       });
   if (!status.ok()) return status;
@@ -108,30 +170,188 @@ absl::StatusOr<std::string> KvClient::Get(const std::string& key, CallOptions ca
 }
 
 absl::Status KvClient::Put(const std::string& key, const std::string& value, CallOptions call) {
+  const absl::Time deadline = Deadline(call);
+  // Same seq on every retry below, direct or through a master.
+  const uint64_t seq = next_seq_.fetch_add(1);
+  if (options_.direct) {
+    pb::Command command = KeyCommand(pb::OP_PUT, key);
+    command.set_value(value);
+    command.set_client_id(client_id_);
+    command.set_seq(seq);
+    auto answer = TryDirect(std::move(command), deadline);
+    if (answer.has_value()) return PutAnswer(*answer);
+  }
   pb::PutRequest request;
   request.set_key(key);
   request.set_value(value);
   request.set_client_id(client_id_);
-  request.set_seq(next_seq_.fetch_add(1));  // Same seq on every retry below.
+  request.set_seq(seq);
   pb::PutResponse response;
-  return Call(options_.retry, Deadline(call),
-              [&](const Stubs& stubs, grpc::ClientContext* context) {
-                return stubs.kv->Put(context, request, &response);
-              });
+  return Call(options_.retry, deadline, [&](const Stubs& stubs, grpc::ClientContext* context) {
+    return stubs.kv->Put(context, request, &response);
+  });
 }
 
 absl::StatusOr<bool> KvClient::Delete(const std::string& key, CallOptions call) {
+  const absl::Time deadline = Deadline(call);
+  const uint64_t seq = next_seq_.fetch_add(1);
+  if (options_.direct) {
+    pb::Command command = KeyCommand(pb::OP_DELETE, key);
+    command.set_client_id(client_id_);
+    command.set_seq(seq);
+    auto answer = TryDirect(std::move(command), deadline);
+    if (answer.has_value()) return DeleteAnswer(*answer);
+  }
   pb::DeleteRequest request;
   request.set_key(key);
   request.set_client_id(client_id_);
-  request.set_seq(next_seq_.fetch_add(1));
+  request.set_seq(seq);
   pb::DeleteResponse response;
   absl::Status status =
-      Call(options_.retry, Deadline(call), [&](const Stubs& stubs, grpc::ClientContext* context) {
+      Call(options_.retry, deadline, [&](const Stubs& stubs, grpc::ClientContext* context) {
         return stubs.kv->Delete(context, request, &response);
       });
   if (!status.ok()) return status;
   return response.deleted();
+}
+
+// ---- direct mode ----------------------------------------------------------------------------
+
+std::optional<absl::StatusOr<pb::CommandResult>> KvClient::TryDirect(pb::Command command,
+                                                                     absl::Time deadline) {
+  std::shared_ptr<const DirectRoutes> routes = CurrentRoutes(deadline);
+  if (routes == nullptr || !routes->ring.has_value()) {
+    ++stats_.no_route;
+    WantRoutes();
+    return std::nullopt;
+  }
+  // CurrentRoutes fetches the table again (rate-limited) while this holds, so direct requests
+  // resume soon after the move ends.
+  if (routes->answer.migration_running()) {
+    ++stats_.migration;
+    return std::nullopt;
+  }
+  const uint32_t shard_id = routes->ring->OwnerOf(command.key());
+  auto shard = routes->shards.find(shard_id);
+  if (shard == routes->shards.end()) {
+    ++stats_.no_route;
+    WantRoutes();
+    return std::nullopt;
+  }
+  // A replica of another shard refuses it (wrong replica) rather than serving the key.
+  command.set_shard_id(shard_id);
+  const absl::Duration budget = std::min(options_.direct_budget, (deadline - absl::Now()) / 2);
+  if (budget <= absl::ZeroDuration()) {  // the masters report the deadline
+    ++stats_.unreachable;
+    return std::nullopt;
+  }
+  absl::StatusOr<pb::CommandResult> result =
+      shard->second->Execute(command, CallOptions{.timeout = budget});
+  switch (JudgeDirectAnswer(result.status())) {
+    case DirectVerdict::kAnswer:
+      ++stats_.direct;
+      return result;
+    case DirectVerdict::kWrongShard:
+      ++stats_.wrong_shard;
+      break;
+    case DirectVerdict::kUnreachable:
+      ++stats_.unreachable;
+      break;
+  }
+  WantRoutes();
+  return std::nullopt;
+}
+
+std::shared_ptr<const KvClient::DirectRoutes> KvClient::CurrentRoutes(absl::Time deadline) {
+  const absl::Time now = absl::Now();
+  std::shared_ptr<const DirectRoutes> previous;
+  {
+    absl::MutexLock lock(&routes_mu_);
+    // One thread fetches; the others route by the table they have meanwhile rather than wait,
+    // except for the very first table, without which they could only go through the masters.
+    auto fetched_or_idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(routes_mu_) {
+      return routes_ != nullptr || !routes_fetching_;
+    };
+    routes_mu_.AwaitWithDeadline(absl::Condition(&fetched_or_idle), deadline);
+    previous = routes_;
+    const bool due = previous == nullptr || routes_wanted_ ||
+                     previous->answer.migration_running() ||
+                     now - previous->fetched >= options_.routes_max_age;
+    if (!due || routes_fetching_ || now - routes_tried_ < options_.routes_refresh_min) {
+      return previous;
+    }
+    routes_fetching_ = true;
+    routes_tried_ = now;
+    routes_wanted_ = false;
+  }
+  std::shared_ptr<const DirectRoutes> fetched;
+  const absl::Duration timeout = std::min(kRoutesFetchTimeout, (deadline - now) / 2);
+  if (timeout > absl::ZeroDuration()) {
+    absl::StatusOr<pb::RoutesResponse> answer = Routes(CallOptions{.timeout = timeout});
+    if (answer.ok()) fetched = MakeRoutes(*std::move(answer), previous.get());
+  }
+  absl::MutexLock lock(&routes_mu_);
+  routes_fetching_ = false;
+  if (fetched == nullptr) {
+    // Keep routing by the old table (the shards may well be fine while the masters are not),
+    // and try again after routes_refresh_min.
+    routes_wanted_ = true;
+    return routes_;
+  }
+  ++stats_.routes_fetched;
+  routes_ = std::move(fetched);
+  return routes_;
+}
+
+std::shared_ptr<const KvClient::DirectRoutes> KvClient::MakeRoutes(
+    pb::RoutesResponse answer, const DirectRoutes* previous) const {
+  auto routes = std::make_shared<DirectRoutes>();
+  if (absl::StatusOr<ring::HashRing> ring = RingOfRoutes(answer); ring.ok()) {
+    routes->ring.emplace(*std::move(ring));
+  }
+  for (const pb::ShardRoute& shard : answer.shards()) {
+    const std::vector<std::string> replicas(shard.replicas().begin(), shard.replicas().end());
+    if (replicas.empty()) continue;  // unknown shard: through the masters
+    if (previous != nullptr) {
+      // The same members: keep its channels and the leader it has learnt since.
+      auto kept = previous->shards.find(shard.shard_id());
+      if (kept != previous->shards.end() && kept->second->replicas() == replicas) {
+        routes->shards.emplace(shard.shard_id(), kept->second);
+        continue;
+      }
+    }
+    ReplicaClientOptions options;
+    options.retry.attempt_timeout = options_.direct_attempt_timeout;
+    options.retry.backoff_initial = options_.backoff_initial;
+    options.retry.backoff_max = options_.backoff_max;
+    options.retry_window_max = options_.retry_window_max;
+    options.client_id = client_id_;
+    options.credentials = options_.credentials;
+    options.make_channel = options_.make_channel;
+    options.leader = shard.leader();
+    routes->shards.emplace(shard.shard_id(),
+                           std::make_shared<ReplicaClient>(replicas, std::move(options)));
+  }
+  routes->answer = std::move(answer);
+  routes->fetched = absl::Now();
+  return routes;
+}
+
+void KvClient::WantRoutes() {
+  absl::MutexLock lock(&routes_mu_);
+  routes_wanted_ = true;
+}
+
+DirectStats KvClient::direct_stats() const {
+  DirectStats stats;
+  stats.direct = stats_.direct.load();
+  stats.no_route = stats_.no_route.load();
+  stats.migration = stats_.migration.load();
+  stats.wrong_shard = stats_.wrong_shard.load();
+  stats.unreachable = stats_.unreachable.load();
+  stats.via_master = stats.no_route + stats.migration + stats.wrong_shard + stats.unreachable;
+  stats.routes_fetched = stats_.routes_fetched.load();
+  return stats;
 }
 
 absl::StatusOr<pb::AddShardResponse> KvClient::AddShard(uint32_t shard_id,
@@ -163,6 +383,10 @@ absl::StatusOr<pb::RemoveShardResponse> KvClient::RemoveShard(uint32_t shard_id,
 
 absl::StatusOr<pb::ClusterStatusResponse> KvClient::ClusterStatus(CallOptions call) {
   return CallAdmin(&pb::Admin::Stub::ClusterStatus, pb::ClusterStatusRequest(), call);
+}
+
+absl::StatusOr<pb::RoutesResponse> KvClient::Routes(CallOptions call) {
+  return CallAdmin(&pb::Admin::Stub::Routes, pb::RoutesRequest(), call);
 }
 
 absl::Status KvClient::Backup(const std::function<bool(const pb::BackupChunk&)>& on_chunk,
@@ -235,7 +459,13 @@ ReplicaClient::ReplicaClient(std::vector<std::string> replicas, ReplicaClientOpt
     : replicas_(std::move(replicas)),
       options_(options),
       client_id_(options.client_id != 0 ? options.client_id : RandomId()) {
-  if (!replicas_.empty()) leader_ = replicas_.front();
+  const bool listed =
+      std::find(replicas_.begin(), replicas_.end(), options_.leader) != replicas_.end();
+  if (listed) {
+    leader_ = options_.leader;
+  } else if (!replicas_.empty()) {
+    leader_ = replicas_.front();
+  }
 }
 
 std::string ReplicaClient::leader() const {
@@ -247,8 +477,10 @@ ReplicaClient::Stubs& ReplicaClient::StubsFor(const std::string& address) {
   absl::MutexLock lock(&mu_);
   Stubs& stubs = stubs_[address];
   if (stubs.replica == nullptr) {
-    auto channel =
-        grpc::CreateCustomChannel(address, options_.credentials, PaxoskvChannelArguments());
+    std::shared_ptr<grpc::Channel> channel =
+        options_.make_channel
+            ? options_.make_channel(address)
+            : grpc::CreateCustomChannel(address, options_.credentials, PaxoskvChannelArguments());
     stubs.replica = pb::Replica::NewStub(channel);
     stubs.migration = pb::Migration::NewStub(channel);
   }
@@ -293,38 +525,24 @@ absl::StatusOr<pb::CommandResult> ReplicaClient::Call(const pb::Command& command
 }
 
 absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptions call) {
-  pb::Command command;
-  command.set_op(pb::OP_GET);
-  command.set_key(key);  // client_id 0: reads bypass the dedup table.
-  auto result = Execute(command, call);
-  if (!result.ok()) return result.status();
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return std::move(*result->mutable_value());
+  // client_id 0: reads bypass the dedup table.
+  return GetAnswer(Execute(KeyCommand(pb::OP_GET, key), call));
 }
 
 absl::Status ReplicaClient::Put(const std::string& key, const std::string& value,
                                 CallOptions call) {
-  pb::Command command;
-  command.set_op(pb::OP_PUT);
-  command.set_key(key);
+  pb::Command command = KeyCommand(pb::OP_PUT, key);
   command.set_value(value);
   command.set_client_id(client_id_);
   command.set_seq(NextSeq());
-  auto result = Execute(command, call);
-  if (!result.ok()) return result.status();
-  return ResultStatus(*result);
+  return PutAnswer(Execute(command, call));
 }
 
 absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions call) {
-  pb::Command command;
-  command.set_op(pb::OP_DELETE);
-  command.set_key(key);
+  pb::Command command = KeyCommand(pb::OP_DELETE, key);
   command.set_client_id(client_id_);
   command.set_seq(NextSeq());
-  auto result = Execute(command, call);
-  if (!result.ok()) return result.status();
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return result->existed();
+  return DeleteAnswer(Execute(command, call));
 }
 
 absl::StatusOr<pb::ReplicaStatus> ReplicaClient::Status(const std::string& address,

@@ -1,9 +1,12 @@
-// kvbench: closed-loop load generator for paxoskv (through the master or straight to one
-// replica group), etcd (wire-compatible subset of its KV API) and a raw gRPC echo server.
+// kvbench: closed-loop load generator for paxoskv (through the master, straight to each key's
+// shard leader by the masters' ring, or straight to one replica group), etcd (wire-compatible
+// subset of its KV API) and a raw gRPC echo server.
 //
 //   kvbench --target=master --addr=127.0.0.1:50051 --clients=64 --duration_s=10
-//   (TLS: --cert_dir=DIR or $PAXOSKV_CERT_DIR, a client/admin certificate for the master, the
-//   master's for --target=replica; --insecure for plaintext)
+//   kvbench --target=direct --addr=<the masters>   (KvClient's direct mode: the replicas'
+//                                                   addresses must be reachable from here)
+//   (TLS: --cert_dir=DIR or $PAXOSKV_CERT_DIR, a client/admin certificate for the master and
+//   for --target=direct, the master's for --target=replica; --insecure for plaintext)
 //           --read_percent=50 --value_size=256 --keys=10000 --key_dist=uniform [--json]
 //           [--history=FILE] [--ops=N] [--warmup_s=1] [--preload]
 //
@@ -11,9 +14,9 @@
 //  - callback (default for master, etcd, echo): each client's next call starts from the
 //    completion of its previous one on gRPC's callback threads, one attempt per operation.
 //    A handful of threads drive all clients, leaving the CPU to the system under test.
-//  - threads (the only one for replica): a thread per client blocked in its call, through
-//    the retrying client library (KvClient / ReplicaClient): a failed attempt is retried
-//    with the same (client_id, seq) until the deadline, as an application would.
+//  - threads (the only one for replica and direct): a thread per client blocked in its call,
+//    through the retrying client library (KvClient / ReplicaClient): a failed attempt is
+//    retried with the same (client_id, seq) until the deadline, as an application would.
 // Figures (ops/s, latency percentiles, errors by status code) count only operations that
 // start after the warm-up.
 // --history writes every operation (warm-up included) as one JSON line for paxoskv-lincheck;
@@ -61,10 +64,11 @@
 #include "services/client/kv_client.h"
 #include "services/client/lincheck/history.h"
 
-ABSL_FLAG(std::string, target, "master", "master | replica | etcd | echo");
+ABSL_FLAG(std::string, target, "master", "master | direct | replica | etcd | echo");
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051",
           "host:port (etcd, echo), a comma list of masters (master: --driver threads fails over "
-          "between them, callback spreads its connections over them) or of replicas (replica)");
+          "between them, callback spreads its connections over them; direct: where the ring "
+          "comes from) or of replicas (replica)");
 ABSL_FLAG(int, clients, 16, "concurrent closed-loop clients (threads)");
 ABSL_FLAG(double, duration_s, 10, "measured run time in seconds (ignored when --ops is set)");
 ABSL_FLAG(int64_t, ops, 0, "stop after this many measured operations (0: use --duration_s)");
@@ -82,7 +86,7 @@ ABSL_FLAG(bool, stop_on_error, false, "stop all clients at the first failed oper
 ABSL_FLAG(int64_t, op_timeout_ms, 5000, "deadline of each operation");
 ABSL_FLAG(bool, preload, false, "put every key once before the run (so gets find values)");
 ABSL_FLAG(std::string, driver, "",
-          "callback | threads (default: callback, threads for --target=replica)");
+          "callback | threads (default: callback, threads for --target=replica and direct)");
 ABSL_FLAG(int, connections, 8, "gRPC connections shared by the clients (at most --clients)");
 
 namespace {
@@ -479,7 +483,7 @@ int Usage(const std::string& problem) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "closed-loop load generator: kvbench --target=master|replica|etcd|echo --addr=... "
+      "closed-loop load generator: kvbench --target=master|direct|replica|etcd|echo --addr=... "
       "[--clients=N --duration_s=S | --ops=N] [--json] [--history=FILE]");
   absl::ParseCommandLine(argc, argv);
   paxoskv::DisableMutexDeadlockDetection();
@@ -513,20 +517,22 @@ int main(int argc, char** argv) {
   if (config.ops_limit <= 0 && absl::GetFlag(FLAGS_duration_s) <= 0) {
     return Usage("give --duration_s > 0 or --ops > 0");
   }
-  if (target_name != "master" && target_name != "replica" && target_name != "etcd" &&
-      target_name != "echo") {
-    return Usage("--target must be master, replica, etcd or echo");
+  if (target_name != "master" && target_name != "direct" && target_name != "replica" &&
+      target_name != "etcd" && target_name != "echo") {
+    return Usage("--target must be master, direct, replica, etcd or echo");
   }
+  // The client library drives these two: a thread per client.
+  const bool library_only = target_name == "replica" || target_name == "direct";
   std::string driver = absl::GetFlag(FLAGS_driver);
-  if (driver.empty()) driver = target_name == "replica" ? "threads" : "callback";
+  if (driver.empty()) driver = library_only ? "threads" : "callback";
   if (driver != "callback" && driver != "threads") {
     return Usage("--driver must be callback or threads");
   }
   if (driver == "threads" && (target_name == "etcd" || target_name == "echo")) {
     return Usage("--target=" + target_name + " runs only on --driver=callback");
   }
-  if (driver == "callback" && target_name == "replica") {
-    return Usage("--target=replica runs only on --driver=threads");
+  if (driver == "callback" && library_only) {
+    return Usage("--target=" + target_name + " runs only on --driver=threads");
   }
   if (target_name == "etcd" && config.delete_percent > 0) {
     return Usage("the etcd target does not support deletes");
@@ -546,11 +552,13 @@ int main(int argc, char** argv) {
       options.credentials = credentials;
       targets.push_back(std::make_unique<ClientTarget<paxoskv::client::ReplicaClient>>(
           std::vector<std::string>(absl::StrSplit(addr, ',', absl::SkipWhitespace())), options));
-    } else if (target_name == "master" && driver == "threads") {
+    } else if (target_name == "direct" || (target_name == "master" && driver == "threads")) {
       paxoskv::client::KvClientOptions options;
+      // Masters and (direct) replicas alike: a connection of this target's own.
       options.make_channel = [i, credentials](const std::string& address) {
         return MakeChannel(address, i, credentials);
       };
+      options.direct = target_name == "direct";
       targets.push_back(
           std::make_unique<ClientTarget<paxoskv::client::KvClient>>(addr, std::move(options)));
     } else if (target_name == "master") {

@@ -21,6 +21,10 @@
 // "admin", or "client" for put/get/delete only), --cacert/--cert/--key, or $PAXOSKV_CERT_DIR;
 // plaintext only with --insecure.
 //
+// --direct: put, get and delete go straight to the key's shard leader by the masters' ring
+// (KvClient's direct mode, services/client/kv_client.h); the replicas' addresses must be
+// reachable from here.
+//
 // --master takes one address or several (HOST:PORT,HOST:PORT,...): a call that cannot reach
 // one master goes on at the next with the same (client_id, seq). The master defaults to
 // $PAXOSKV_MASTER, else 127.0.0.1:50051. Exit codes: 0 success,
@@ -62,7 +66,7 @@ using paxoskv::kvctl::kExitOk;
 using paxoskv::kvctl::kExitUsage;
 
 constexpr char kUsageLine[] =
-    "usage: kvctl [--master HOST:PORT[,HOST:PORT...]] [--timeout_ms N] "
+    "usage: kvctl [--master HOST:PORT[,HOST:PORT...]] [--timeout_ms N] [--direct] "
     "[--cert_dir DIR | --cacert F --cert F --key F | --insecure] "
     "put KEY VALUE | get KEY | delete KEY | add-shard ID ADDR,ADDR,ADDR | remove-shard ID | "
     "status [--json] | "
@@ -87,6 +91,7 @@ struct Args {
   std::string cert_dir;   // --cert_dir
   std::optional<int64_t> timeout_ms;
   bool json = false;
+  bool direct = false;  // put/get/delete straight to the shard leader
   bool help = false;
   bool no_promote = false;  // member add
   bool wait = false;        // member add: until the new member votes
@@ -130,6 +135,8 @@ std::optional<std::string> ParseArgs(int argc, char** argv, Args* args) {
       args->timeout_ms = ms;
     } else if (arg == "--json") {
       args->json = true;
+    } else if (arg == "--direct") {
+      args->direct = true;
     } else if (arg == "--no_promote" || arg == "--no-promote") {
       args->no_promote = true;
     } else if (arg == "--wait") {
@@ -576,6 +583,9 @@ int main(int argc, char** argv) {
     return Usage("--json only applies to status, member list, alarm, endpoint and snapshot status");
   }
   if (args.force && command != "snapshot") return Usage("--force only applies to snapshot restore");
+  if (args.direct && command != "put" && command != "get" && command != "delete") {
+    return Usage("--direct only applies to put, get and delete");
+  }
   if (command == "snapshot" && n == 3 && args.positional[1] == "status") {
     return paxoskv::kvctl::SnapshotStatus(args.positional[2], args.json);  // no master needed
   }
@@ -585,7 +595,9 @@ int main(int argc, char** argv) {
   if (!credentials.ok()) return Usage(std::string(credentials.status().message()));
   const paxoskv::client::KvClientOptions client_options{.credentials =
                                                             credentials->ChannelCredentials()};
-  KvClient client(args.master, client_options);
+  paxoskv::client::KvClientOptions kv_options = client_options;
+  kv_options.direct = args.direct;
+  KvClient client(args.master, kv_options);
   CallOptions call;
   if (args.timeout_ms.has_value()) call.timeout = absl::Milliseconds(*args.timeout_ms);
 

@@ -25,8 +25,9 @@ pb::MembershipChange Change(pb::MembershipChange::Type type, uint32_t shard_id, 
 }  // namespace
 
 template <typename Response, typename Work>
-grpc::Status AdminService::Serve(grpc::ServerContext* context, Response* response, Work work) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kAdmin}); !allowed.ok()) {
+grpc::Status AdminService::Serve(grpc::ServerContext* context, Response* response, Work work,
+                                 std::initializer_list<Role> roles) {
+  if (grpc::Status allowed = authorizer_->Allow(*context, roles); !allowed.ok()) {
     return allowed;
   }
   absl::StatusOr<Response> result = work(CallerDeadline(context));
@@ -56,6 +57,14 @@ grpc::Status AdminService::ClusterStatus(grpc::ServerContext* context,
   return Serve(context, response, [&](absl::Time) -> absl::StatusOr<pb::ClusterStatusResponse> {
     return master_->ClusterStatus();
   });
+}
+
+grpc::Status AdminService::Routes(grpc::ServerContext* context,
+                                  const pb::RoutesRequest* /*request*/,
+                                  pb::RoutesResponse* response) {
+  return Serve(context, response,
+               [&](absl::Time) -> absl::StatusOr<pb::RoutesResponse> { return master_->Routes(); },
+               {Role::kAdmin, Role::kClient});
 }
 
 grpc::Status AdminService::MemberList(grpc::ServerContext* context,

@@ -1,7 +1,12 @@
-// gRPC adapter of service paxoskv.v1.Admin (AddShard, RemoveShard, ClusterStatus, Member*,
-// Alarm*); decisions live in Master. Callers need an admin certificate (libs/common/tls.h).
+// gRPC adapter of service paxoskv.v1.Admin (AddShard, RemoveShard, ClusterStatus, Routes,
+// Member*, Alarm*, Backup); decisions live in Master. Callers need an admin certificate
+// (libs/common/tls.h), except for Routes, which a client's may call too: a direct client
+// routes by it (services/client/kv_client.h), and it holds only the ring and the replicas'
+// addresses, which such a client must reach anyway (no status, no progress, no keys).
 // Thread-safe (Master is).
 #pragma once
+
+#include <initializer_list>
 
 #include "paxoskv/v1/admin.grpc.pb.h"
 #include "services/master/master.h"
@@ -22,6 +27,8 @@ class AdminService final : public paxoskv::v1::Admin::Service {
   grpc::Status ClusterStatus(grpc::ServerContext* context,
                              const paxoskv::v1::ClusterStatusRequest* request,
                              paxoskv::v1::ClusterStatusResponse* response) override;
+  grpc::Status Routes(grpc::ServerContext* context, const paxoskv::v1::RoutesRequest* request,
+                      paxoskv::v1::RoutesResponse* response) override;
   grpc::Status MemberList(grpc::ServerContext* context,
                           const paxoskv::v1::MemberListRequest* request,
                           paxoskv::v1::MemberListResponse* response) override;
@@ -47,10 +54,12 @@ class AdminService final : public paxoskv::v1::Admin::Service {
                       grpc::ServerWriter<paxoskv::v1::BackupChunk>* writer) override;
 
  private:
-  // Every handler: an admin caller only, then `work(the caller's deadline)`, its error mapped
-  // to a gRPC status or its answer copied into `response`.
+  // Every handler: a caller of one of `roles` only (an admin, unless said otherwise), then
+  // `work(the caller's deadline)`, its error mapped to a gRPC status or its answer copied into
+  // `response`.
   template <typename Response, typename Work>
-  grpc::Status Serve(grpc::ServerContext* context, Response* response, Work work);
+  grpc::Status Serve(grpc::ServerContext* context, Response* response, Work work,
+                     std::initializer_list<Role> roles = {Role::kAdmin});
 
   Master* const master_;
   const Authorizer* const authorizer_;

@@ -1159,4 +1159,26 @@ paxoskv::v1::ClusterStatusResponse Master::ClusterStatus() {
   return response;
 }
 
+paxoskv::v1::RoutesResponse Master::Routes() {
+  paxoskv::v1::RoutesResponse response;
+  {
+    // The ring and the migration flag under one lock: ApplyRing changes both in one step, so a
+    // client never sees a finished migration's flag cleared with the old ring still listed.
+    absl::MutexLock lock(&mu_);
+    response.set_epoch(ring_config_.epoch());
+    response.set_virtual_nodes(ring_config_.virtual_nodes());
+    response.set_migration_running(migration_info_.running());
+    for (const auto& shard : ring_config_.shards()) {
+      paxoskv::v1::ShardRoute* route = response.add_shards();
+      route->set_shard_id(shard.shard_id());
+      *route->mutable_replicas() = shard.replicas();
+    }
+  }
+  // A hint only: the client follows the replicas' own leader hints from there.
+  for (paxoskv::v1::ShardRoute& route : *response.mutable_shards()) {
+    route.set_leader(directory_.Leader(route.shard_id()));
+  }
+  return response;
+}
+
 }  // namespace paxoskv::master

@@ -132,6 +132,10 @@ class Master {
   absl::StatusOr<paxoskv::v1::RemoveShardResponse> RemoveShard(uint32_t shard_id,
                                                                absl::Time deadline);
   paxoskv::v1::ClusterStatusResponse ClusterStatus();
+  // Admin.Routes: the ring, each shard's replicas and cached leader, and whether a migration
+  // runs, from memory (nothing is sent): a direct client's routing table
+  // (services/client/kv_client.h). Cheap: a lock or two, no RPC.
+  paxoskv::v1::RoutesResponse Routes() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Admin.Member*: a shard's membership, read and changed through its leader (MemberAdmin);
   // the master then routes by the members' addresses and records them in its ring file.

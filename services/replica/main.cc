@@ -71,6 +71,10 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port to serve Prometheus metrics on, over plain HTTP at /metrics (etcd's "
           "--listen-metrics-urls); empty: none");
+ABSL_FLAG(bool, direct_clients, false,
+          "also take GET, PUT and DELETE (Replica.Execute/ExecuteBatch) from clients' and "
+          "admins' certificates: the client library's direct mode. A shard's replicas only; "
+          "never a configuration group's (clients would reach the masters' state)");
 ABSL_FLAG(bool, peer_streams, true,
           "send Paxos messages to each peer on one long-lived stream (false: one call each)");
 
@@ -186,7 +190,8 @@ int main(int argc, char** argv) {
 
   const paxoskv::Authorizer authorizer(credentials->secure(), options.core.shard_id);
   paxoskv::replica::PaxosService paxos_service(loop->get(), &authorizer);
-  paxoskv::replica::ReplicaService replica_service(loop->get(), &authorizer);
+  paxoskv::replica::ReplicaService replica_service(loop->get(), &authorizer,
+                                                   absl::GetFlag(FLAGS_direct_clients));
   paxoskv::replica::MigrationService migration_service(loop->get(), &authorizer);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

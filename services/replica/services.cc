@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
 #include "libs/common/result_status.h"
@@ -125,6 +126,53 @@ absl::Time DeadlineOf(const grpc::ServerContext* context) {
   return std::min(fallback, absl::FromChrono(deadline));
 }
 
+// Who may send Replica.Execute and ExecuteBatch commands. (Status, ChangeMembership and the
+// Migration service stay the master's.)
+//
+// The master sends every command this service takes: GET, PUT, DELETE, CAS (the
+// configuration group's compare-and-set of the masters' state) and alarm clears
+// (Admin.AlarmDisarm). With `direct_clients` (the replica's --direct_clients), an
+// application's certificate (client) or an operator's (admin) may send the KV API's GET, PUT
+// and DELETE: a direct client (services/client/kv_client.h) goes straight to its key's shard
+// leader. Skipping the master skips none of the checks that guard the data, since the replica
+// makes them itself:
+//  - ReplicaCore::Propose refuses a command naming another shard (wrong replica) and runs
+//    kv::ValidateClientCommand on this service's commands: no migration op (scan, import,
+//    delete-keys, freeze, unfreeze, track, barrier), no alarm raised, the master's key and
+//    value limits (libs/common/limits.h), no client_id without a seq;
+//  - a hash range moved away is fenced (OP_FREEZE_RANGES, KvStateMachine's IsFrozen): from the
+//    fence's slot on, a GET, PUT or DELETE of its keys answers WRONG_SHARD and is neither
+//    applied nor remembered, so a client routing by a stale ring routes again instead of
+//    writing behind a migration's copy (a write chosen before the fence is among the changes
+//    the copy carries);
+//  - exactly once: the (client_id, seq) is the client's own with or without the master, and
+//    the dedup table moves with the ranges.
+// What a direct client gives up is the master's admission (its in-flight bounds, waiting
+// behind a moving range): README.md, "Direct mode". CAS and alarm clears stay the master's:
+// clearing an alarm is an admin's Admin.AlarmDisarm, and a CAS is how the masters change
+// their state in the configuration group.
+// Without --direct_clients (the default) only the master sends commands. A configuration
+// group's replicas must run without it: they cannot tell themselves from a shard's, and there
+// a client's PUT or DELETE would reach the masters' state key (services/master/config_store.h).
+template <typename Commands>
+grpc::Status AllowCommands(const Authorizer& authorizer, const grpc::ServerContextBase& context,
+                           const Commands& commands, bool direct_clients) {
+  if (!direct_clients) return authorizer.Allow(context, {Role::kMaster});
+  grpc::Status allowed = authorizer.Allow(context, {Role::kMaster, Role::kClient, Role::kAdmin});
+  // Plaintext (--insecure) passes both checks: it trusts the network.
+  if (!allowed.ok() || authorizer.Allow(context, {Role::kMaster}).ok()) return allowed;
+  for (const paxoskv::v1::Command& command : commands) {
+    const paxoskv::v1::Op op = command.op();
+    if (op != paxoskv::v1::OP_GET && op != paxoskv::v1::OP_PUT && op != paxoskv::v1::OP_DELETE) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat("only the master sends ", paxoskv::v1::Op_Name(op),
+                                       "; a client's or admin's certificate sends GET, PUT and "
+                                       "DELETE"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
 // Execute of either service: one command, answered with its result or status.
 grpc::Status ExecuteOne(ReplicaLoop* loop, CommandOrigin origin, grpc::ServerContext* context,
                         const paxoskv::v1::Command& command, paxoskv::v1::CommandResult* result) {
@@ -142,7 +190,9 @@ grpc::Status ExecuteOne(ReplicaLoop* loop, CommandOrigin origin, grpc::ServerCon
 grpc::Status ReplicaService::Execute(grpc::ServerContext* context,
                                      const paxoskv::v1::Command* command,
                                      paxoskv::v1::CommandResult* result) {
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+  if (grpc::Status allowed =
+          AllowCommands(*authorizer_, *context, absl::MakeConstSpan(command, 1), direct_clients_);
+      !allowed.ok()) {
     return allowed;
   }
   return ExecuteOne(loop_, CommandOrigin::kClient, context, *command, result);
@@ -188,7 +238,9 @@ grpc::ServerUnaryReactor* ReplicaService::ExecuteBatch(grpc::CallbackServerConte
                                                        const paxoskv::v1::CommandBatch* batch,
                                                        paxoskv::v1::CommandBatchResult* response) {
   auto* reactor = new BatchReactor();
-  if (grpc::Status allowed = authorizer_->Allow(*context, {Role::kMaster}); !allowed.ok()) {
+  if (grpc::Status allowed =
+          AllowCommands(*authorizer_, *context, batch->commands(), direct_clients_);
+      !allowed.ok()) {
     reactor->state()->finished = true;
     reactor->Finish(allowed);
     return reactor;

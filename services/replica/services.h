@@ -7,7 +7,9 @@
 //                     that they can be restricted to the master.
 // Every handler first asks the Authorizer (libs/common/tls.h) whether its caller may call it:
 // Paxos messages only from the replica of this shard that the message says sent it; the
-// Replica and Migration methods only from the master.
+// Replica and Migration methods only from the master, except GET, PUT and DELETE through
+// Replica.Execute/ExecuteBatch, which a replica started with --direct_clients also takes from
+// clients' and admins' certificates (direct mode: services/client/kv_client.h).
 // Thread-safe (stateless besides the loop pointer); run on gRPC's threads.
 #pragma once
 
@@ -67,8 +69,10 @@ class PaxosService final : public paxoskv::v1::Paxos::CallbackService {
 class ReplicaService final
     : public paxoskv::v1::Replica::WithCallbackMethod_ExecuteBatch<paxoskv::v1::Replica::Service> {
  public:
-  ReplicaService(ReplicaLoop* loop, const Authorizer* authorizer)
-      : loop_(loop), authorizer_(authorizer) {}
+  // `direct_clients`: GET, PUT and DELETE from clients' and admins' certificates too (a
+  // shard's replicas when direct mode is wanted; never a configuration group's).
+  ReplicaService(ReplicaLoop* loop, const Authorizer* authorizer, bool direct_clients)
+      : loop_(loop), authorizer_(authorizer), direct_clients_(direct_clients) {}
   grpc::Status Execute(grpc::ServerContext* context, const paxoskv::v1::Command* command,
                        paxoskv::v1::CommandResult* result) override;
   grpc::ServerUnaryReactor* ExecuteBatch(grpc::CallbackServerContext* context,
@@ -84,6 +88,7 @@ class ReplicaService final
  private:
   ReplicaLoop* const loop_;
   const Authorizer* const authorizer_;
+  const bool direct_clients_;
 };
 
 // Sync handler: migration ops are rare and each waits for its slot.

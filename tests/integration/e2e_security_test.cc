@@ -4,7 +4,9 @@
 //   - Paxos messages (unary and on a stream) from a client certificate, from a replica
 //     certificate of another shard, from a member's certificate claiming another member's id,
 //     from a certificate of another CA, without a certificate and in plaintext;
-//   - Replica/Execute, Replica/Status and Migration/Execute from anything but the master;
+//   - Replica/Execute, Replica/Status and Migration/Execute from anything but the master
+//     (but GET, PUT and DELETE from a client's or admin's certificate: direct mode, see
+//     e2e_direct_client_test);
 //   - Admin from a client certificate (AddShard included) and KV from a replica certificate;
 //   - AddShard from an admin certificate works; kvctl with a client certificate can put and
 //     get but not run `status`; a binary given neither certificates nor --insecure exits.
@@ -187,11 +189,14 @@ TEST_F(SecurityTest, ReplicaAndMigrationMethodsOnlyFromTheMaster) {
   freeze.set_shard_id(1);
   freeze.set_op(pb::OP_FREEZE_RANGES);
   freeze.add_freeze_ranges();  // begin == end: the whole ring
+  // A CAS: a client's or admin's certificate may send GET, PUT and DELETE (direct mode), no
+  // other command.
   pb::Command put;
   put.set_shard_id(1);
-  put.set_op(pb::OP_PUT);
+  put.set_op(pb::OP_CAS);
   put.set_key("key-0");
   put.set_value("forged");
+  put.set_cas_expected("value-0");
   for (Process* replica : cluster_.ShardReplicas(1)) {
     for (const std::string name : {"client", "admin", "s1-r1", "s2-r1"}) {
       auto channel = Dial(replica->address, cluster_.Credentials(name));

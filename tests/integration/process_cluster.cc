@@ -199,6 +199,8 @@ absl::Status ProcessCluster::StartShard(uint32_t shard_id) {
         absl::StrCat("--log_level=", options_.log_level),
         TlsFlag(absl::StrCat("s", shard_id, "-r", r)),
     };
+    // A shard's replicas take direct clients' commands; the configuration group's never.
+    if (shard_id != options_.config_group) process.args.push_back("--direct_clients");
     AddMetricsFlag(process);
     for (const auto& flag : options_.replica_flags) process.args.push_back(flag);
   }

@@ -106,7 +106,8 @@ class ReplicaGroupTest : public ::testing::Test {
     auto replica = std::make_unique<InProcessReplica>();
     replica->loop = std::move(*loop);
     replica->paxos_service = std::make_unique<PaxosService>(replica->loop.get(), &kPlaintext);
-    replica->replica_service = std::make_unique<ReplicaService>(replica->loop.get(), &kPlaintext);
+    replica->replica_service = std::make_unique<ReplicaService>(replica->loop.get(), &kPlaintext,
+                                                                /*direct_clients=*/false);
     grpc::ServerBuilder builder;
     builder.AddListeningPort(members_[id], grpc::InsecureServerCredentials());
     builder.RegisterService(replica->paxos_service.get());
