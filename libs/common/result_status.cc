@@ -29,4 +29,31 @@ absl::Status ResultStatus(const paxoskv::v1::CommandResult& result) {
   }
 }
 
+absl::StatusOr<std::string> GetAnswer(absl::StatusOr<paxoskv::v1::CommandResult> result) {
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError("key not found");
+    }
+    return result.status();
+  }
+  if (absl::Status status = ResultStatus(*result); !status.ok()) return status;
+  return std::move(*result->mutable_value());
+}
+
+absl::Status PutAnswer(const absl::StatusOr<paxoskv::v1::CommandResult>& result) {
+  if (!result.ok()) return result.status();
+  return ResultStatus(*result);
+}
+
+absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<paxoskv::v1::CommandResult>& result) {
+  if (!result.ok()) {
+    // A replica may answer a delete of a missing key with NOT_FOUND: not an error here.
+    if (result.status().code() == absl::StatusCode::kNotFound) return false;
+    return result.status();
+  }
+  if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
+  if (absl::Status status = ResultStatus(*result); !status.ok()) return status;
+  return result->existed();
+}
+
 }  // namespace paxoskv

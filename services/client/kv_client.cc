@@ -31,35 +31,6 @@ std::vector<std::string> SplitMasters(const std::string& masters) {
   return out;
 }
 
-// A shard's answer to each operation, mapped as the master maps it (Master's GetAnswer,
-// PutAnswer and DeleteAnswer, over ResultStatus), so that a direct request, a ReplicaClient's
-// and one through a master answer alike.
-absl::StatusOr<std::string> GetAnswer(absl::StatusOr<pb::CommandResult> result) {
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError("key not found");
-    }
-    return result.status();
-  }
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return std::move(*result->mutable_value());
-}
-
-absl::Status PutAnswer(const absl::StatusOr<pb::CommandResult>& result) {
-  if (!result.ok()) return result.status();
-  return ResultStatus(*result);
-}
-
-absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<pb::CommandResult>& result) {
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kNotFound) return false;
-    return result.status();
-  }
-  if (result->code() == pb::RESULT_CODE_NOT_FOUND) return false;
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return result->existed();
-}
-
 pb::Command KeyCommand(pb::Op op, const std::string& key) {
   pb::Command command;
   command.set_op(op);

@@ -406,34 +406,6 @@ absl::StatusOr<Command> DeleteCommand(const std::string& key, uint64_t client_id
   return command;
 }
 
-// Each operation's answer from the routed command's result.
-absl::StatusOr<std::string> GetAnswer(absl::StatusOr<CommandResult> result) {
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError("key not found");
-    }
-    return result.status();
-  }
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return std::move(*result->mutable_value());
-}
-
-absl::Status PutAnswer(const absl::StatusOr<CommandResult>& result) {
-  if (!result.ok()) return result.status();
-  return ResultStatus(*result);
-}
-
-absl::StatusOr<bool> DeleteAnswer(const absl::StatusOr<CommandResult>& result) {
-  if (!result.ok()) {
-    // Some replicas may answer a delete of a missing key with NOT_FOUND: not an error here.
-    if (result.status().code() == absl::StatusCode::kNotFound) return false;
-    return result.status();
-  }
-  if (result->code() == paxoskv::v1::RESULT_CODE_NOT_FOUND) return false;
-  RETURN_IF_ERROR(ResultStatus(*result));
-  return result->existed();
-}
-
 }  // namespace
 
 void Master::GetAsync(const std::string& key, absl::Time deadline, GetDone done) {

@@ -63,31 +63,6 @@ using client::KvClientOptions;
 
 constexpr absl::Duration kOpTimeout = absl::Seconds(10);
 
-// GET http://`address`/metrics ("" when it cannot connect), as Prometheus scrapes it.
-std::string Scrape(const std::string& address) {
-  const std::vector<std::string> parts = absl::StrSplit(address, ':');
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) return "";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET /metrics HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[65536];
-      ssize_t n = 0;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
-
 // The sum of the samples of `name` whose labels include every one of `labels`.
 double Sum(const std::string& text, const std::string& name,
            const std::vector<std::string>& labels) {
@@ -135,72 +110,6 @@ nlohmann::json LastJson(const std::string& out) {
   const size_t start = out.rfind("\n{");
   return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
 }
-
-// Closed-loop threads on one shared KvClient (a direct one), on a fixed key set; every put
-// writes a unique value. Records every operation for the linearizability checker.
-class SharedClientLoad {
- public:
-  SharedClientLoad(KvClient* kv, std::vector<std::string> keys, int threads)
-      : kv_(kv), keys_(std::move(keys)), threads_count_(threads) {}
-  ~SharedClientLoad() { Stop(); }
-
-  void Start() {
-    for (int c = 0; c < threads_count_; ++c) threads_.emplace_back([this, c] { Run(c); });
-  }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  // Waits until `n` more operations than now have completed; false on timeout.
-  bool WaitForMoreOps(int64_t n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    const int64_t target = static_cast<int64_t>(history_.size()) + n;
-    auto reached = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return static_cast<int64_t>(history_.size()) >= target;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
-  }
-  std::vector<lincheck::Operation> history() {
-    absl::MutexLock lock(&mu_);
-    return history_;
-  }
-  // Operations that failed (NOT_FOUND of a get or delete is an answer, not a failure).
-  std::vector<lincheck::Operation> failures() {
-    absl::MutexLock lock(&mu_);
-    std::vector<lincheck::Operation> out;
-    for (const auto& op : history_) {
-      if (op.status != "OK" && op.status != "NOT_FOUND") out.push_back(op);
-    }
-    return out;
-  }
-
- private:
-  void Run(int c) {
-    std::mt19937_64 rng(static_cast<uint64_t>(c) + 1);
-    std::uniform_int_distribution<size_t> pick(0, keys_.size() - 1);
-    std::uniform_int_distribution<int> percent(0, 99);
-    int64_t n = 0;
-    while (!stop_) {
-      const std::string& key = keys_[pick(rng)];
-      const int dice = percent(rng);
-      lincheck::Operation op =
-          dice < 40   ? RecordedGet(*kv_, key, c, kOpTimeout)
-          : dice < 50 ? RecordedDelete(*kv_, key, c, kOpTimeout)
-                      : RecordedPut(*kv_, key, absl::StrCat("c", c, "-", ++n), c, kOpTimeout);
-      absl::MutexLock lock(&mu_);
-      history_.push_back(std::move(op));
-    }
-  }
-
-  KvClient* const kv_;
-  const std::vector<std::string> keys_;
-  const int threads_count_;
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  absl::Mutex mu_;
-  std::vector<lincheck::Operation> history_ ABSL_GUARDED_BY(mu_);
-};
 
 std::string Failures(const std::vector<lincheck::Operation>& failures) {
   std::string out;
@@ -352,7 +261,7 @@ TEST_F(DirectClientTest, AgreesWithTheMasterAndSkipsIt) {
 TEST_F(DirectClientTest, LeaderKilledDirectWritesKeepSucceedingAndNothingIsLost) {
   KvClient direct(cluster_.master_addresses(), Direct());
   const std::vector<std::string> keys = MakeKeys("kill-", 30);
-  SharedClientLoad load(&direct, keys, /*threads=*/4);
+  HistoryLoad load("", {.clients = 4, .keys = keys, .op_timeout = kOpTimeout, .shared_client = &direct});
   load.Start();
   ASSERT_TRUE(load.WaitForMoreOps(200, absl::Seconds(30)));
 
@@ -408,7 +317,7 @@ TEST_F(DirectClientTest, AfterAddShardOldRoutesGetWrongShardThenEveryKeyReadsBac
   // Direct writers (routes refreshed as usual) keep working through the AddShard.
   KvClient busy(cluster_.master_address(), Direct());
   const std::vector<std::string> busy_keys = MakeKeys("busy-", 40);
-  SharedClientLoad load(&busy, busy_keys, /*threads=*/3);
+  HistoryLoad load("", {.clients = 3, .keys = busy_keys, .op_timeout = kOpTimeout, .shared_client = &busy});
   load.Start();
   ASSERT_TRUE(load.WaitForMoreOps(100, absl::Seconds(30)));
   ASSERT_TRUE(cluster_.StartShard(3).ok());

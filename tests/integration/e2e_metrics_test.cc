@@ -21,35 +21,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/client/kv_client.h"
+#include "tests/integration/e2e_util.h"
 #include "tests/integration/process_cluster.h"
 
 namespace paxoskv::testing {
 namespace {
-
-// GET http://`address`/metrics; "" when it cannot connect.
-std::string Scrape(const std::string& address) {
-  const std::vector<std::string> parts = absl::StrSplit(address, ':');
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) return "";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET /metrics HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[65536];
-      ssize_t n = 0;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
 
 // The value of the first sample of `name` whose labels include every one of `labels`
 // (`k="v"` pairs), or nullopt.

@@ -1,8 +1,14 @@
 // Helpers for end-to-end tests against the real binaries (ProcessCluster): a closed-loop load
 // through the master that records a history for the linearizability checker, final reads,
-// and a check that every key lives in exactly the shard the ring names.
+// a check that every key lives in exactly the shard the ring names, and a scrape of a
+// process's Prometheus endpoint.
 // HistoryLoad is thread-safe; the free functions are called from the test thread.
 #pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,7 +23,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -29,6 +37,31 @@
 #include "tests/integration/process_cluster.h"
 
 namespace paxoskv::testing {
+
+// GET http://`address`/metrics ("" when it cannot connect), as Prometheus scrapes it.
+inline std::string Scrape(const std::string& address) {
+  const std::vector<std::string> parts = absl::StrSplit(address, ':');
+  int port = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) return "";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        absl::StrCat("GET /metrics HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[65536];
+      ssize_t n = 0;
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
 
 inline int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -82,6 +115,9 @@ class HistoryLoad {
     int delete_percent = 10;
     absl::Duration op_timeout = absl::Seconds(15);
     uint64_t seed = 1;
+    // Set: every thread calls this client (a direct one, say) instead of its own client of
+    // `master`. It must outlive the load.
+    client::KvClient* shared_client = nullptr;
   };
 
   HistoryLoad(std::string master, Options options)
@@ -100,6 +136,8 @@ class HistoryLoad {
     auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return completed_ >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
+  // Waits until `n` more operations than now have completed. False on timeout.
+  bool WaitForMoreOps(int64_t n, absl::Duration timeout) { return WaitForOps(completed() + n, timeout); }
 
   void Stop() {
     stop_ = true;
@@ -127,7 +165,9 @@ class HistoryLoad {
 
  private:
   void Run(int c) {
-    client::KvClient kv(master_);
+    std::optional<client::KvClient> own;
+    if (options_.shared_client == nullptr) own.emplace(master_);
+    client::KvClient& kv = own.has_value() ? *own : *options_.shared_client;
     std::mt19937_64 rng(options_.seed * 1000 + static_cast<uint64_t>(c));
     std::uniform_int_distribution<size_t> pick(0, options_.keys.size() - 1);
     std::uniform_int_distribution<int> percent(0, 99);
