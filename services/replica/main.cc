@@ -8,6 +8,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <csignal>
@@ -111,6 +112,12 @@ bool ParsePeers(const std::string& text, std::map<uint32_t, std::string>* out,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Two malloc arenas, not glibc's eight per core: the state's records are allocated by
+  // whichever gRPC thread applies them (run to completion, replica_loop.h), and with an arena
+  // per thread their free space scatters where malloc_trim cannot give it back. A 1 M-key
+  // load (bench/run.sh --figures rss) measured 3.24 x the raw data resident without this,
+  // 1.94 x with it, and loaded faster. Before any thread starts.
+  mallopt(M_ARENA_MAX, 2);
   absl::SetProgramUsageMessage(
       "paxoskv-replica --shard_id=1 --replica_id=1 --listen=127.0.0.1:7101 "
       "--peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --data_dir=DIR");
