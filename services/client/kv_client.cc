@@ -31,10 +31,16 @@ std::vector<std::string> SplitMasters(const std::string& masters) {
   return out;
 }
 
-pb::Command KeyCommand(pb::Op op, const std::string& key) {
+// A GET (client_id 0: reads bypass the dedup table), or a write identified by (client_id, seq).
+pb::Command KeyCommand(pb::Op op, const std::string& key, uint64_t client_id = 0,
+                       uint64_t seq = 0) {
   pb::Command command;
   command.set_op(op);
   command.set_key(key);
+  if (client_id != 0) {
+    command.set_client_id(client_id);
+    command.set_seq(seq);
+  }
   return command;
 }
 
@@ -145,10 +151,8 @@ absl::Status KvClient::Put(const std::string& key, const std::string& value, Cal
   // Same seq on every retry below, direct or through a master.
   const uint64_t seq = next_seq_.fetch_add(1);
   if (options_.direct) {
-    pb::Command command = KeyCommand(pb::OP_PUT, key);
+    pb::Command command = KeyCommand(pb::OP_PUT, key, client_id_, seq);
     command.set_value(value);
-    command.set_client_id(client_id_);
-    command.set_seq(seq);
     auto answer = TryDirect(std::move(command), deadline);
     if (answer.has_value()) return PutAnswer(*answer);
   }
@@ -167,9 +171,7 @@ absl::StatusOr<bool> KvClient::Delete(const std::string& key, CallOptions call) 
   const absl::Time deadline = Deadline(call);
   const uint64_t seq = next_seq_.fetch_add(1);
   if (options_.direct) {
-    pb::Command command = KeyCommand(pb::OP_DELETE, key);
-    command.set_client_id(client_id_);
-    command.set_seq(seq);
+    pb::Command command = KeyCommand(pb::OP_DELETE, key, client_id_, seq);
     auto answer = TryDirect(std::move(command), deadline);
     if (answer.has_value()) return DeleteAnswer(*answer);
   }
@@ -502,18 +504,13 @@ absl::StatusOr<std::string> ReplicaClient::Get(const std::string& key, CallOptio
 
 absl::Status ReplicaClient::Put(const std::string& key, const std::string& value,
                                 CallOptions call) {
-  pb::Command command = KeyCommand(pb::OP_PUT, key);
+  pb::Command command = KeyCommand(pb::OP_PUT, key, client_id_, NextSeq());
   command.set_value(value);
-  command.set_client_id(client_id_);
-  command.set_seq(NextSeq());
   return PutAnswer(Execute(command, call));
 }
 
 absl::StatusOr<bool> ReplicaClient::Delete(const std::string& key, CallOptions call) {
-  pb::Command command = KeyCommand(pb::OP_DELETE, key);
-  command.set_client_id(client_id_);
-  command.set_seq(NextSeq());
-  return DeleteAnswer(Execute(command, call));
+  return DeleteAnswer(Execute(KeyCommand(pb::OP_DELETE, key, client_id_, NextSeq()), call));
 }
 
 absl::StatusOr<pb::ReplicaStatus> ReplicaClient::Status(const std::string& address,

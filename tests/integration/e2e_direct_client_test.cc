@@ -261,7 +261,8 @@ TEST_F(DirectClientTest, AgreesWithTheMasterAndSkipsIt) {
 TEST_F(DirectClientTest, LeaderKilledDirectWritesKeepSucceedingAndNothingIsLost) {
   KvClient direct(cluster_.master_addresses(), Direct());
   const std::vector<std::string> keys = MakeKeys("kill-", 30);
-  HistoryLoad load("", {.clients = 4, .keys = keys, .op_timeout = kOpTimeout, .shared_client = &direct});
+  HistoryLoad load(
+      "", {.clients = 4, .keys = keys, .op_timeout = kOpTimeout, .shared_client = &direct});
   load.Start();
   ASSERT_TRUE(load.WaitForMoreOps(200, absl::Seconds(30)));
 
@@ -317,7 +318,8 @@ TEST_F(DirectClientTest, AfterAddShardOldRoutesGetWrongShardThenEveryKeyReadsBac
   // Direct writers (routes refreshed as usual) keep working through the AddShard.
   KvClient busy(cluster_.master_address(), Direct());
   const std::vector<std::string> busy_keys = MakeKeys("busy-", 40);
-  HistoryLoad load("", {.clients = 3, .keys = busy_keys, .op_timeout = kOpTimeout, .shared_client = &busy});
+  HistoryLoad load(
+      "", {.clients = 3, .keys = busy_keys, .op_timeout = kOpTimeout, .shared_client = &busy});
   load.Start();
   ASSERT_TRUE(load.WaitForMoreOps(100, absl::Seconds(30)));
   ASSERT_TRUE(cluster_.StartShard(3).ok());

@@ -5,11 +5,6 @@
 // HistoryLoad is thread-safe; the free functions are called from the test thread.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -34,34 +29,13 @@
 #include "services/client/kv_client.h"
 #include "services/client/lincheck/checker.h"
 #include "services/client/lincheck/history.h"
+#include "tests/http_get.h"
 #include "tests/integration/process_cluster.h"
 
 namespace paxoskv::testing {
 
 // GET http://`address`/metrics ("" when it cannot connect), as Prometheus scrapes it.
-inline std::string Scrape(const std::string& address) {
-  const std::vector<std::string> parts = absl::StrSplit(address, ':');
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) return "";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET /metrics HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[65536];
-      ssize_t n = 0;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
+inline std::string Scrape(const std::string& address) { return HttpGet(address, "/metrics"); }
 
 inline int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -137,7 +111,9 @@ class HistoryLoad {
     return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
   // Waits until `n` more operations than now have completed. False on timeout.
-  bool WaitForMoreOps(int64_t n, absl::Duration timeout) { return WaitForOps(completed() + n, timeout); }
+  bool WaitForMoreOps(int64_t n, absl::Duration timeout) {
+    return WaitForOps(completed() + n, timeout);
+  }
 
   void Stop() {
     stop_ = true;

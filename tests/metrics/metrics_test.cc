@@ -3,14 +3,10 @@
 // the gRPC handled-requests counter on a real in-process server.
 #include "libs/metrics/metrics.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -20,28 +16,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
+#include "tests/http_get.h"
 
 namespace paxoskv::metrics {
 namespace {
-
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[8192];
-      ssize_t n = 0;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-    }
-  }
-  close(fd);
-  return response;
-}
 
 TEST(MetricsTest, ACollectorIsReadAtEachScrapeUntilDetached) {
   std::atomic<int> value{7};
@@ -85,7 +63,7 @@ TEST(MetricsTest, ServesOverHttpAndRefusesBadAddresses) {
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_GT((*server)->port(), 0);
   prometheus::BuildGauge().Name("test_served").Help("served").Register(Registry()).Add({}).Set(42);
-  const std::string response = HttpGet((*server)->port(), "/metrics");
+  const std::string response = testing::HttpGet(absl::StrCat("127.0.0.1:", (*server)->port()), "/metrics");
   EXPECT_TRUE(absl::StrContains(response, "200 OK")) << response;
   EXPECT_TRUE(absl::StrContains(response, "test_served 42")) << response;
 
