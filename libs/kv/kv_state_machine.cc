@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/deterministic_bytes.h"
 #include "libs/common/limits.h"
+#include "libs/kv/record_store.h"
 #include "libs/ring/hash_ring.h"
 
 namespace paxoskv::kv {
@@ -38,60 +39,7 @@ constexpr int kCommandItemsMax = 100000;
 // migration tracks one range of each old shard at a time.
 constexpr size_t kTrackedRangesMax = 1024;
 
-// A position in the key order: (hash, key).
-struct KeyRef {
-  uint64_t hash;
-  std::string_view key;
-};
-
-// One key and its value in a single heap block (key bytes then value bytes): 24 bytes of
-// bookkeeping per key, which keeps 1 M small keys well under 2x their raw size.
-// The value is `mutable` so that it can be replaced in place inside the ordered set; the
-// ordering depends only on (hash, key), which never change.
-class Record {
- public:
-  Record(uint64_t hash, std::string_view key, std::string_view value)
-      : hash_(hash),
-        key_size_(static_cast<uint32_t>(key.size())),
-        value_size_(static_cast<uint32_t>(value.size())) {
-    data_.reset(new char[key.size() + value.size()]);
-    std::memcpy(data_.get(), key.data(), key.size());
-    if (!value.empty()) std::memcpy(data_.get() + key.size(), value.data(), value.size());
-  }
-
-  uint64_t hash() const { return hash_; }
-  std::string_view key() const { return {data_.get(), key_size_}; }
-  std::string_view value() const { return {data_.get() + key_size_, value_size_}; }
-  KeyRef ref() const { return {hash_, key()}; }
-
-  void set_value(std::string_view value) const {
-    std::unique_ptr<char[]> data(new char[key_size_ + value.size()]);
-    std::memcpy(data.get(), data_.get(), key_size_);
-    if (!value.empty()) std::memcpy(data.get() + key_size_, value.data(), value.size());
-    data_ = std::move(data);
-    value_size_ = static_cast<uint32_t>(value.size());
-  }
-
- private:
-  uint64_t hash_;
-  mutable std::unique_ptr<char[]> data_;
-  uint32_t key_size_;
-  mutable uint32_t value_size_;
-};
-
-bool KeyLess(const KeyRef& a, const KeyRef& b) {
-  if (a.hash != b.hash) return a.hash < b.hash;
-  return a.key < b.key;
-}
-
-struct RecordLess {
-  using is_transparent = void;
-  bool operator()(const Record& a, const Record& b) const { return KeyLess(a.ref(), b.ref()); }
-  bool operator()(const Record& a, const KeyRef& b) const { return KeyLess(a.ref(), b); }
-  bool operator()(const KeyRef& a, const Record& b) const { return KeyLess(a, b.ref()); }
-};
-
-using RecordSet = absl::btree_set<Record, RecordLess>;
+using Record = RecordStore::Record;
 
 // A key that a tracking (OP_TRACK_CHANGES) saw change, present now or not.
 struct ChangedKey {
@@ -255,7 +203,7 @@ uint64_t CommandFingerprint(const pb::Command& command) {
 
 struct KvStateMachine::Impl {
   KvLimits limits;
-  RecordSet records;
+  RecordStore records;      // keys and values
   uint64_t data_bytes = 0;  // keys + values
   std::map<uint64_t, ClientWindow> clients;
   std::set<std::pair<uint64_t, uint64_t>> clients_by_activity;  // (last_active_ms, client_id)
@@ -395,29 +343,17 @@ struct KvStateMachine::Impl {
   }
 
   const Record* Find(std::string_view key) const {
-    auto it = records.find(KeyRef{StableHash(key), key});
-    return it == records.end() ? nullptr : &*it;
+    return records.Find(KeyRef{StableHash(key), key});
   }
 
   void Put(std::string_view key, std::string_view value) {
-    const uint64_t hash = StableHash(key);
-    auto it = records.find(KeyRef{hash, key});
-    if (it != records.end()) {
-      data_bytes -= it->value().size();
-      it->set_value(value);
-    } else {
-      records.emplace(hash, key, value);
-      data_bytes += key.size();
-    }
-    data_bytes += value.size();
+    data_bytes += records.Put(KeyRef{StableHash(key), key}, value);
   }
 
   bool Erase(std::string_view key) {
-    auto it = records.find(KeyRef{StableHash(key), key});
-    if (it == records.end()) return false;
-    data_bytes -= it->key().size() + it->value().size();
-    records.erase(it);
-    return true;
+    const size_t erased = records.Erase(KeyRef{StableHash(key), key});
+    data_bytes -= erased;
+    return erased > 0;
   }
 
   pb::CommandResult Get(const pb::Command& command) const {
@@ -458,7 +394,7 @@ struct KvStateMachine::Impl {
     auto full = [&] { return count >= limit || bytes >= kScanPageBytesMax; };
     bool done = false;
     if (!command.scan_changed()) {
-      done = WalkRange(records, command.range(), cursor, [&](const Record& record) {
+      done = WalkRange(records.set(), command.range(), cursor, [&](const Record& record) {
         if (full()) return false;
         pb::KeyValue* entry = result->add_entries();
         entry->set_key(std::string(record.key()));
@@ -471,8 +407,8 @@ struct KvStateMachine::Impl {
       done = WalkRange(changed, command.range(), cursor, [&](const ChangedKey& c) {
         if (c.tracking_id != command.freeze_id()) return true;
         if (full()) return false;
-        auto record = records.find(c.ref());
-        if (record == records.end()) {
+        const Record* record = records.Find(c.ref());
+        if (record == nullptr) {
           result->add_absent_keys(c.key);
         } else {
           pb::KeyValue* entry = result->add_entries();
@@ -671,7 +607,7 @@ struct KvStateMachine::Impl {
   template <typename Emit>
   absl::Status ForEachRecord(Emit emit) const {
     std::string record;
-    for (const Record& entry : records) {
+    for (const Record& entry : records.set()) {
       const std::string_view key = entry.key();
       const std::string_view value = entry.value();
       size_t inner = 1 + VarintSize(key.size()) + key.size();
