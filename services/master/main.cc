@@ -34,6 +34,8 @@ ABSL_FLAG(std::string, shards, "",
 ABSL_FLAG(absl::Duration, takeover_after, absl::Seconds(5),
           "another master's migration whose state has not changed for this long is taken over "
           "(its master died)");
+ABSL_FLAG(absl::Duration, startup_wait, absl::Seconds(30),
+          "at start, how long to wait for an unreachable configuration group before exiting");
 ABSL_FLAG(uint32_t, virtual_nodes, 128, "virtual nodes per shard (initial ring only)");
 ABSL_FLAG(int, max_threads, 1024,
           "bound on the sync gRPC handler threads (admin) and on the threads of the KV "
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
   options.virtual_nodes = absl::GetFlag(FLAGS_virtual_nodes);
   options.logger = log;
   options.takeover_after = absl::GetFlag(FLAGS_takeover_after);
+  options.startup_wait = absl::GetFlag(FLAGS_startup_wait);
   if (options.data_dir.empty() == absl::GetFlag(FLAGS_config_group).empty()) {
     std::fprintf(stderr,
                  "paxoskv-master: give --config_group (masters sharing a configuration group) "

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "libs/common/check.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/limits.h"
@@ -122,7 +123,18 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Open(MasterOptions options) {
     ASSIGN_OR_RETURN(master->store_, FileConfigStore::Open(master->options_.data_dir));
   }
   paxoskv::v1::MasterState state;
+  // A configuration group started at the same moment has no leader to answer yet: wait for it
+  // (each Load already retries within default_deadline; this bounds the whole start).
+  const absl::Time give_up = absl::Now() + master->options_.startup_wait;
   absl::StatusOr<paxoskv::v1::MasterState> loaded = master->store_->Load();
+  while (!loaded.ok() &&
+         (absl::IsUnavailable(loaded.status()) || absl::IsDeadlineExceeded(loaded.status())) &&
+         absl::Now() < give_up) {
+    master->log_->warn("waiting for {}: {}", master->store_->Describe(),
+                       loaded.status().ToString());
+    absl::SleepFor(absl::Milliseconds(500));
+    loaded = master->store_->Load();
+  }
   if (!loaded.ok() && loaded.status().code() == absl::StatusCode::kNotFound) {
     if (master->options_.initial_shards.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("no ring in ", master->store_->Describe(),

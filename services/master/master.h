@@ -65,6 +65,9 @@ struct MasterOptions {
   // A migration whose state has not changed for this long is taken over: its driver died.
   // The driver records that it is alive a few times per period.
   absl::Duration takeover_after = absl::Seconds(5);
+  // At start, how long to wait for a configuration group that has no reachable leader yet
+  // (started at the same moment, as compose and local-cluster do) before giving up.
+  absl::Duration startup_wait = absl::Seconds(30);
   uint32_t virtual_nodes = ring::kDefaultVirtualNodes;
   absl::Duration default_deadline = absl::Seconds(10);   // when the caller sets none
   // The longest a KV request is worked on, whatever its caller's deadline.

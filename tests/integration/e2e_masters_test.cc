@@ -2,7 +2,8 @@
 // shard id 100, services/master/config_store.h), with the real binaries: conflicting changes
 // asked of two masters at once; and the master that drives an AddShard or a RemoveShard, or the
 // configuration group's leader, killed (-9) during the move while clients that know every
-// master keep working (another master takes a dead driver's migration over and finishes it).
+// master keep working (another master takes a dead driver's migration over and finishes it);
+// and a master started before its configuration group is up.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -236,6 +237,35 @@ TEST_P(KillDuringMoveTest, TheMoveFinishesAndClientsSeeNoError) {
             param.remove ? (std::vector<uint32_t>{1}) : (std::vector<uint32_t>{1, 2}));
   for (const auto& [key, value] : model) final_values[key] = value;
   ExpectKeysInOwnerShards(cluster, ring, final_values);
+}
+
+// Goal: a master started while its configuration group is down (compose and local-cluster
+// start everything at once) waits for the group instead of exiting, and serves once the group
+// has a leader. Method: the group's replicas are killed before the master starts; 3 s later,
+// with the master still waiting, they are restarted; the master must then answer
+// ClusterStatus and a put and get through it. (Every process is spawned from this thread:
+// ProcessCluster's children die with the thread that spawned them.)
+TEST(MasterStartTest, WaitsForAConfigurationGroupThatIsNotUpYet) {
+  ProcessCluster cluster(SharedConfigOptions());
+  ASSERT_TRUE(cluster.StartShard(kConfigGroup).ok());
+  ASSERT_TRUE(cluster.StartShard(1).ok());
+  ASSERT_TRUE(cluster.WaitForLeader(1).ok());
+  for (Process* replica : cluster.ShardReplicas(kConfigGroup)) {
+    ASSERT_TRUE(cluster.Kill(*replica).ok());
+  }
+  const absl::Status early = cluster.StartMaster({1}, absl::Now() + absl::Seconds(3));
+  EXPECT_FALSE(early.ok()) << "the master answered with its configuration group down";
+  ASSERT_TRUE(cluster.IsRunning(cluster.Master())) << "the master did not wait for the group";
+  for (Process* replica : cluster.ShardReplicas(kConfigGroup)) {
+    ASSERT_TRUE(cluster.Restart(*replica).ok());
+  }
+  const absl::Status started = cluster.WaitForMaster(absl::Now() + absl::Seconds(40));
+  ASSERT_TRUE(started.ok()) << started;
+  client::KvClient kv(cluster.master_address());
+  ASSERT_TRUE(kv.Put("after-the-wait", "v").ok());
+  absl::StatusOr<std::string> got = kv.Get("after-the-wait");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "v");
 }
 
 INSTANTIATE_TEST_SUITE_P(
