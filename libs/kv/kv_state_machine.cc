@@ -26,6 +26,7 @@ namespace paxoskv::kv {
 namespace {
 
 namespace pb = paxoskv::v1;
+using google::protobuf::io::CodedOutputStream;
 using ring::HashRing;
 using ring::StableHash;
 
@@ -138,15 +139,6 @@ pb::CommandResult ErrorResult(pb::ResultCode code, std::string message, SlotId s
 }
 
 // ---- The snapshot encoding -------------------------------------------------------------------
-
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
 
 void AppendVarint(std::string* out, uint64_t value) {
   while (value >= 0x80) {
@@ -610,8 +602,8 @@ struct KvStateMachine::Impl {
     for (const Record& entry : records.set()) {
       const std::string_view key = entry.key();
       const std::string_view value = entry.value();
-      size_t inner = 1 + VarintSize(key.size()) + key.size();
-      if (!value.empty()) inner += 1 + VarintSize(value.size()) + value.size();
+      size_t inner = 1 + CodedOutputStream::VarintSize64(key.size()) + key.size();
+      if (!value.empty()) inner += 1 + CodedOutputStream::VarintSize64(value.size()) + value.size();
       record.clear();
       AppendVarint(&record, (kSnapshotEntries << 3) | 2);
       AppendVarint(&record, inner);

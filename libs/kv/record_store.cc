@@ -1,6 +1,7 @@
 // RecordStore: B-tree handles over records packed in kernel-mapped chunks (record_store.h).
 #include "libs/kv/record_store.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 
 namespace paxoskv::kv {
 namespace {
+
+using google::protobuf::io::CodedOutputStream;
 
 // A chunk is mapped at an address aligned to its size, so the chunk of any record in it is
 // the record's address rounded down. A record of its own mapping starts in that mapping's
@@ -37,27 +40,9 @@ const char* ReadSize(const char* p, uint32_t* size) {
   return p;
 }
 
-char* WriteSize(char* p, uint32_t size) {
-  while (size >= 0x80) {
-    *p++ = static_cast<char>((size & 0x7f) | 0x80);
-    size >>= 7;
-  }
-  *p++ = static_cast<char>(size);
-  return p;
-}
-
-size_t SizeBytes(uint32_t size) {
-  size_t bytes = 1;
-  while (size >= 0x80) {
-    size >>= 7;
-    ++bytes;
-  }
-  return bytes;
-}
-
 size_t RecordBytes(size_t key_size, size_t value_size) {
-  return SizeBytes(static_cast<uint32_t>(key_size)) + SizeBytes(static_cast<uint32_t>(value_size)) +
-         key_size + value_size;
+  return CodedOutputStream::VarintSize32(static_cast<uint32_t>(key_size)) +
+         CodedOutputStream::VarintSize32(static_cast<uint32_t>(value_size)) + key_size + value_size;
 }
 
 struct Decoded {
@@ -76,10 +61,11 @@ Decoded Decode(const char* record) {
 }
 
 void Encode(char* to, std::string_view key, std::string_view value) {
-  to = WriteSize(WriteSize(to, static_cast<uint32_t>(key.size())),
-                 static_cast<uint32_t>(value.size()));
-  std::memcpy(to, key.data(), key.size());
-  if (!value.empty()) std::memcpy(to + key.size(), value.data(), value.size());
+  auto* p = reinterpret_cast<uint8_t*>(to);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(key.size()), p);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(value.size()), p);
+  std::memcpy(p, key.data(), key.size());
+  if (!value.empty()) std::memcpy(p + key.size(), value.data(), value.size());
 }
 
 }  // namespace
