@@ -84,15 +84,15 @@ phase idle 0 0
 phase put-16 16 0
 phase get-16 16 100
 
-# Two dumps at the start, then two per phase and process, in phase order: r1.out.3 (before
-# idle), r1.out.4 (idle), ... (callgrind numbers them).
+# Each dump is a file named by callgrind's counter (r1.out.1, r1.out.2, ...) and carries its
+# trigger ("desc: Trigger: dump put-16"); a process may miss a dump (seen: one of the two
+# "start" dumps), so the phase's file is found by its trigger, not by its number.
 for i in 0 1 2 3; do
   name=${NAMES[$i]}
-  n=4
   while read -r phase seconds; do
-    file="$WORK/$name.out.$n"
+    file=$(grep -l -x "desc: Trigger: dump $phase" "$WORK/$name".out.* | head -n 1 || true)
+    [[ -n $file ]] || { echo "callgrind: $name wrote no dump for $phase" >&2; exit 1; }
     echo "$name $phase $seconds $file" >>"$WORK/index"
-    n=$((n + 2))
   done <"$WORK/phases"
 done
 
