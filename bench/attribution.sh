@@ -2,7 +2,7 @@
 # What moved the figures: runs one 1x3 cluster + master per configuration and drives it with
 # kvbench (put at 1 and 64 clients, linearizable get at 64), interleaving the configurations
 # ROUNDS times so that machine noise spreads over all of them; prints every run and the
-# medians. Compare two builds (e.g. a checkout of an older commit built into another dir)
+# medians, with the server processes' CPU and context switches per operation (from /proc). Compare two builds (e.g. a checkout of an older commit built into another dir)
 # or one build with different master flags:
 #
 #   bench/attribution.sh [--rounds 3] LABEL=BIN_DIR[:master flags][%replica flags] ...
@@ -18,6 +18,23 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/paxoskv-attr.XXXXXX")
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+
+# The server processes' CPU (user + system, clock ticks) and context switches (voluntary and
+# not, over every thread), summed: what a request costs that does not depend on how busy the
+# machine was (make bench prints the same per operation).
+server_cpu_ticks() {
+  local total=0 fields
+  for pid in "${PIDS[@]}"; do
+    read -r -a fields <"/proc/$pid/stat"
+    total=$((total + fields[13] + fields[14]))
+  done
+  echo "$total"
+}
+server_switches() {
+  local pid
+  for pid in "${PIDS[@]}"; do cat /proc/"$pid"/task/*/status; done 2>/dev/null |
+    awk '/^(non)?voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 
 run_config() {   # label bin replica_flags master_flags...
   local label=$1 bin=$2 replica_flags=$3; shift 3
@@ -36,11 +53,19 @@ run_config() {   # label bin replica_flags master_flags...
     --ops=1 --read_percent=100 >/dev/null 2>&1 || true
   for spec in "put 1 0" "put 64 0" "get 64 100"; do
     set -- $spec
-    local out
-    out=$("$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients="$2" \
-      --read_percent="$3" --keys=10000 --value_size=256 --duration_s=8 --warmup_s=2 2>&1 |
-      grep -E "^throughput|^latency ms" | tr '\n' ' ')
-    echo "$label $1 c$2: $out"
+    local out cpu0 ctx0 ops
+    "$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients="$2" \
+      --read_percent="$3" --keys=10000 --value_size=256 --duration_s=8 --warmup_s=2 \
+      >"$dir/kvbench.out" 2>&1 &
+    local bench_pid=$!
+    sleep 2   # the warm-up: the server counters below cover kvbench's measured 8 s
+    cpu0=$(server_cpu_ticks); ctx0=$(server_switches)
+    wait "$bench_pid"
+    out=$(grep -E "^throughput|^latency ms" "$dir/kvbench.out" | tr '\n' ' ')
+    ops=$(sed -n 's/^throughput: \([0-9]*\) ops.*/\1/p' "$dir/kvbench.out")
+    echo "$label $1 c$2: $out server: $(awk -v c="$(( $(server_cpu_ticks) - cpu0 ))" \
+      -v x="$(( $(server_switches) - ctx0 ))" -v n="${ops:-0}" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { if (n > 0) printf "cpu_us_per_op %.1f ctx_per_op %.2f", c * 1e6 / hz / n, x / n }')"
   done
   kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
 }
@@ -60,12 +85,15 @@ python3 - "$WORK/all.log" <<'PY'
 import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    m = re.match(r"(\S+) (\w+) (c\d+): throughput: \d+ ops in [\d.]+ s = ([\d.]+) ops/s.*?p50 ([\d.]+)", line)
+    m = re.match(r"(\S+) (\w+) (c\d+): throughput: \d+ ops in [\d.]+ s = ([\d.]+) ops/s.*?p50 ([\d.]+)"
+                 r".*?cpu_us_per_op ([\d.]+) ctx_per_op ([\d.]+)", line)
     if m:
-        runs[(m[1], m[2], m[3])].append((float(m[4]), float(m[5])))
-print("\n| config | workload | ops/s (median) | p50 ms (median) | runs (ops/s) |")
-print("| --- | --- | --- | --- | --- |")
+        runs[(m[1], m[2], m[3])].append(tuple(float(m[i]) for i in range(4, 8)))
+print("\n| config | workload | ops/s (median) | p50 ms (median) | server CPU us/op (median) | "
+      "server ctx switches/op (median) | runs (ops/s) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for (label, kind, clients), v in runs.items():
-    print(f"| {label} | {kind} {clients} | {statistics.median(x[0] for x in v):,.0f} | "
-          f"{statistics.median(x[1] for x in v):.2f} | {', '.join(f'{x[0]:,.0f}' for x in v)} |")
+    med = [statistics.median(x[i] for x in v) for i in range(4)]
+    print(f"| {label} | {kind} {clients} | {med[0]:,.0f} | {med[1]:.2f} | {med[2]:.1f} | "
+          f"{med[3]:.2f} | {', '.join(f'{x[0]:,.0f}' for x in v)} |")
 PY
