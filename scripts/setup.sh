@@ -14,6 +14,8 @@ PACKAGES=(
   libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev librocksdb-dev libxxhash-dev nlohmann-json3-dev
+  # The servers' allocator (libs/common/allocator.h).
+  libjemalloc-dev
   # Prometheus metrics (/metrics of every binary: libs/metrics).
   prometheus-cpp-dev
   python3 curl ca-certificates debootstrap

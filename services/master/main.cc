@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "libs/common/allocator.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
@@ -150,9 +151,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "paxoskv-master: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  log->info("serving listen={} port={} epoch={} ({})", absl::GetFlag(FLAGS_listen),
+  log->info("serving listen={} port={} epoch={} ({}; allocator {})", absl::GetFlag(FLAGS_listen),
             (*server)->port(), (*server)->master()->ring()->epoch(),
-            secure ? "mutual TLS" : "plaintext: --insecure");
+            secure ? "mutual TLS" : "plaintext: --insecure", paxoskv::AllocatorName());
 
   std::thread stopper([&server, &signals, log] {
     int signal = 0;

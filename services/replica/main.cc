@@ -8,7 +8,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <malloc.h>
 
 #include <algorithm>
 #include <csignal>
@@ -23,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/allocator.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/logging.h"
@@ -112,12 +112,10 @@ bool ParsePeers(const std::string& text, std::map<uint32_t, std::string>* out,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Two malloc arenas, not glibc's eight per core: the state's records are allocated by
-  // whichever gRPC thread applies them (run to completion, replica_loop.h), and with an arena
-  // per thread their free space scatters where malloc_trim cannot give it back. A 1 M-key
-  // load (bench/run.sh --figures rss) measured 3.24 x the raw data resident without this,
-  // 1.94 x with it, and loaded faster. Before any thread starts.
-  mallopt(M_ARENA_MAX, 2);
+  // Two arenas whichever the allocator (libs/common/allocator.h): the state's records are
+  // allocated by whichever gRPC thread applies them (run to completion, replica_loop.h).
+  // Before any thread starts.
+  paxoskv::ConfigureAllocator();
   absl::SetProgramUsageMessage(
       "paxoskv-replica --shard_id=1 --replica_id=1 --listen=127.0.0.1:7101 "
       "--peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --data_dir=DIR");
@@ -224,10 +222,11 @@ int main(int argc, char** argv) {
   if (metrics_server != nullptr) {
     logger->info("metrics on http://{}/metrics", absl::GetFlag(FLAGS_metrics_listen));
   }
-  logger->info("serving on {} (shard {} replica {}, {}{})", absl::GetFlag(FLAGS_listen),
-               options.core.shard_id, options.core.replica_id,
+  logger->info("serving on {} (shard {} replica {}, {}{}; allocator {})",
+               absl::GetFlag(FLAGS_listen), options.core.shard_id, options.core.replica_id,
                credentials->secure() ? "mutual TLS" : "plaintext: --insecure",
-               options.core.join ? ", joining: a learner until `kvctl member add`" : "");
+               options.core.join ? ", joining: a learner until `kvctl member add`" : "",
+               paxoskv::AllocatorName());
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

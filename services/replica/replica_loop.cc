@@ -1,7 +1,6 @@
 // See replica_loop.h.
 #include "services/replica/replica_loop.h"
 
-#include <malloc.h>
 #include <sys/statvfs.h>
 
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "libs/common/allocator.h"
 #include "libs/common/check.h"
 #include "libs/common/random_id.h"
 #include "libs/common/status_macros.h"
@@ -256,17 +256,17 @@ void ReplicaLoop::RunLoop() {
       absl::MutexLock lock(&mu_);
       state_busy_ = false;
     }
-    if (trim) TrimMalloc();
+    if (trim) ReleaseMemory();
   }
 }
 
-void ReplicaLoop::TrimMalloc() {
-  // Applying frees the parsed commands of every entry (and gRPC its buffers) in many threads'
-  // malloc arenas; give whole free pages back so that resident memory follows the live state.
-  // It walks every arena (up to ~100 ms under load): done without the state token, so that
-  // gRPC threads go on processing meanwhile.
+void ReplicaLoop::ReleaseMemory() {
+  // Applying frees the parsed commands of every entry (and gRPC its buffers) from many
+  // threads; give whole free pages back so that resident memory follows the live state. With
+  // glibc's malloc it walks every arena (up to ~100 ms under load): done without the state
+  // token, so that gRPC threads go on processing meanwhile.
   const absl::Time started = absl::Now();
-  malloc_trim(0);
+  ReleaseFreeMemory();
   last_trim_ = absl::Now() - started;
 }
 
@@ -335,7 +335,7 @@ void ReplicaLoop::MaybeStartSnapshot() {
     absl::Status status = snapshot_job_->Run();
     // Serializing and compacting freed many small blocks (the log tail's commands): hand the
     // free pages back to the kernel so resident memory follows the live state.
-    malloc_trim(0);
+    ReleaseFreeMemory();
     const absl::Duration took = absl::Now() - snapshot_started_;
     if (status.ok()) metrics_->snapshot_save().Observe(absl::ToDoubleSeconds(took));
     logger_->info("saved snapshot last_slot={} in {:.1f} ms: {}", snapshot_job_->slot(),

@@ -139,9 +139,9 @@ class ReplicaLoop {
   void MaybeStartSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeFinishSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
   // Logs the loop's counters every 5 s; true when commands were applied meanwhile (the
-  // caller then trims malloc's free pages: TrimMalloc, after giving the state token back).
+  // caller then gives free pages back: ReleaseMemory, after giving the state token back).
   bool MaybeLogStats();
-  void TrimMalloc();  // loop thread
+  void ReleaseMemory();  // loop thread
   // Measures this replica's space (ReplicaOptions) about once a second and tells the core.
   void MaybeCheckSpace() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -169,7 +169,7 @@ class ReplicaLoop {
   std::thread snapshot_thread_;
   absl::Time snapshot_started_;
   absl::Duration process_time_;  // spent in Process since the last stats line
-  absl::Duration last_trim_;     // the last TrimMalloc (loop thread)
+  absl::Duration last_trim_;     // the last ReleaseMemory (loop thread)
   absl::Time stats_since_ = absl::Now();
   absl::Time space_checked_ = absl::InfinitePast();  // loop thread
   bool out_of_space_ ABSL_GUARDED_BY(mu_) = false;
