@@ -2,8 +2,9 @@
 # What moved the figures: runs one 1x3 cluster + master per configuration and drives it with
 # kvbench (put at 1 and 64 clients, linearizable get at 64), interleaving the configurations
 # ROUNDS times so that machine noise spreads over all of them; prints every run and the
-# medians, with the server processes' CPU and context switches per operation (from /proc). Compare two builds (e.g. a checkout of an older commit built into another dir)
-# or one build with different master flags:
+# medians, with the server processes' CPU and context switches per operation (from /proc).
+# Compare two builds (e.g. a checkout of an older commit built into another dir) or one build
+# with different master flags:
 #
 #   bench/attribution.sh [--rounds 3] LABEL=BIN_DIR[:master flags][%replica flags] ...
 #   bench/attribution.sh old=/tmp/old/bin nobatch=build/bin:--batch_max=1 new=build/bin
@@ -13,7 +14,7 @@
 set -euo pipefail
 ROUNDS=3
 if [[ ${1:-} == --rounds ]]; then ROUNDS=$2; shift 2; fi
-(($#)) || { sed -n '2,12p' "$0"; exit 2; }
+(($#)) || { sed -n '2,13p' "$0"; exit 2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/paxoskv-attr.XXXXXX")
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }

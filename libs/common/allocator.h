@@ -6,8 +6,8 @@
 // quarter of the leader's user-space instructions per put, and with jemalloc the servers
 // spend 9 % fewer per put and 7 % fewer per get (bench/callgrind.sh). A replica holding 1 M
 // keys is about as large (1.67 and 1.78 x the raw data against 1.73), and times did not move
-// beyond this machine's noise (BENCHMARKS.md, 2026-12-04). Its settings are compiled in (allocator.cc:
-// malloc_conf); MALLOC_CONF in the environment overrides them.
+// beyond this machine's noise (BENCHMARKS.md, 2026-12-04). Its settings are compiled in
+// (allocator.cc: malloc_conf); MALLOC_CONF in the environment overrides them.
 #pragma once
 
 #include <string>
@@ -18,7 +18,7 @@ namespace paxoskv {
 std::string AllocatorName();
 
 // Before any thread starts. jemalloc: nothing (its settings are compiled in). The C library's
-// malloc: two arenas, not eight per core (see the replica's main).
+// malloc: two arenas, not eight per core (allocator.cc says why).
 void ConfigureAllocator();
 
 // Hands whole free pages back to the kernel, so that resident memory follows the live state
