@@ -210,8 +210,12 @@ TEST_F(ReplicaGroupTest, RefusesCommandsAndMessagesOfAnotherShard) {
   message.mutable_prepare()->mutable_ballot()->set_round(1000);
   message.mutable_prepare()->mutable_ballot()->set_node_id(2);
   EXPECT_TRUE(IsWrongReplica(replicas_[*leader]->loop->Deliver(message)));
-  // Nothing changed: still the leader at its ballot, and the shard's own commands work.
-  EXPECT_EQ(replicas_[*leader]->loop->GetStatus().role(), "leader");
+  // Nothing changed: no replica promised the foreign ballot, and the shard's own commands
+  // work. (Whether the replica still leads is not the question: a leader elected at start
+  // may step down by itself, as when it re-campaigns under the membership it recovered.)
+  for (auto& [id, replica] : replicas_) {
+    EXPECT_LT(replica->loop->GetStatus().ballot_round(), 1000u) << "replica " << id;
+  }
   command.set_shard_id(1);
   EXPECT_TRUE(Execute(command).ok());
 }
