@@ -2,7 +2,8 @@
 # Unit tests of bench.py's pure parts: kvbench JSON normalisation, the interleaved round plan,
 # per-round ratios, medians and spread, server CPU and context switches per operation from
 # /proc texts, the targets with met / not met, the Markdown tables and the BENCHMARKS.md
-# section splice. No processes, no network.
+# section splice; and hops_report.py's parsing of strace -c and kvbench. No processes, no
+# network.
 #   python3 bench/bench_test.py
 import os
 import sys
@@ -11,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import hops_report  # noqa: E402
 
 
 def point(workload, target, ops, p50, p99=10.0, rnd=1, cpu=None, ctx=None):
@@ -341,6 +343,42 @@ class MarkdownTest(unittest.TestCase):
     self.assertEqual(text.count(bench.MD_BEGIN), 1)
     self.assertIn("| put-c1-uniform | etcd | 380 |", text)
     self.assertIn("cpu, 2 cores; fsync 1,000/s; echo not measured; 3 interleaved rounds", text)
+
+
+class HopsReportTest(unittest.TestCase):
+
+  def write(self, text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f.write(text)
+    f.close()
+    self.addCleanup(os.unlink, f.name)
+    return f.name
+
+  def test_syscalls_from_strace_summary_with_and_without_errors(self):
+    path = self.write(
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        " 83.51    3.879026         384     10096      1906 futex\n"
+        "  5.73    0.266200          55      4759           epoll_wait\n"
+        "  1.12    0.052079          74       698           fdatasync\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    4.645000         222     15553      1906 total\n")
+    self.assertEqual(hops_report.syscalls(path),
+                     {"futex": 10096, "epoll_wait": 4759, "fdatasync": 698})
+
+  def test_no_strace_output_is_no_calls(self):
+    self.assertEqual(hops_report.syscalls("/nonexistent/strace.out"), {})
+
+  def test_throughput_line_of_kvbench(self):
+    path = self.write("warm-up 2 s\nthroughput: 4313 ops in 8.00 s = 539.1 ops/s, 0 errors\n"
+                      "latency ms: p50 1.681  p90 2.323\n")
+    self.assertEqual(hops_report.throughput(path), (4313, 539.1))
+
+  def test_thread_snapshot_lines(self):
+    path = self.write("master 12 nexting_thread 40 300\nreplica-1 7 default-executo 2 9\n")
+    self.assertEqual(hops_report.threads(path),
+                     {("master", "12"): ("nexting_thread", 40, 300),
+                      ("replica-1", "7"): ("default-executo", 2, 9)})
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ PACKAGES=(
   # deploy/certs.sh: the CA and certificates of the mutual TLS (compose cluster, tests).
   openssl
   etcd-server etcd-client gnuplot-nox
-  # bench/callgrind.sh: instructions per request.
-  valgrind
+  # bench/callgrind.sh: instructions per request; bench/hops.sh: system calls per request.
+  valgrind strace
 )
 
 missing=()
