@@ -734,6 +734,10 @@ def measure_rss(args, procs, bin_dir, workdir, runner):
         bench.kill()
         bench.wait()
     rss = {n: proc_status_kib(p, "VmRSS") * 1024 for n, p in pids.items()}
+    # VmRSS = RssAnon (heap: records, index, log) + RssFile (mapped code, shared with every
+    # process of the same binaries) + RssShmem.
+    anon = {n: proc_status_kib(p, "RssAnon") * 1024 for n, p in pids.items()}
+    rss_file = {n: proc_status_kib(p, "RssFile") * 1024 for n, p in pids.items()}
     hwm = {n: proc_status_kib(p, "VmHWM") * 1024 for n, p in pids.items()}
     peak = {n: v * 1024 for n, v in peak.items()}
     disk = {n: dir_usage_bytes(cluster.data_dir(1, r)) for r, n in
@@ -742,13 +746,14 @@ def measure_rss(args, procs, bin_dir, workdir, runner):
     key_bytes = sum(len(f"kvbench-{i}") for i in range(keys))
     raw_bytes = key_bytes + keys * value_size
     out = {"keys": keys, "value_size": value_size, "raw_bytes": raw_bytes,
-           "raw_key_bytes": key_bytes, "rss_bytes": rss, "rss_hwm_bytes": hwm,
+           "raw_key_bytes": key_bytes, "rss_bytes": rss, "rss_anon_bytes": anon,
+           "rss_file_bytes": rss_file, "rss_hwm_bytes": hwm,
            "rss_peak_sampled_bytes": peak, "rss_samples": samples,
            "rss_before_load_bytes": {n: v * 1024 for n, v in before.items()},
            "data_dir_bytes": disk, "load_seconds": round(load_s, 1),
            "load_ops_per_s": keys / load_s, "kvbench": raw,
            "command": shlex.join(argv)}
-    out.update(rss_ratios(rss, hwm, peak, out["rss_before_load_bytes"], raw_bytes))
+    out.update(rss_ratios(rss, hwm, peak, out["rss_before_load_bytes"], raw_bytes, anon))
     log(f"  raw {raw_bytes / 1e6:.1f} MB; RSS " +
         ", ".join(f"{n} {v / 1e6:.1f} MB" for n, v in rss.items()) +
         f"; max RSS/raw {out['max_rss_over_raw']:.2f}; max VmHWM/raw "
@@ -759,11 +764,13 @@ def measure_rss(args, procs, bin_dir, workdir, runner):
     cluster.stop()
 
 
-def rss_ratios(rss, hwm, peak, before, raw_bytes):
+def rss_ratios(rss, hwm, peak, before, raw_bytes, anon=None):
   """The RSS figures over the raw data, each the largest over the replicas (dicts name->bytes).
   The peak is the larger of VmHWM and the largest sampled VmRSS: the kernel refreshes the
-  high-water mark lazily, and VmHWM was seen a little below a VmRSS sampled earlier."""
-  return {
+  high-water mark lazily, and VmHWM was seen a little below a VmRSS sampled earlier. `anon`
+  (RssAnon after the load) gives the share that is not mapped code."""
+  out = {} if anon is None else {"max_anon_over_raw": max(anon.values()) / raw_bytes}
+  return out | {
       "max_rss_over_raw": max(rss.values()) / raw_bytes,
       "max_hwm_over_raw": max(hwm.values()) / raw_bytes,
       "max_peak_sampled_over_raw": max(peak.values()) / raw_bytes,
@@ -1213,7 +1220,15 @@ def render_resources(resources):
                ", ".join(f"{n} {v / 1e6:.1f} MB" for n, v in rss["rss_bytes"].items()) +
                f" (before the load: " +
                ", ".join(f"{v / 1e6:.1f}" for v in rss["rss_before_load_bytes"].values()) +
-               f" MB). Max RSS / raw = **{rss['max_rss_over_raw']:.2f}**; max RSS growth during "
+               f" MB)" +
+               (", of which anonymous (RssAnon: records, index, log, heap) " +
+                ", ".join(f"{v / 1e6:.1f}" for v in rss["rss_anon_bytes"].values()) +
+                " MB and mapped files (RssFile: the binaries and shared libraries, shared "
+                "with every process that maps them) " +
+                ", ".join(f"{v / 1e6:.1f}" for v in rss["rss_file_bytes"].values()) +
+                f" MB; max RssAnon / raw = {rss['max_anon_over_raw']:.2f}"
+                if rss.get("rss_anon_bytes") else "") +
+               f". Max RSS / raw = **{rss['max_rss_over_raw']:.2f}**; max RSS growth during "
                f"the load / raw = {rss['max_rss_growth_over_raw']:.2f}. Peak (VmHWM, reached "
                "while a snapshot is serialized): " +
                ", ".join(f"{v / 1e6:.1f} MB" for v in rss["rss_hwm_bytes"].values()) +

@@ -190,9 +190,15 @@ class ProcTest(unittest.TestCase):
     # The peak: per replica the larger of VmHWM and the sampled VmRSS (r1's sample, 180 B, is
     # below its VmHWM; a VmHWM below a sample would not hide the sample).
     self.assertEqual(r["max_peak_over_raw"], 2.1)
+    self.assertNotIn("max_anon_over_raw", r)
     r = bench.rss_ratios({"r1": 150}, {"r1": 190}, {"r1": 230}, {"r1": 30}, 100)
     self.assertEqual(r["max_peak_over_raw"], 2.3)
     self.assertEqual(r["max_rss_growth_over_raw"], 1.2)
+    # With RssAnon: its largest over raw, beside the judged VmRSS figure.
+    r = bench.rss_ratios({"r1": 150, "r2": 160}, {"r1": 190, "r2": 190}, {"r1": 0, "r2": 0},
+                         {"r1": 30, "r2": 30}, 100, anon={"r1": 125, "r2": 131})
+    self.assertEqual(r["max_anon_over_raw"], 1.31)
+    self.assertEqual(r["max_rss_over_raw"], 1.6)
 
 
 class TargetTest(unittest.TestCase):
