@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Where a put's wake-ups go: runs a 1x3 cluster and its master (and a raw echo server as the
-# reference), drives each with kvbench at CLIENTS clients, and prints per operation, per
-# process and per thread name, the CPU and the context switches (from /proc, over kvbench's
-# measured window), then the system calls per operation of each process (strace -c, over a
-# second run: strace slows every call, so that run gives counts, not times). The echo
-# server shows what one bare gRPC call costs on this machine; a put's figures against it say
-# how many such calls' worth of wake-ups the put takes.
+# Where a put's wake-ups go: runs a 1x3 cluster and its master, and a raw echo server on each
+# of gRPC's two server APIs as the reference; drives each with kvbench at CLIENTS clients;
+# prints per operation, per process and per thread name, the CPU and the context switches
+# (from /proc, over kvbench's measured window), then the system calls per operation of each
+# process (strace -c, over a second run: strace slows every call, so that run gives counts,
+# not times). The echo servers show what one bare gRPC call costs on this machine; a put's
+# figures against them say how many such calls' worth of wake-ups the put takes.
 #
 #   bench/hops.sh [--clients 1] [--bin DIR]   (no --bin: builds build-bench/, as make bench does)
 #
@@ -80,13 +80,18 @@ source "$REPO/bench/lib.sh"
 bench_machine "$WORK" "$BIN" 7399
 echo
 
-"$BIN/paxoskv-echo" --insecure --listen=127.0.0.1:7399 2>/dev/null &
-PIDS=($!)
-NAMES=(echo)
-sleep 1
-echo "## echo, clients: $CLIENTS"
-measure echo --target=echo --addr=127.0.0.1:7399
-kill "${PIDS[@]}"; wait 2>/dev/null || true
+# The echo on both of gRPC's server APIs: the sync one (make bench's echo figure) and the
+# callback one, which the master's and the replicas' request paths run on.
+for api in sync callback; do
+  "$BIN/paxoskv-echo" --insecure --listen=127.0.0.1:7399 --api=$api 2>/dev/null &
+  PIDS=($!)
+  NAMES=("echo-$api")
+  sleep 1
+  echo "## echo on gRPC's $api API, clients: $CLIENTS"
+  measure "echo-$api" --target=echo --addr=127.0.0.1:7399
+  kill "${PIDS[@]}"; wait 2>/dev/null || true
+  echo
+done
 
 PIDS=()
 NAMES=(replica-1 replica-2 replica-3 master)
@@ -109,6 +114,5 @@ for r in 1 2 3; do
   if [[ $leader == "127.0.0.1:731$r" ]]; then NAMES+=("replica-$r-leader"); else NAMES+=("replica-$r"); fi
 done
 NAMES+=(master)
-echo
 echo "## put through the master, clients: $CLIENTS (256 B values)"
 measure put --target=master --addr=127.0.0.1:7350 --read_percent=0 --keys=10000

@@ -1,6 +1,9 @@
 // paxoskv-echo: a unary gRPC echo server, the one-hop ceiling kvbench --target echo measures
 // against (what the master adds on top of one gRPC round trip).
 //   paxoskv-echo --listen=127.0.0.1:7000 --insecure   (or --cert_dir=DIR: the TLS baseline)
+//   --api=sync (default: gRPC's synchronous API, its own thread pool; make bench's echo
+//   figure) or --api=callback (the callback API the master's and the replicas' request paths
+//   use, on gRPC's callback threads; bench/hops.sh compares the two).
 // Serves paxoskv.v1.Echo, reflection and health. Exits 0 on SIGTERM/SIGINT.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -21,6 +24,7 @@
 #include "paxoskv/v1/echo.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7000", "host:port to serve on");
+ABSL_FLAG(std::string, api, "sync", "sync | callback: the gRPC server API the echo runs on");
 
 namespace {
 
@@ -32,18 +36,36 @@ class EchoService final : public paxoskv::v1::Echo::Service {
   }
 };
 
+// The same echo on the callback API, answered on the gRPC thread that read the request.
+class CallbackEchoService final : public paxoskv::v1::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
+                                 const paxoskv::v1::EchoRequest* request,
+                                 paxoskv::v1::EchoReply* reply) override {
+    reply->set_payload(request->payload());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("paxoskv-echo --listen=HOST:PORT");
+  absl::SetProgramUsageMessage("paxoskv-echo --listen=HOST:PORT [--api=sync|callback]");
   absl::ParseCommandLine(argc, argv);
+  const std::string api = absl::GetFlag(FLAGS_api);
+  if (api != "sync" && api != "callback") {
+    std::fprintf(stderr, "paxoskv-echo: --api must be sync or callback, not %s\n", api.c_str());
+    return 2;
+  }
   paxoskv::DisableMutexDeadlockDetection();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  EchoService service;
+  EchoService sync_service;
+  CallbackEchoService callback_service;
   grpc::ServerBuilder builder;
   int port = 0;
   auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());
@@ -53,9 +75,14 @@ int main(int argc, char** argv) {
   }
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials->ServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(paxoskv::kGrpcMessageSizeMax);
-  // The same thread model as the replicas and the master (their default --max_threads).
+  // The sync API's thread pool is bounded as the replicas' and the master's are (their
+  // default --max_threads), which serve their status and admin calls on it.
   paxoskv::ConfigureSyncServer(&builder, "paxoskv-echo", 1024);
-  builder.RegisterService(&service);
+  if (api == "sync") {
+    builder.RegisterService(&sync_service);
+  } else {
+    builder.RegisterService(&callback_service);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "paxoskv-echo: cannot listen on %s\n",
