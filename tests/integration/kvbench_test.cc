@@ -1,7 +1,8 @@
 // kvbench against a real 1-shard cluster and master: both drivers (callback, threads) run
 // the requested mix, report figures that agree with the history they write, and the history
 // is linearizable; a dead address fails every op fast without hanging the callback driver;
-// bad flags exit 2. The benchmark figures themselves are never asserted (bench/ measures).
+// bad flags exit 2; the echo server answers on either gRPC API. The benchmark figures
+// themselves are never asserted (bench/ measures).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -159,6 +160,33 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
   CommandResult stopped = RunCommand(kvbench + " --duration_s=30 --stop_on_error");
   EXPECT_EQ(stopped.exit_code, 1) << stopped.out;
   EXPECT_TRUE(absl::StrContains(stopped.out, "UNAVAILABLE")) << stopped.out;
+}
+
+// paxoskv-echo, make bench's yardstick, on either gRPC server API: kvbench's echo calls all
+// succeed, and the server exits 0 on SIGTERM; an unknown --api exits 2.
+TEST(EchoServerTest, AnswersOnEitherApiAndStopsOnSigterm) {
+  ProcessCluster cluster;   // only for bin_dir
+  const std::string bin = cluster.bin_dir();
+  for (const std::string api : {"sync", "callback"}) {
+    const std::string address = absl::StrCat("127.0.0.1:", ProcessCluster::PickFreePort());
+    const std::string log = absl::StrCat(::testing::TempDir(), "/echo-", api, ".log");
+    CommandResult r = RunCommand(absl::StrCat(
+        bin, "/paxoskv-echo --insecure --listen=", address, " --api=", api, " 2>", log,
+        " & e=$!; for i in $(seq 100); do grep -q 'serving on' ", log,
+        " && break; sleep 0.05; done; ", bin, "/kvbench --insecure --target=echo --addr=",
+        address, " --clients=4 --ops=200 --json; rc=$?; kill -TERM $e; wait $e; ",
+        "echo \"echo exit $?\"; exit $rc"));
+    ASSERT_EQ(r.exit_code, 0) << api << ": " << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "echo exit 0")) << api << ": " << r.out;
+    const size_t json_end = r.out.rfind("}");
+    ASSERT_NE(json_end, std::string::npos) << r.out;
+    nlohmann::json figures = LastJson(r.out.substr(0, json_end + 1));
+    EXPECT_EQ(figures["ops"].get<int64_t>(), 200) << api << ": " << r.out;
+    EXPECT_EQ(figures["errors_total"].get<int64_t>(), 0) << api << ": " << r.out;
+  }
+  CommandResult bad = RunCommand(bin + "/paxoskv-echo --insecure --api=async");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_TRUE(absl::StrContains(bad.out, "--api must be sync or callback")) << bad.out;
 }
 
 TEST(KvbenchFlagsTest, BadFlagsExit2WithAReason) {
