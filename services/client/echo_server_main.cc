@@ -21,32 +21,12 @@
 #include "libs/common/grpc_server.h"
 #include "libs/common/limits.h"
 #include "libs/common/tls.h"
-#include "paxoskv/v1/echo.grpc.pb.h"
+#include "services/client/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7000", "host:port to serve on");
 ABSL_FLAG(std::string, api, "sync", "sync | callback: the gRPC server API the echo runs on");
 
 namespace {
-
-class EchoService final : public paxoskv::v1::Echo::Service {
-  grpc::Status Echo(grpc::ServerContext*, const paxoskv::v1::EchoRequest* request,
-                    paxoskv::v1::EchoReply* reply) override {
-    reply->set_payload(request->payload());
-    return grpc::Status::OK;
-  }
-};
-
-// The same echo on the callback API, answered on the gRPC thread that read the request.
-class CallbackEchoService final : public paxoskv::v1::Echo::CallbackService {
-  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
-                                 const paxoskv::v1::EchoRequest* request,
-                                 paxoskv::v1::EchoReply* reply) override {
-    reply->set_payload(request->payload());
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
 
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
@@ -64,8 +44,8 @@ int main(int argc, char** argv) {
   paxoskv::DisableMutexDeadlockDetection();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  EchoService sync_service;
-  CallbackEchoService callback_service;
+  paxoskv::client::SyncEchoService sync_service;
+  paxoskv::client::CallbackEchoService callback_service;
   grpc::ServerBuilder builder;
   int port = 0;
   auto credentials = paxoskv::TlsCredentials::Load(paxoskv::TlsFilesFromFlags());

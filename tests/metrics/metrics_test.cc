@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "paxoskv/v1/echo.grpc.pb.h"
+#include "services/client/echo_service.h"
 #include "tests/http_get.h"
 
 namespace paxoskv::metrics {
@@ -74,21 +75,9 @@ TEST(MetricsTest, ServesOverHttpAndRefusesBadAddresses) {
   EXPECT_TRUE(absl::IsUnavailable(taken.status())) << taken.status();
 }
 
-// Answers every Echo with its payload.
-class EchoService final : public paxoskv::v1::Echo::CallbackService {
-  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
-                                 const paxoskv::v1::EchoRequest* request,
-                                 paxoskv::v1::EchoReply* reply) override {
-    reply->set_payload(request->payload());
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
-
 TEST(MetricsTest, EveryRpcAServerFinishesIsCountedByMethodAndCode) {
   grpc::EnableDefaultHealthCheckService(true);
-  EchoService echo;
+  paxoskv::client::CallbackEchoService echo;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
