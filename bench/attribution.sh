@@ -20,53 +20,32 @@ PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# The server processes' CPU (user + system, clock ticks) and context switches (voluntary and
-# not, over every thread), summed: what a request costs that does not depend on how busy the
-# machine was (make bench prints the same per operation).
-server_cpu_ticks() {
-  local total=0 fields
-  for pid in "${PIDS[@]}"; do
-    read -r -a fields <"/proc/$pid/stat"
-    total=$((total + fields[13] + fields[14]))
-  done
-  echo "$total"
-}
-server_switches() {
-  local pid
-  for pid in "${PIDS[@]}"; do cat /proc/"$pid"/task/*/status; done 2>/dev/null |
-    awk '/^(non)?voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 run_config() {   # label bin replica_flags master_flags...
   local label=$1 bin=$2 replica_flags=$3; shift 3
-  local dir="$WORK/$label" peers="1=127.0.0.1:7311,2=127.0.0.1:7312,3=127.0.0.1:7313"
-  rm -rf "$dir"; mkdir -p "$dir"; PIDS=()
-  for r in 1 2 3; do
-    "$bin/paxoskv-replica" --insecure --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
-      --peers=$peers --data_dir="$dir/r$r" --log_level=warn $replica_flags 2>"$dir/r$r.log" &
-    PIDS+=($!)
-  done
-  "$bin/paxoskv-master" --insecure --listen=127.0.0.1:7350 --data_dir="$dir/m" --log_level=warn \
-    --shards="1=127.0.0.1:7311,127.0.0.1:7312,127.0.0.1:7313" "$@" 2>"$dir/m.log" &
-  PIDS+=($!)
-  sleep 2
+  local dir="$WORK/$label"
+  rm -rf "$dir"; PIDS=()
+  start_1x3 "$bin" "$dir" "$replica_flags" "$@"
   "$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients=64 --keys=10000 --preload \
     --ops=1 --read_percent=100 >/dev/null 2>&1 || true
   for spec in "put 1 0" "put 64 0" "get 64 100"; do
     set -- $spec
-    local out cpu0 ctx0 ops
+    local out before after ops
     "$bin/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients="$2" \
       --read_percent="$3" --keys=10000 --value_size=256 --duration_s=8 --warmup_s=2 \
       >"$dir/kvbench.out" 2>&1 &
     local bench_pid=$!
     sleep 2   # the warm-up: the server counters below cover kvbench's measured 8 s
-    cpu0=$(server_cpu_ticks); ctx0=$(server_switches)
+    before=$(server_sample "${PIDS[@]}")
     wait "$bench_pid"
+    after=$(server_sample "${PIDS[@]}")
     out=$(grep -E "^throughput|^latency ms" "$dir/kvbench.out" | tr '\n' ' ')
     ops=$(sed -n 's/^throughput: \([0-9]*\) ops.*/\1/p' "$dir/kvbench.out")
-    echo "$label $1 c$2: $out server: $(awk -v c="$(( $(server_cpu_ticks) - cpu0 ))" \
-      -v x="$(( $(server_switches) - ctx0 ))" -v n="${ops:-0}" -v hz="$(getconf CLK_TCK)" \
-      'BEGIN { if (n > 0) printf "cpu_us_per_op %.1f ctx_per_op %.2f", c * 1e6 / hz / n, x / n }')"
+    echo "$label $1 c$2: $out server: $(echo "$before $after" | awk -v n="${ops:-0}" \
+      -v hz="$(getconf CLK_TCK)" '{ if (n > 0) printf "cpu_us_per_op %.1f ctx_per_op %.2f",
+        ($3 - $1) * 1e6 / hz / n, ($4 - $2) / n }')"
   done
   kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
 }

@@ -34,17 +34,9 @@ trap cleanup EXIT
 
 # One line per thread: process label, thread id, thread name, CPU ticks, context switches.
 snapshot_threads() {
-  local i pid task stat fields
-  for i in "${!PIDS[@]}"; do
-    pid=${PIDS[$i]}
-    for task in /proc/"$pid"/task/*; do
-      stat=$(<"$task/stat") 2>/dev/null || continue
-      # After the name's closing parenthesis: state first, utime and stime 12th and 13th.
-      read -r -a fields <<<"${stat##*) }"
-      echo "${NAMES[$i]} ${task##*/} $(tr ' ' '_' <"$task/comm") $((fields[11] + fields[12])) \
-$(awk '/ctxt_switches/ { n += $2 } END { print n + 0 }' "$task/status" 2>/dev/null)"
-    done
-  done
+  local i specs=()
+  for i in "${!PIDS[@]}"; do specs+=("${NAMES[$i]}=${PIDS[$i]}"); done
+  python3 "$REPO/bench/hops_report.py" snapshot "${specs[@]}"
 }
 
 # measure LABEL KVBENCH_ARGS...: the per-thread window, then the strace window.
@@ -94,17 +86,7 @@ for api in sync callback; do
 done
 
 PIDS=()
-NAMES=(replica-1 replica-2 replica-3 master)
-peers="1=127.0.0.1:7311,2=127.0.0.1:7312,3=127.0.0.1:7313"
-for r in 1 2 3; do
-  "$BIN/paxoskv-replica" --insecure --shard_id=1 --replica_id=$r --listen=127.0.0.1:731$r \
-    --peers=$peers --data_dir="$WORK/r$r" --log_level=warn 2>"$WORK/r$r.log" &
-  PIDS+=($!)
-done
-"$BIN/paxoskv-master" --insecure --listen=127.0.0.1:7350 --data_dir="$WORK/m" --log_level=warn \
-  --shards="1=127.0.0.1:7311,127.0.0.1:7312,127.0.0.1:7313" 2>"$WORK/m.log" &
-PIDS+=($!)
-sleep 2
+start_1x3 "$BIN" "$WORK/cluster" ""
 "$BIN/kvbench" --insecure --target=master --addr=127.0.0.1:7350 --clients=8 --ops=200 \
   --read_percent=0 >/dev/null 2>&1 || true   # elects a leader; its replica is named below
 leader=$("$BIN/kvctl" --insecure --master=127.0.0.1:7350 status --json 2>/dev/null |

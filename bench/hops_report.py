@@ -1,13 +1,18 @@
-"""Prints bench/hops.sh's tables for one measured load: per operation, each process's CPU and
-context switches by thread name (from two /proc snapshots around kvbench's measured window),
-then each process's system calls (strace -c over a second run, traced whole).
+"""bench/hops.sh's Python side. `snapshot` prints one line per thread of the given processes
+(name, thread id, thread name, CPU ticks, context switches), read from /proc with bench.py's
+parsers; the report prints, for one measured load, per operation, each process's CPU and
+context switches by thread name (from two snapshots around kvbench's measured window), then
+each process's system calls (strace -c over a second run, traced whole).
 
+  python3 bench/hops_report.py snapshot NAME=PID...
   python3 bench/hops_report.py LABEL WORK_DIR PROCESS_NAME...
 """
 import collections
 import os
 import re
 import sys
+
+import bench
 
 # A request's calls: wake-ups (futex: threads handing work over; epoll_wait: a poller),
 # the sockets, the eventfd gRPC kicks a poller with (read, write), the disk.
@@ -48,7 +53,29 @@ def syscalls(path):
   return calls
 
 
+def snapshot(specs):
+  """Prints a line per thread of each NAME=PID in `specs` (threads that exit meanwhile are
+  left out)."""
+  for spec in specs:
+    name, pid = spec.split("=")
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+      task = f"/proc/{pid}/task/{tid}"
+      try:
+        with open(f"{task}/stat") as f:
+          utime, stime = bench.proc_cpu_ticks(f.read())
+        with open(f"{task}/status") as f:
+          switches = bench.proc_ctx_switches(f.read())
+        with open(f"{task}/comm") as f:
+          thread_name = f.read().strip().replace(" ", "_")
+      except (FileNotFoundError, ProcessLookupError):
+        continue
+      print(name, tid, thread_name, utime + stime, switches)
+
+
 def main():
+  if sys.argv[1] == "snapshot":
+    snapshot(sys.argv[2:])
+    return
   label, work, processes = sys.argv[1], sys.argv[2], sys.argv[3:]
   ops, rate = throughput(os.path.join(work, f"{label}.kvbench"))
   with open(os.path.join(work, f"{label}.kvbench")) as f:
