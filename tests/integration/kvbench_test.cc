@@ -165,7 +165,7 @@ TEST(KvbenchCallbackDriverTest, DeadAddressFailsFastAndStops) {
 // paxoskv-echo, make bench's yardstick, on either gRPC server API: kvbench's echo calls all
 // succeed, and the server exits 0 on SIGTERM; an unknown --api exits 2.
 TEST(EchoServerTest, AnswersOnEitherApiAndStopsOnSigterm) {
-  ProcessCluster cluster;   // only for bin_dir
+  ProcessCluster cluster;  // only for bin_dir
   const std::string bin = cluster.bin_dir();
   for (const std::string api : {"sync", "callback"}) {
     const std::string address = absl::StrCat("127.0.0.1:", ProcessCluster::PickFreePort());
@@ -173,8 +173,8 @@ TEST(EchoServerTest, AnswersOnEitherApiAndStopsOnSigterm) {
     CommandResult r = RunCommand(absl::StrCat(
         bin, "/paxoskv-echo --insecure --listen=", address, " --api=", api, " 2>", log,
         " & e=$!; for i in $(seq 100); do grep -q 'serving on' ", log,
-        " && break; sleep 0.05; done; ", bin, "/kvbench --insecure --target=echo --addr=",
-        address, " --clients=4 --ops=200 --json; rc=$?; kill -TERM $e; wait $e; ",
+        " && break; sleep 0.05; done; ", bin, "/kvbench --insecure --target=echo --addr=", address,
+        " --clients=4 --ops=200 --json; rc=$?; kill -TERM $e; wait $e; ",
         "echo \"echo exit $?\"; exit $rc"));
     ASSERT_EQ(r.exit_code, 0) << api << ": " << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, "echo exit 0")) << api << ": " << r.out;
